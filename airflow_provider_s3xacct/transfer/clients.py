@@ -1,0 +1,52 @@
+"""boto3 clients tuned for the engine: standard retries and a pool sized to the concurrency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.config import Config
+
+# botocore's "standard" retry mode retries SlowDown/503, 500s and (since botocore 1.35.45) S3's
+# 200-with-<Error> bodies with jittered exponential backoff: the library does it, not us.
+DEFAULT_MAX_ATTEMPTS = 8
+
+
+def engine_config(concurrency: int, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, base: Config | None = None) -> Config:
+    """A client Config whose connection pool matches the number of requests in flight."""
+    config = Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        # A multipart copy runs its parts beside the object copies, hence the head room.
+        max_pool_connections=concurrency * 2 + 4,
+        tcp_keepalive=True,
+    )
+    return base.merge(config) if base is not None else config
+
+
+@dataclass(frozen=True)
+class TransferClients:
+    """The sync principal's S3 clients: one in the source bucket's region, one in the destination's."""
+
+    source: Any
+    dest: Any
+
+    @classmethod
+    def from_session(
+        cls,
+        session: Any,
+        *,
+        concurrency: int,
+        source_region: str | None = None,
+        dest_region: str | None = None,
+        endpoint_url: str | None = None,
+        verify: bool | str | None = None,
+        base_config: Config | None = None,
+    ) -> TransferClients:
+        config = engine_config(concurrency, base=base_config)
+        kwargs: dict[str, Any] = {"config": config, "endpoint_url": endpoint_url}
+        if verify is not None:
+            kwargs["verify"] = verify
+        dest = session.client("s3", region_name=dest_region, **kwargs)
+        if source_region == dest_region:
+            return cls(source=dest, dest=dest)
+        return cls(source=session.client("s3", region_name=source_region, **kwargs), dest=dest)

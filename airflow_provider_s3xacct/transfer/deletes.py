@@ -1,0 +1,66 @@
+"""Deferred, guarded deletion of destination keys that are gone from the source."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+
+class DeleteQueue:
+    """Delete candidates spilled to a temporary file, so memory stays flat however many there are.
+
+    Nothing is deleted while the listings are being merged: only when the whole plan is known can
+    the safety limit be checked, and a run over the limit deletes nothing at all.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._file: IO[str] | None = None
+
+    def add(self, key: str) -> None:
+        if self._file is None:
+            fd, path = tempfile.mkstemp(prefix="s3xacct-deletes-", suffix=".jsonl")
+            os.unlink(path)  # anonymous: the data lives until the handle closes
+            self._file = os.fdopen(fd, "w+", encoding="utf-8")
+        self._file.write(json.dumps(key) + "\n")  # JSON, since S3 keys may contain newlines
+        self.count += 1
+
+    def batches(self, size: int = 1000) -> Iterator[list[str]]:
+        if self._file is None:
+            return
+        self._file.seek(0)
+        batch: list[str] = []
+        for line in self._file:
+            batch.append(json.loads(line))
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def delete_refusal(candidates: int, source_listed: int, dest_listed: int,
+                   max_delete: int | None, max_delete_fraction: float) -> str | None:
+    """Why ``candidates`` deletions must not happen, or None when they are within the limit."""
+    if candidates == 0:
+        return None
+    if source_listed == 0:
+        return (f"the source listing is empty, so delete would remove all {candidates} destination objects; "
+                "refusing (an empty or mistyped source prefix must never wipe a destination). Check the "
+                "source URI; to empty the destination, delete it directly")
+    limit = max_delete if max_delete is not None else int(max_delete_fraction * dest_listed)
+    if candidates > limit:
+        how = (f"max_delete={max_delete}" if max_delete is not None
+               else f"{max_delete_fraction:.0%} of the {dest_listed} destination objects")
+        return (f"delete would remove {candidates} objects, above the safety limit of {limit} ({how}); "
+                "nothing was deleted. Check the source prefix and filters, then raise max_delete "
+                f"(--max-delete {candidates}) if this is intended")
+    return None

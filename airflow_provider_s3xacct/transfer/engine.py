@@ -1,0 +1,210 @@
+"""``TransferEngine``: runs one copy/sync with bounded concurrency and explains every failure."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
+from airflow_provider_s3xacct.transfer.clients import TransferClients
+from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcome, ObjectCopier
+from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal
+from airflow_provider_s3xacct.transfer.listing import KeyFilter, ListedObject, list_objects
+from airflow_provider_s3xacct.transfer.planner import Action, SyncPlanner
+from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
+from airflow_provider_s3xacct.transfer.spec import CopySpec
+
+ProgressCallback = Callable[[CopyReport], None]
+
+
+class ListingFailedError(RuntimeError):
+    """A bucket could not be listed; nothing more can be planned. Carries the diagnosis."""
+
+    def __init__(self, location: str, error: ClientError, diagnosis: Diagnosis) -> None:
+        self.diagnosis = diagnosis
+        info = error.response.get("Error", {})
+        super().__init__(f"listing {location} failed: {info.get('Code')}: {info.get('Message')}. {diagnosis}")
+
+
+class _CountingListing:
+    """Wraps a listing to count what it yields and to turn its errors into a diagnosis."""
+
+    def __init__(self, objects: Iterator[ListedObject], location: str, diagnoser: Diagnoser) -> None:
+        self._objects = objects
+        self._location = location
+        self._diagnoser = diagnoser
+        self.count = 0
+
+    def __iter__(self) -> Iterator[ListedObject]:
+        try:
+            for obj in self._objects:
+                self.count += 1
+                yield obj
+        except ClientError as exc:
+            diagnosis = self._diagnoser.explain_client_error("ListObjectsV2", "", exc)
+            raise ListingFailedError(self._location, exc, diagnosis) from exc
+
+
+class TransferEngine:
+    """Copy or sync ``spec.source`` to ``spec.destination`` as one principal, server side.
+
+    The main thread streams the plan and keeps at most ``concurrency`` copies in flight; results
+    are handled on the main thread, so the report needs no locks and the pending work never
+    exceeds the bound, whatever the size of the listing.
+    """
+
+    def __init__(
+        self,
+        spec: CopySpec,
+        clients: TransferClients,
+        *,
+        principal_arn: str | None = None,
+        progress: ProgressCallback | None = None,
+        report_target: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.clients = clients
+        self.progress = progress
+        self.report_target = report_target
+        self.diagnoser = Diagnoser(
+            TransferContext(
+                source_bucket=spec.source.bucket,
+                dest_bucket=spec.destination.bucket,
+                dest_kms_key_arn=spec.dest_kms_key_id,
+                principal_arn=principal_arn,
+                source_account_id=spec.source_account_id,
+                dest_account_id=spec.dest_account_id,
+            ),
+            clients.source,
+        )
+
+    def run(self) -> CopyReport:
+        spec = self.spec
+        report = CopyReport(source=spec.source.uri, destination=spec.destination.uri, mode=spec.mode,
+                            dry_run=spec.dry_run)
+        started = time.monotonic()
+        key_filter = KeyFilter(spec.include, spec.exclude)
+        source = _CountingListing(
+            list_objects(self.clients.source, spec.source, key_filter=key_filter,
+                         expected_owner=spec.source_account_id),
+            spec.source.uri, self.diagnoser)
+        dest = _CountingListing(
+            list_objects(self.clients.dest, spec.destination, key_filter=key_filter,
+                         expected_owner=spec.dest_account_id),
+            spec.destination.uri, self.diagnoser)
+        planner = SyncPlanner(spec.mode, delete=spec.delete, compare=spec.compare)
+        deletes = DeleteQueue()
+        log = ObjectLog(self.report_target)
+        try:
+            with ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-copy") as pool, \
+                    ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part") as parts:
+                copier = ObjectCopier(spec, self.clients.source, self.clients.dest, parts)
+                in_flight: dict[Future[CopyOutcome], ListedObject] = {}
+                try:
+                    plan = planner.plan(source, dest if spec.mode == "sync" else ())
+                    for step in plan:
+                        report.listed = source.count
+                        if step.action is Action.DELETE:
+                            deletes.add(step.key)
+                            continue
+                        assert step.source is not None
+                        if step.action is Action.SKIP:
+                            report.skipped += 1
+                            log.write(step.key, step.source.size, "skip", "unchanged")
+                        elif spec.dry_run:
+                            self._record_copy(report, log, step.source, dry_run=True)
+                        else:
+                            if len(in_flight) >= spec.concurrency:
+                                self._collect(in_flight, report, log, block=True)
+                            in_flight[pool.submit(copier.copy, step.source)] = step.source
+                            if len(in_flight) % 16 == 0:
+                                self._collect(in_flight, report, log, block=False)
+                    report.listed = source.count
+                finally:
+                    while in_flight:
+                        self._collect(in_flight, report, log, block=True)
+            self._delete(deletes, report, log, source.count, dest.count)
+        finally:
+            deletes.close()
+            report.elapsed_seconds = time.monotonic() - started
+            report.report_uri = log.close(self.clients.dest)
+        if self.progress:
+            self.progress(report)
+        return report
+
+    def _collect(self, in_flight: dict[Future[CopyOutcome], ListedObject], report: CopyReport,
+                 log: ObjectLog, *, block: bool) -> None:
+        done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for future in done:
+            obj = in_flight.pop(future)
+            try:
+                outcome = future.result()
+            except CopyFailedError as exc:
+                diagnosis = self.diagnoser.explain(exc.operation, self.spec.source.prefix + obj.key,
+                                                   exc.code, exc.message)
+                self._record_failure(report, log, obj, str(exc), diagnosis)
+            except (ClientError, BotoCoreError) as exc:
+                if isinstance(exc, ClientError):
+                    diagnosis = self.diagnoser.explain_client_error(
+                        str(exc.operation_name), self.spec.source.prefix + obj.key, exc)
+                else:
+                    diagnosis = Diagnosis(f"network or client error: {exc}", "retry the run", permanent=False)
+                self._record_failure(report, log, obj, str(exc), diagnosis)
+            else:
+                report.multipart_copies += outcome.multipart
+                self._record_copy(report, log, obj, dry_run=False)
+        if done and self.progress:
+            self.progress(report)
+
+    def _record_copy(self, report: CopyReport, log: ObjectLog, obj: ListedObject, *, dry_run: bool) -> None:
+        report.copied += 1
+        report.bytes_copied += obj.size
+        if dry_run and obj.size > self.spec.multipart_threshold:
+            report.multipart_copies += 1
+        log.write(obj.key, obj.size, "copy", "dry-run" if dry_run else "copied")
+
+    def _record_failure(self, report: CopyReport, log: ObjectLog, obj: ListedObject, error: str,
+                        diagnosis: Diagnosis) -> None:
+        report.add_failure(obj.key, error, diagnosis)
+        log.write(obj.key, obj.size, "copy", "failed", error, str(diagnosis))
+
+    def _delete(self, deletes: DeleteQueue, report: CopyReport, log: ObjectLog, source_listed: int,
+                dest_listed: int) -> None:
+        spec = self.spec
+        refusal = delete_refusal(deletes.count, source_listed, dest_listed, spec.max_delete,
+                                 spec.max_delete_fraction)
+        if refusal:
+            report.delete_refused = refusal
+            return
+        owner = {"ExpectedBucketOwner": spec.dest_account_id} if spec.dest_account_id else {}
+        for batch in deletes.batches():
+            if spec.dry_run:
+                report.deleted += len(batch)
+                for key in batch:
+                    log.write(key, None, "delete", "dry-run")
+                continue
+            keys = [{"Key": spec.destination.prefix + key} for key in batch]
+            try:
+                response = self.clients.dest.delete_objects(
+                    Bucket=spec.destination.bucket, Delete={"Objects": keys, "Quiet": True}, **owner)
+            except ClientError as exc:
+                diagnosis = self.diagnoser.explain_client_error("DeleteObjects", "", exc)
+                for key in batch:
+                    report.add_failure(key, f"DeleteObjects: {exc}", diagnosis)
+                    log.write(key, None, "delete", "failed", str(exc), str(diagnosis))
+                continue
+            failed = {e["Key"][len(spec.destination.prefix):]: e for e in response.get("Errors", [])}
+            for key in batch:
+                if key in failed:
+                    error = failed[key]
+                    diagnosis = self.diagnoser.explain("DeleteObject", "", error.get("Code", ""),
+                                                       error.get("Message", ""))
+                    report.add_failure(key, f"DeleteObject: {error.get('Code')}: {error.get('Message')}", diagnosis)
+                    log.write(key, None, "delete", "failed", error.get("Code"), str(diagnosis))
+                else:
+                    report.deleted += 1
+                    log.write(key, None, "delete", "deleted")

@@ -1,0 +1,125 @@
+"""Parsing and validating S3 URIs, bucket names and KMS key ARNs (no AWS call needed)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):(?P<account>\d{12}):"
+    r"(?P<kind>key|alias)/(?P<name>[A-Za-z0-9/_+=,.@:-]+)$"
+)
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
+
+
+def validate_bucket_name(name: str, field: str) -> str:
+    """Apply S3's general-purpose bucket naming rules, naming ``field`` on failure."""
+    problem = None
+    if not _BUCKET_RE.match(name or ""):
+        problem = "3-63 characters of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+    elif ".." in name or ".-" in name or "-." in name:
+        problem = "no adjacent periods and no period next to a hyphen"
+    elif name.startswith("xn--") or name.endswith("-s3alias") or name.endswith("--ol-s3"):
+        problem = "the prefix 'xn--' and the suffixes '-s3alias'/'--ol-s3' are reserved"
+    else:
+        try:
+            ipaddress.IPv4Address(name)
+            problem = "a bucket name cannot look like an IP address"
+        except ValueError:
+            pass
+    if problem:
+        raise InvalidInputError(field, f"{name!r} is not a valid S3 bucket name ({problem})")
+    return name
+
+
+def validate_account_id(value: str | None, field: str) -> str | None:
+    if value is not None and not _ACCOUNT_RE.match(value):
+        raise InvalidInputError(field, f"{value!r} is not a 12-digit AWS account id (quote it in YAML)")
+    return value
+
+
+def validate_region(value: str | None, field: str) -> str | None:
+    if value is not None and not _REGION_RE.match(value):
+        raise InvalidInputError(field, f"{value!r} is not an AWS region name such as 'us-east-1'")
+    return value
+
+
+def normalise_prefix(prefix: str) -> str:
+    """Give a prefix directory semantics, as ``aws s3 cp --recursive`` does.
+
+    ``data`` becomes ``data/`` so that a copy of ``data`` never picks up ``database/``.
+    """
+    prefix = prefix.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return prefix
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A bucket and a key prefix with directory semantics ('' means the whole bucket)."""
+
+    bucket: str
+    prefix: str = ""
+
+    @classmethod
+    def parse(cls, uri: str, field: str) -> S3Location:
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
+            raise InvalidInputError(field, f"{uri!r} is not an S3 URI; write it as s3://bucket/prefix")
+        rest = uri[len("s3://") :]
+        bucket, _, prefix = rest.partition("/")
+        validate_bucket_name(bucket, field)
+        if "//" in prefix:
+            raise InvalidInputError(field, f"{uri!r} has an empty path segment ('//'); remove it")
+        return cls(bucket=bucket, prefix=normalise_prefix(prefix))
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def overlaps(self, other: S3Location) -> bool:
+        """True when one location contains the other (a copy would read its own output)."""
+        if self.bucket != other.bucket:
+            return False
+        return self.prefix.startswith(other.prefix) or other.prefix.startswith(self.prefix)
+
+
+@dataclass(frozen=True)
+class KmsKeyRef:
+    """A parsed KMS key or alias ARN."""
+
+    arn: str
+    partition: str
+    region: str
+    account_id: str
+    is_alias: bool
+    name: str
+
+    @classmethod
+    def parse(cls, arn: str, field: str) -> KmsKeyRef:
+        match = _KMS_ARN_RE.match(arn or "")
+        if not match:
+            raise InvalidInputError(
+                field,
+                f"{arn!r} is not a KMS key ARN; give the full ARN "
+                "arn:aws:kms:<region>:<account-id>:key/<key-id> (a bare key id or alias name would "
+                "resolve in the caller's account, not the key owner's)",
+            )
+        return cls(
+            arn=arn,
+            partition=match["partition"],
+            region=match["region"],
+            account_id=match["account"],
+            is_alias=match["kind"] == "alias",
+            name=match["name"],
+        )
+
+    @property
+    def key_id(self) -> str:
+        """The id KMS APIs accept (the key id for a key ARN, the full ARN for an alias)."""
+        return self.arn if self.is_alias else self.name

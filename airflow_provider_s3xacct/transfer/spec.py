@@ -1,0 +1,127 @@
+"""``CopySpec``: everything one copy or sync run needs, validated before any AWS call."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.locations import (
+    KmsKeyRef,
+    S3Location,
+    validate_account_id,
+    validate_region,
+)
+
+MIB = 1024**2
+GIB = 1024**3
+# CopyObject refuses sources above 5 GB; UploadPartCopy parts must be 5 MiB..5 GiB, at most 10,000.
+COPY_OBJECT_LIMIT = 5 * GIB
+MIN_PART_SIZE = 5 * MIB
+MAX_PARTS = 10_000
+
+
+class CopySpec(BaseModel):
+    """A validated copy/sync request. Build it with :meth:`create` to get field-named errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    source: S3Location
+    destination: S3Location
+    mode: Literal["copy", "sync"] = "copy"
+    dest_kms_key_id: str | None = None
+    bucket_key_enabled: bool | None = None
+    delete: bool = False
+    max_delete: int | None = Field(default=None, ge=0)
+    max_delete_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
+    dry_run: bool = False
+    concurrency: int = Field(default=64, ge=1, le=1024)
+    multipart_threshold: int = Field(default=COPY_OBJECT_LIMIT, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
+    part_size: int = Field(default=256 * MIB, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
+    copy_tags: bool = True
+    acl: Literal["bucket-owner-full-control"] | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    compare: Literal["size-mtime", "etag"] = "size-mtime"
+    source_account_id: str | None = None
+    dest_account_id: str | None = None
+    source_region: str | None = None
+    dest_region: str | None = None
+
+    @field_validator("source", "destination", mode="before")
+    @classmethod
+    def _parse_location(cls, value: Any, info: Any) -> S3Location:
+        if isinstance(value, S3Location):
+            return value
+        return S3Location.parse(value, info.field_name)
+
+    @field_validator("source_account_id", "dest_account_id")
+    @classmethod
+    def _account(cls, value: str | None, info: Any) -> str | None:
+        return validate_account_id(value, info.field_name)
+
+    @field_validator("source_region", "dest_region")
+    @classmethod
+    def _region(cls, value: str | None, info: Any) -> str | None:
+        return validate_region(value, info.field_name)
+
+    @field_validator("dest_kms_key_id", mode="before")
+    @classmethod
+    def _kms(cls, value: Any) -> str | None:
+        # Templated operator arguments render a missing key as '' or 'None'; both mean "no key".
+        if value in (None, "", "None", "null"):
+            return None
+        ref = KmsKeyRef.parse(value, "dest_kms_key_id")
+        if ref.is_alias:
+            warnings.warn(
+                f"dest_kms_key_id {value!r} is an alias ARN: S3 resolves aliases in the caller's "
+                "account, so prefer the key ARN",
+                UserWarning,
+                stacklevel=2,
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CopySpec:
+        if self.source.overlaps(self.destination):
+            raise InvalidInputError(
+                "destination",
+                f"{self.destination.uri} overlaps the source {self.source.uri}; a copy would read "
+                "its own output. Use another bucket or disjoint prefixes",
+            )
+        if self.delete and self.mode != "sync":
+            raise InvalidInputError("delete", "delete=True is only allowed with mode='sync'")
+        if self.dest_kms_key_id and self.dest_region:
+            key_region = KmsKeyRef.parse(self.dest_kms_key_id, "dest_kms_key_id").region
+            if key_region != self.dest_region:
+                raise InvalidInputError(
+                    "dest_kms_key_id",
+                    f"the key is in {key_region} but the destination bucket is in {self.dest_region}; "
+                    "S3 only encrypts with a key in the bucket's own region",
+                )
+        if self.bucket_key_enabled is not None and not self.dest_kms_key_id:
+            raise InvalidInputError("bucket_key_enabled", "only meaningful with dest_kms_key_id")
+        return self
+
+    @classmethod
+    def create(cls, **kwargs: Any) -> CopySpec:
+        """Validate ``kwargs``; any problem raises :class:`InvalidInputError` naming the field."""
+        for name in ("include", "exclude"):
+            if isinstance(kwargs.get(name), list):
+                kwargs[name] = tuple(kwargs[name])
+        try:
+            return cls(**kwargs)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, InvalidInputError):
+                raise cause from None
+            field = ".".join(str(part) for part in error["loc"]) or "spec"
+            raise InvalidInputError(field, f"{error['msg']} (got {error.get('input')!r})") from None
+
+    def effective_part_size(self, size: int) -> int:
+        """The part size for an object of ``size`` bytes, grown to stay within 10,000 parts."""
+        needed = -(-size // MAX_PARTS)
+        return max(self.part_size, needed)

@@ -17,23 +17,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "S3 cross-account sync",
-                "python-modules": [
-                    "airflow_provider_s3xacct.operators.copy",
-                    "airflow_provider_s3xacct.operators.permissions",
-                ],
+                "python-modules": ["airflow_provider_s3xacct.operators.copy"],
             }
         ],
-        "sensors": [
-            {
-                "integration-name": "S3 cross-account sync",
-                "python-modules": ["airflow_provider_s3xacct.sensors.kms"],
-            }
-        ],
-        "triggers": [
-            {
-                "integration-name": "S3 cross-account sync",
-                "python-modules": ["airflow_provider_s3xacct.triggers.kms"],
-            }
-        ],
+        "sensors": [],
+        "triggers": [],
         "extra-links": ["airflow_provider_s3xacct.links.s3.S3DestinationLink"],
     }

@@ -15,7 +15,9 @@ REGION = "us-east-1"
 def assume(account: str, role: str = "admin", endpoint_url: str | None = None) -> boto3.Session:
     """A session in ``account``: moto switches accounts on STS AssumeRole, as AWS does."""
     sts = boto3.client("sts", region_name=REGION, endpoint_url=endpoint_url)
-    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="tests")["Credentials"]
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="tests")[
+        "Credentials"
+    ]
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
@@ -48,7 +50,9 @@ class World:
     def dst_s3(self) -> Any:
         return self.s3(self.dest)
 
-    def put(self, key: str, body: bytes = b"x", *, kms: str | None = None, sse_s3: bool = False, **extra: Any) -> None:
+    def put(
+        self, key: str, body: bytes = b"x", *, kms: str | None = None, sse_s3: bool = False, **extra: Any
+    ) -> None:
         args: dict[str, Any] = {"Bucket": self.source_bucket, "Key": key, "Body": body, **extra}
         if kms:
             args.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=kms)
@@ -58,17 +62,25 @@ class World:
 
     def dest_keys(self, prefix: str = "") -> list[str]:
         paginator = self.dst_s3.get_paginator("list_objects_v2")
-        return [o["Key"] for page in paginator.paginate(Bucket=self.dest_bucket, Prefix=prefix)
-                for o in page.get("Contents", [])]
+        return [
+            o["Key"]
+            for page in paginator.paginate(Bucket=self.dest_bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+        ]
 
 
-def build_world(endpoint_url: str | None = None, source_bucket: str = "src-bucket",
-                dest_bucket: str = "dst-bucket") -> World:
+def build_world(
+    endpoint_url: str | None = None, source_bucket: str = "src-bucket", dest_bucket: str = "dst-bucket"
+) -> World:
     source = assume(SOURCE_ACCOUNT, endpoint_url=endpoint_url)
     dest = assume(DEST_ACCOUNT, endpoint_url=endpoint_url)
     principal = assume(DEST_ACCOUNT, role="sync-role", endpoint_url=endpoint_url)
     source.client("s3", endpoint_url=endpoint_url).create_bucket(Bucket=source_bucket)
     dest.client("s3", endpoint_url=endpoint_url).create_bucket(Bucket=dest_bucket)
-    src_key = source.client("kms", endpoint_url=endpoint_url).create_key(Description="source")["KeyMetadata"]["Arn"]
-    dst_key = dest.client("kms", endpoint_url=endpoint_url).create_key(Description="dest")["KeyMetadata"]["Arn"]
+    src_key = source.client("kms", endpoint_url=endpoint_url).create_key(Description="source")["KeyMetadata"][
+        "Arn"
+    ]
+    dst_key = dest.client("kms", endpoint_url=endpoint_url).create_key(Description="dest")["KeyMetadata"][
+        "Arn"
+    ]
     return World(source, dest, principal, source_bucket, dest_bucket, src_key, dst_key, endpoint_url)

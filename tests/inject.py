@@ -21,15 +21,24 @@ class _Raw:
 
 
 def s3_error_body(code: str, message: str) -> bytes:
-    return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>"
-            "<RequestId>4442587FB7D0A2F9</RequestId><HostId>host</HostId></Error>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+        "<RequestId>4442587FB7D0A2F9</RequestId><HostId>host</HostId></Error>"
+    ).encode()
 
 
 class Injector:
     """Answers matching requests with a canned response, ``times`` times (None: always)."""
 
-    def __init__(self, client: Any, operation: str, status: int, body: bytes,
-                 when: Callable[[Any], bool] | None = None, times: int | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        operation: str,
+        status: int,
+        body: bytes,
+        when: Callable[[Any], bool] | None = None,
+        times: int | None = None,
+    ) -> None:
         self.status = status
         self.body = body
         self.when = when or (lambda request: True)
@@ -49,9 +58,18 @@ class Injector:
         return AWSResponse(request.url, self.status, {"content-type": "application/xml"}, _Raw(self.body))
 
 
-def s3_error(client: Any, operation: str, code: str, message: str, status: int, *,
-             key: str | None = None, times: int | None = None) -> Injector:
+def s3_error(
+    client: Any,
+    operation: str,
+    code: str,
+    message: str,
+    status: int,
+    *,
+    key: str | None = None,
+    times: int | None = None,
+) -> Injector:
     """Make ``operation`` fail like AWS does; ``key`` limits it to requests for that key."""
+
     def when(request: Any) -> bool:
         return key is None or request.url.split("?")[0].endswith("/" + key)
 

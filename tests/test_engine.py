@@ -33,8 +33,12 @@ def test_heterogeneous_encryption_is_copied_under_the_destination_key(world: Wor
     world.put("data/kms/a.csv", b"kms", kms=world.source_key_arn, ContentType="text/csv")
     world.put("other/ignored.txt", b"outside the prefix")
 
-    report = run(world, dest_kms_key_id=world.dest_key_arn, source_account_id=SOURCE_ACCOUNT,
-                 dest_account_id=DEST_ACCOUNT)
+    report = run(
+        world,
+        dest_kms_key_id=world.dest_key_arn,
+        source_account_id=SOURCE_ACCOUNT,
+        dest_account_id=DEST_ACCOUNT,
+    )
 
     assert report.ok and (report.listed, report.copied, report.failed) == (3, 3, 0)
     assert sorted(world.dest_keys()) == ["copy/kms/a.csv", "copy/plain.txt", "copy/sse-s3.bin"]
@@ -96,11 +100,24 @@ def test_multipart_copy_keeps_bytes_metadata_tags_and_encryption(world: World) -
     s3.create_bucket(Bucket="mp-dst")
     key_arn = world.dest_key_arn
     body = bytes(range(256)) * (12 * MIB // 256 + 7)  # ~12 MiB, not a multiple of the part size
-    s3.put_object(Bucket="mp-src", Key="big/blob.bin", Body=body, ContentType="application/x-blob",
-                  CacheControl="max-age=60", Metadata={"origin": "vendor"}, Tagging="class=big")
+    s3.put_object(
+        Bucket="mp-src",
+        Key="big/blob.bin",
+        Body=body,
+        ContentType="application/x-blob",
+        CacheControl="max-age=60",
+        Metadata={"origin": "vendor"},
+        Tagging="class=big",
+    )
     log = RequestLog(s3)
-    spec = CopySpec.create(source="s3://mp-src/big", destination="s3://mp-dst/big", dest_kms_key_id=key_arn,
-                           multipart_threshold=5 * MIB, part_size=5 * MIB, concurrency=4)
+    spec = CopySpec.create(
+        source="s3://mp-src/big",
+        destination="s3://mp-dst/big",
+        dest_kms_key_id=key_arn,
+        multipart_threshold=5 * MIB,
+        part_size=5 * MIB,
+        concurrency=4,
+    )
     report = TransferEngine(spec, TransferClients(s3, s3)).run()
 
     assert report.ok and report.multipart_copies == 1 and report.bytes_copied == len(body)
@@ -109,7 +126,9 @@ def test_multipart_copy_keeps_bytes_metadata_tags_and_encryption(world: World) -
     assert head["ContentType"] == "application/x-blob" and head["CacheControl"] == "max-age=60"
     assert head["Metadata"] == {"origin": "vendor"}
     assert head["SSEKMSKeyId"] == key_arn
-    assert s3.get_object_tagging(Bucket="mp-dst", Key="big/blob.bin")["TagSet"] == [{"Key": "class", "Value": "big"}]
+    assert s3.get_object_tagging(Bucket="mp-dst", Key="big/blob.bin")["TagSet"] == [
+        {"Key": "class", "Value": "big"}
+    ]
     assert s3.get_object(Bucket="mp-dst", Key="big/blob.bin")["Body"].read() == body
 
 
@@ -120,8 +139,13 @@ def test_failed_multipart_copy_is_aborted_and_reported(world: World) -> None:
     s3.put_object(Bucket="mp-src", Key="big/blob.bin", Body=b"z" * (11 * MIB))
     s3.put_object(Bucket="mp-dst", Key="big/blob.bin", Body=b"previous version")
     s3_error(s3, "UploadPartCopy", "AccessDenied", "Access Denied", 403)
-    spec = CopySpec.create(source="s3://mp-src/big", destination="s3://mp-dst/big",
-                           multipart_threshold=5 * MIB, part_size=5 * MIB, concurrency=2)
+    spec = CopySpec.create(
+        source="s3://mp-src/big",
+        destination="s3://mp-dst/big",
+        multipart_threshold=5 * MIB,
+        part_size=5 * MIB,
+        concurrency=2,
+    )
     report = TransferEngine(spec, TransferClients(s3, s3)).run()
 
     assert report.failed == 1 and not report.ok
@@ -195,16 +219,28 @@ def test_dry_run_changes_nothing_and_says_what_would(world: World, tmp_path: Any
     world.dst_s3.put_object(Bucket=world.dest_bucket, Key="copy/stale", Body=b"old")
     report_path = tmp_path / "report.jsonl"
     engine = TransferEngine(
-        CopySpec.create(source=f"s3://{world.source_bucket}/data/", destination=f"s3://{world.dest_bucket}/copy/",
-                        mode="sync", delete=True, max_delete=1, dry_run=True),
-        principal_clients(world), report_target=str(report_path))
+        CopySpec.create(
+            source=f"s3://{world.source_bucket}/data/",
+            destination=f"s3://{world.dest_bucket}/copy/",
+            mode="sync",
+            delete=True,
+            max_delete=1,
+            dry_run=True,
+        ),
+        principal_clients(world),
+        report_target=str(report_path),
+    )
     report = engine.run()
     assert report.dry_run and (report.copied, report.deleted, report.bytes_copied) == (4, 1, 12)
     assert world.dest_keys() == ["copy/stale"]
     lines = [json.loads(line) for line in report_path.read_text().splitlines()]
     assert {(r["key"], r["action"], r["status"]) for r in lines} == {
-        ("0", "copy", "dry-run"), ("1", "copy", "dry-run"), ("2", "copy", "dry-run"), ("3", "copy", "dry-run"),
-        ("stale", "delete", "dry-run")}
+        ("0", "copy", "dry-run"),
+        ("1", "copy", "dry-run"),
+        ("2", "copy", "dry-run"),
+        ("3", "copy", "dry-run"),
+        ("stale", "delete", "dry-run"),
+    }
 
 
 def test_include_exclude_filters(world: World) -> None:
@@ -218,10 +254,18 @@ def test_throttling_and_200_with_error_are_retried(world: World) -> None:
     world.put("data/a", b"1")
     world.put("data/b", b"2")
     clients = principal_clients(world)
-    slow = s3_error(clients.dest, "CopyObject", "SlowDown", "Please reduce your request rate.", 503, key="copy/a",
-                    times=2)
-    internal = s3_error(clients.dest, "CopyObject", "InternalError",
-                        "We encountered an internal error. Please try again.", 200, key="copy/b", times=1)
+    slow = s3_error(
+        clients.dest, "CopyObject", "SlowDown", "Please reduce your request rate.", 503, key="copy/a", times=2
+    )
+    internal = s3_error(
+        clients.dest,
+        "CopyObject",
+        "InternalError",
+        "We encountered an internal error. Please try again.",
+        200,
+        key="copy/b",
+        times=1,
+    )
     report = run(world, clients)
     assert report.ok and report.copied == 2
     assert slow.hits == 2 and internal.hits == 1
@@ -230,7 +274,9 @@ def test_throttling_and_200_with_error_are_retried(world: World) -> None:
 
 def test_throttling_that_never_stops_is_a_retryable_failure(world: World) -> None:
     world.put("data/a", b"1")
-    client = world.principal.client("s3", config=engine_config(2, max_attempts=2), endpoint_url=world.endpoint_url)
+    client = world.principal.client(
+        "s3", config=engine_config(2, max_attempts=2), endpoint_url=world.endpoint_url
+    )
     s3_error(client, "CopyObject", "SlowDown", "Please reduce your request rate.", 503)
     report = run(world, TransferClients(client, client))
     assert report.failed == 1 and report.only_retryable_failures
@@ -259,9 +305,11 @@ def test_enriched_denial_needs_no_probe(world: World) -> None:
     world.put("data/a", b"1")
     clients = principal_clients(world)
     log = RequestLog(clients.dest)
-    message = (f"User: arn:aws:sts::{DEST_ACCOUNT}:assumed-role/sync-role/s is not authorized to perform: "
-               f"kms:GenerateDataKey on resource: {world.dest_key_arn} because no identity-based policy "
-               "allows the kms:GenerateDataKey action")
+    message = (
+        f"User: arn:aws:sts::{DEST_ACCOUNT}:assumed-role/sync-role/s is not authorized to perform: "
+        f"kms:GenerateDataKey on resource: {world.dest_key_arn} because no identity-based policy "
+        "allows the kms:GenerateDataKey action"
+    )
     s3_error(clients.dest, "CopyObject", "AccessDenied", message, 403)
     report = run(world, clients, dest_kms_key_id=world.dest_key_arn)
     diagnosis = report.failures[0].diagnosis
@@ -298,9 +346,13 @@ def test_missing_source_bucket_fails_the_listing_with_a_diagnosis(world: World) 
 def test_report_can_be_written_to_s3(world: World) -> None:
     world.put("data/a", b"1")
     report_uri = f"s3://{world.dest_bucket}/reports/run.jsonl"
-    engine = TransferEngine(CopySpec.create(source=f"s3://{world.source_bucket}/data/",
-                                            destination=f"s3://{world.dest_bucket}/copy/"),
-                            principal_clients(world), report_target=report_uri)
+    engine = TransferEngine(
+        CopySpec.create(
+            source=f"s3://{world.source_bucket}/data/", destination=f"s3://{world.dest_bucket}/copy/"
+        ),
+        principal_clients(world),
+        report_target=report_uri,
+    )
     report = engine.run()
     assert report.report_uri == report_uri
     body = world.dst_s3.get_object(Bucket=world.dest_bucket, Key="reports/run.jsonl")["Body"].read()

@@ -7,11 +7,8 @@ Exit codes: 0 success, 1 something failed or was denied, 2 usage or validation e
 from __future__ import annotations
 
 import argparse
-import sys
 
 from airflow_provider_s3xacct.cli import copy_command
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +21,3 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return int(args.handler(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,7 +11,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TERMINAL = 0, 1, 2, 3
 
 
 def add_credential_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("credentials (default: the standard AWS chain, AWS_ENDPOINT_URL honoured)")
+    group = parser.add_argument_group(
+        "credentials (default: the standard AWS chain, AWS_ENDPOINT_URL honoured)"
+    )
     group.add_argument("--profile", help="AWS profile of the sync principal")
     group.add_argument("--role-arn", help="assume this role first (the sync principal)")
     group.add_argument("--external-id", help="ExternalId for --role-arn")

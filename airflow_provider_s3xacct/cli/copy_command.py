@@ -26,15 +26,22 @@ from airflow_provider_s3xacct.transfer.spec import CopySpec
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("copy", help="copy or sync objects between buckets, server side",
-                                 description=__doc__)
+    parser = commands.add_parser(
+        "copy", help="copy or sync objects between buckets, server side", description=__doc__
+    )
     parser.add_argument("src_uri", metavar="SRC_URI")
     parser.add_argument("dst_uri", metavar="DST_URI")
     parser.add_argument("--mode", choices=["copy", "sync"], default="copy")
-    parser.add_argument("--sse-kms-key-id", metavar="ARN", help="encrypt destination objects with this KMS key ARN")
+    parser.add_argument(
+        "--sse-kms-key-id", metavar="ARN", help="encrypt destination objects with this KMS key ARN"
+    )
     parser.add_argument("--bucket-key", action="store_true", default=None, help="enable S3 Bucket Keys")
-    parser.add_argument("--delete", action="store_true", help="sync: delete destination keys absent from the source")
-    parser.add_argument("--max-delete", type=int, help="allow at most N deletions (default: 10%% of the destination)")
+    parser.add_argument(
+        "--delete", action="store_true", help="sync: delete destination keys absent from the source"
+    )
+    parser.add_argument(
+        "--max-delete", type=int, help="allow at most N deletions (default: 10%% of the destination)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--multipart-threshold", type=int, metavar="BYTES", default=None)
@@ -49,9 +56,15 @@ def register(commands: Any) -> None:
     parser.add_argument("--source-region", help="region of the source bucket (default: --region)")
     parser.add_argument("--dest-region", help="region of the destination bucket (default: --region)")
     parser.add_argument("--report", metavar="PATH_OR_S3_URI", help="write a JSON-lines line per object")
-    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object (last line)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object (last line)"
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     add_credential_args(parser)
     parser.set_defaults(handler=run)
 
@@ -94,8 +107,14 @@ class _ProgressBar:
 
     def __init__(self) -> None:
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[objects]}"),
-            TransferSpeedColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[objects]}"),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self._task = self._progress.add_task("copying", total=None, objects="0 objects")
 
     def __enter__(self) -> _ProgressBar:
@@ -107,8 +126,11 @@ class _ProgressBar:
 
     def __call__(self, report: CopyReport) -> None:
         done = report.copied + report.skipped + report.failed
-        self._progress.update(self._task, completed=report.bytes_copied,
-                              objects=f"{done}/{report.listed} objects, {report.failed} failed")
+        self._progress.update(
+            self._task,
+            completed=report.bytes_copied,
+            objects=f"{done}/{report.listed} objects, {report.failed} failed",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,13 +139,17 @@ def run(args: argparse.Namespace) -> int:
     except InvalidInputError as exc:
         return fail_usage(str(exc), args.json)
     session = build_session(args.profile, args.role_arn, args.region, args.external_id)
-    clients = TransferClients.from_session(session, concurrency=spec.concurrency,
-                                           source_region=spec.source_region or session.region_name,
-                                           dest_region=spec.dest_region or session.region_name)
+    clients = TransferClients.from_session(
+        session,
+        concurrency=spec.concurrency,
+        source_region=spec.source_region or session.region_name,
+        dest_region=spec.dest_region or session.region_name,
+    )
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     bar = _ProgressBar() if show_progress else None
-    engine = TransferEngine(spec, clients, principal_arn=caller_arn(session), progress=bar,
-                            report_target=args.report)
+    engine = TransferEngine(
+        spec, clients, principal_arn=caller_arn(session), progress=bar, report_target=args.report
+    )
     try:
         if bar:
             with bar:

@@ -12,8 +12,17 @@ from botocore.exceptions import ClientError
 from airflow_provider_s3xacct.diagnosis.messages import DenialMessage, parse_denial
 
 THROTTLING_CODES = frozenset(
-    {"SlowDown", "ServiceUnavailable", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-     "InternalError", "RequestTimeout", "503", "500"}
+    {
+        "SlowDown",
+        "ServiceUnavailable",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalError",
+        "RequestTimeout",
+        "503",
+        "500",
+    }
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "403", "AccessDeniedException", "Forbidden"})
 READ_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy", "GetObject", "HeadObject", "GetObjectTagging"})
@@ -84,7 +93,9 @@ class Diagnoser:
         if code not in ACCESS_DENIED_CODES:
             return self._not_a_denial(operation, code, message)
         denial = parse_denial(message)
-        if denial.enriched and not (denial.is_kms and denial.resource is None and operation in READ_OPERATIONS):
+        if denial.enriched and not (
+            denial.is_kms and denial.resource is None and operation in READ_OPERATIONS
+        ):
             return self._from_enriched(denial)
         if operation in READ_OPERATIONS and self.source_client is not None:
             return self._probe_read(operation, source_key, code, message, denial)
@@ -104,18 +115,22 @@ class Diagnoser:
             key = resource or "the KMS key"
             cause = f"{self.context.principal} lacks {action} on {key}"
             if where == "key policy":
-                fix = (f"allow {action} for the principal in the key policy of {key} (in the key's own "
-                       "account); also check the key is in the bucket's region")
+                fix = (
+                    f"allow {action} for the principal in the key policy of {key} (in the key's own "
+                    "account); also check the key is in the bucket's region"
+                )
             else:
                 fix = f"add an Allow for {action} on {key} to the principal's {where}"
         else:
             cause = f"{self.context.principal} lacks {action} on {resource or 'the resource'}"
             fix = f"add an Allow for {action} to the {where}"
-        return Diagnosis(cause, fix, action=action, resource=resource,
-                         kms_key_arn=resource if denial.is_kms else None)
+        return Diagnosis(
+            cause, fix, action=action, resource=resource, kms_key_arn=resource if denial.is_kms else None
+        )
 
-    def _probe_read(self, operation: str, source_key: str, code: str, message: str,
-                    denial: DenialMessage) -> Diagnosis:
+    def _probe_read(
+        self, operation: str, source_key: str, code: str, message: str, denial: DenialMessage
+    ) -> Diagnosis:
         signature = (operation, code, message)
         with self._lock:
             budget_left = self._probes[signature] < self.max_probes
@@ -146,18 +161,23 @@ class Diagnoser:
             if status == 403 or exc.response.get("Error", {}).get("Code") in ACCESS_DENIED_CODES:
                 return Diagnosis(
                     cause=f"{ctx.principal} lacks s3:GetObject on arn:aws:s3:::{ctx.source_bucket}/{source_key}",
-                    fix=("S3 refused even a HEAD, so this is an S3 permission, not KMS: allow s3:GetObject on "
-                         f"arn:aws:s3:::{ctx.source_bucket}/<prefix>* in both the principal's identity policy "
-                         "and the source bucket policy (cross-account needs both); if "
-                         "ExpectedSourceBucketOwner is set, check the source account id"),
+                    fix=(
+                        "S3 refused even a HEAD, so this is an S3 permission, not KMS: allow s3:GetObject on "
+                        f"arn:aws:s3:::{ctx.source_bucket}/<prefix>* in both the principal's identity policy "
+                        "and the source bucket policy (cross-account needs both); if "
+                        "ExpectedSourceBucketOwner is set, check the source account id"
+                    ),
                     action="s3:GetObject",
                     resource=f"arn:aws:s3:::{ctx.source_bucket}/{source_key}",
                     confirmed_by_probe=True,
                 )
             if status == 404:
-                return Diagnosis("the source object was deleted after it was listed",
-                                 "nothing to fix; the next sync will not see it", permanent=True,
-                                 confirmed_by_probe=True)
+                return Diagnosis(
+                    "the source object was deleted after it was listed",
+                    "nothing to fix; the next sync will not see it",
+                    permanent=True,
+                    confirmed_by_probe=True,
+                )
             return self._guess(operation, denial)
         key_arn = head.get("SSEKMSKeyId")
         if head.get("ServerSideEncryption") == "aws:kms" and key_arn:
@@ -168,10 +188,12 @@ class Diagnoser:
         owner = key_arn.split(":")[4] if key_arn.startswith("arn:") else "the key's"
         return Diagnosis(
             cause=f"{self.context.principal} lacks kms:Decrypt on {key_arn}",
-            fix=(f"S3 reports a missing KMS permission as AccessDenied. Allow kms:Decrypt for the principal "
-                 f"in the key policy of {key_arn} (account {owner}) and in the principal's identity "
-                 "policy; if the key is the AWS managed aws/s3 key it cannot be shared across accounts: "
-                 "re-encrypt the source with a customer managed key"),
+            fix=(
+                f"S3 reports a missing KMS permission as AccessDenied. Allow kms:Decrypt for the principal "
+                f"in the key policy of {key_arn} (account {owner}) and in the principal's identity "
+                "policy; if the key is the AWS managed aws/s3 key it cannot be shared across accounts: "
+                "re-encrypt the source with a customer managed key"
+            ),
             action="kms:Decrypt",
             resource=key_arn,
             kms_key_arn=key_arn,
@@ -181,14 +203,20 @@ class Diagnoser:
     def _write_side(self, operation: str, *, head_ok: bool) -> Diagnosis:
         ctx = self.context
         dest = f"arn:aws:s3:::{ctx.dest_bucket}/<prefix>*"
-        seen = "the source is readable (HEAD succeeded) and not KMS-encrypted, so the write side refused: " if head_ok else ""
+        seen = (
+            "the source is readable (HEAD succeeded) and not KMS-encrypted, so the write side refused: "
+            if head_ok
+            else ""
+        )
         if ctx.dest_kms_key_arn:
             return Diagnosis(
                 cause=f"{ctx.principal} may not write to {ctx.dest_bucket} under {ctx.dest_kms_key_arn}",
-                fix=(f"{seen}allow s3:PutObject on {dest} (identity policy, and the destination bucket policy "
-                     f"when the bucket is in another account), kms:GenerateDataKey (and kms:Decrypt for "
-                     f"multipart copies) on {ctx.dest_kms_key_arn} in its key policy and the identity "
-                     "policy, and check the destination bucket policy's Deny conditions accept this key"),
+                fix=(
+                    f"{seen}allow s3:PutObject on {dest} (identity policy, and the destination bucket policy "
+                    f"when the bucket is in another account), kms:GenerateDataKey (and kms:Decrypt for "
+                    f"multipart copies) on {ctx.dest_kms_key_arn} in its key policy and the identity "
+                    "policy, and check the destination bucket policy's Deny conditions accept this key"
+                ),
                 action="kms:GenerateDataKey",
                 resource=ctx.dest_kms_key_arn,
                 kms_key_arn=ctx.dest_kms_key_arn,
@@ -196,9 +224,11 @@ class Diagnoser:
             )
         return Diagnosis(
             cause=f"{ctx.principal} lacks s3:PutObject on {dest}",
-            fix=(f"{seen}allow s3:PutObject (and s3:PutObjectTagging when tags are copied) on {dest} in the "
-                 "identity policy and, cross-account, the destination bucket policy; check its Deny "
-                 "conditions (required encryption headers) and ExpectedBucketOwner"),
+            fix=(
+                f"{seen}allow s3:PutObject (and s3:PutObjectTagging when tags are copied) on {dest} in the "
+                "identity policy and, cross-account, the destination bucket policy; check its Deny "
+                "conditions (required encryption headers) and ExpectedBucketOwner"
+            ),
             action="s3:PutObject",
             resource=dest,
             confirmed_by_probe=head_ok,
@@ -213,8 +243,10 @@ class Diagnoser:
         if operation.startswith("ListObjects"):
             return Diagnosis(
                 cause=f"{ctx.principal} lacks s3:ListBucket on the bucket",
-                fix=("allow s3:ListBucket on the bucket ARN (arn:aws:s3:::<bucket>, not <bucket>/*) in the "
-                     "identity policy and, cross-account, the bucket policy"),
+                fix=(
+                    "allow s3:ListBucket on the bucket ARN (arn:aws:s3:::<bucket>, not <bucket>/*) in the "
+                    "identity policy and, cross-account, the bucket policy"
+                ),
                 action="s3:ListBucket",
             )
         if operation == "DeleteObjects" or operation == "DeleteObject":
@@ -225,9 +257,11 @@ class Diagnoser:
             )
         return Diagnosis(
             cause=f"{operation} was denied (S3 gave no detail)",
-            fix=("check s3:GetObject on the source (identity + source bucket policy), kms:Decrypt on the "
-                 "source object's key, s3:PutObject on the destination, and kms:GenerateDataKey on the "
-                 "destination key; `s3xacct verify` checks them all"),
+            fix=(
+                "check s3:GetObject on the source (identity + source bucket policy), kms:Decrypt on the "
+                "source object's key, s3:PutObject on the destination, and kms:GenerateDataKey on the "
+                "destination key; `s3xacct verify` checks them all"
+            ),
         )
 
     # -- everything that is not a denial ---------------------------------------------------------
@@ -240,8 +274,10 @@ class Diagnoser:
                 permanent=False,
             )
         if code in ("NoSuchKey", "404"):
-            return Diagnosis("the source object was deleted after it was listed",
-                             "nothing to fix; the next sync will not see it")
+            return Diagnosis(
+                "the source object was deleted after it was listed",
+                "nothing to fix; the next sync will not see it",
+            )
         if code == "NoSuchBucket":
             return Diagnosis("a bucket does not exist", "check the bucket names and the region")
         if code in ("InvalidObjectState", "ObjectNotInActiveTierError"):
@@ -252,30 +288,41 @@ class Diagnoser:
         if code.startswith("KMS."):
             return self._kms_state(code.removeprefix("KMS."), message)
         if code == "AccessControlListNotSupported":
-            return Diagnosis("the destination bucket has Object Ownership 'bucket owner enforced' and refuses ACLs",
-                             "run without acl (the default)")
+            return Diagnosis(
+                "the destination bucket has Object Ownership 'bucket owner enforced' and refuses ACLs",
+                "run without acl (the default)",
+            )
         if code == "InvalidRequest" and "copy source is larger" in message:
-            return Diagnosis("CopyObject refuses sources above 5 GB",
-                             "lower multipart_threshold so the object is copied in parts")
+            return Diagnosis(
+                "CopyObject refuses sources above 5 GB",
+                "lower multipart_threshold so the object is copied in parts",
+            )
         if code == "EntityTooLarge":
             return Diagnosis("a part or object exceeds 5 GiB", "lower part_size")
         if code == "InvalidBucketOwnerAWSAccountID":
-            return Diagnosis("the expected bucket owner is not a valid account id",
-                             "pass 12-digit account ids for source_account_id / dest_account_id")
+            return Diagnosis(
+                "the expected bucket owner is not a valid account id",
+                "pass 12-digit account ids for source_account_id / dest_account_id",
+            )
         return Diagnosis(cause=f"{operation} failed with {code}: {message}", fix="see the AWS error above")
 
     def _kms_state(self, kms_code: str, message: str) -> Diagnosis:
         key = message.split(" is ")[0] if " is " in message else None
         if kms_code == "DisabledException":
-            return Diagnosis(f"the KMS key {key or ''} is disabled".replace("  ", " "),
-                             "enable the key (kms:EnableKey) in its account; waiting will not help",
-                             kms_key_arn=key)
+            return Diagnosis(
+                f"the KMS key {key or ''} is disabled".replace("  ", " "),
+                "enable the key (kms:EnableKey) in its account; waiting will not help",
+                kms_key_arn=key,
+            )
         if kms_code == "KMSInvalidStateException":
-            return Diagnosis(f"the KMS key is not usable: {message}",
-                             "cancel the key deletion or import its material; waiting will not help",
-                             kms_key_arn=key)
+            return Diagnosis(
+                f"the KMS key is not usable: {message}",
+                "cancel the key deletion or import its material; waiting will not help",
+                kms_key_arn=key,
+            )
         if kms_code == "NotFoundException":
-            return Diagnosis(f"the KMS key was not found: {message}",
-                             "use the full key ARN of a key in the destination bucket's region")
+            return Diagnosis(
+                f"the KMS key was not found: {message}",
+                "use the full key ARN of a key in the destination bucket's region",
+            )
         return Diagnosis(f"KMS refused: {kms_code}: {message}", "check the key's state and policy")
-

@@ -12,7 +12,9 @@ from botocore.config import Config
 DEFAULT_MAX_ATTEMPTS = 8
 
 
-def engine_config(concurrency: int, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, base: Config | None = None) -> Config:
+def engine_config(
+    concurrency: int, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, base: Config | None = None
+) -> Config:
     """A client Config whose connection pool matches the number of requests in flight."""
     config = Config(
         retries={"mode": "standard", "max_attempts": max_attempts},

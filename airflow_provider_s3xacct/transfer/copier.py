@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +15,15 @@ from airflow_provider_s3xacct.transfer.spec import CopySpec
 
 # Headers a multipart upload must be given explicitly: UploadPartCopy copies bytes only, so a
 # plain multipart copy silently drops them (CopyObject keeps them with MetadataDirective=COPY).
-_CARRIED_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage",
-                    "Expires", "WebsiteRedirectLocation")
+_CARRIED_HEADERS = (
+    "ContentType",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "Expires",
+    "WebsiteRedirectLocation",
+)
 
 
 class CopyFailedError(Exception):
@@ -78,7 +86,9 @@ class ObjectCopier:
         return {"Bucket": self.spec.source.bucket, "Key": self.source_key(obj.key)}
 
     def _source_owner_args(self) -> dict[str, str]:
-        return {"ExpectedSourceBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
+        return (
+            {"ExpectedSourceBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
+        )
 
     def _single_copy(self, obj: ListedObject) -> None:
         args = {
@@ -129,16 +139,18 @@ class ObjectCopier:
         try:
             parts = self._copy_parts(obj, upload_id, head.get("ETag"))
             self.dest_client.complete_multipart_upload(
-                Bucket=create["Bucket"], Key=create["Key"], UploadId=upload_id,
+                Bucket=create["Bucket"],
+                Key=create["Key"],
+                UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
                 **({"ExpectedBucketOwner": self.spec.dest_account_id} if self.spec.dest_account_id else {}),
             )
         except BaseException as exc:
             # Never leave a half-written upload behind (it is invisible and billed until aborted).
-            try:
-                self.dest_client.abort_multipart_upload(Bucket=create["Bucket"], Key=create["Key"], UploadId=upload_id)
-            except ClientError:
-                pass
+            with contextlib.suppress(ClientError):
+                self.dest_client.abort_multipart_upload(
+                    Bucket=create["Bucket"], Key=create["Key"], UploadId=upload_id
+                )
             if isinstance(exc, ClientError):
                 raise CopyFailedError(_operation_of(exc, "CompleteMultipartUpload"), exc) from exc
             raise
@@ -157,8 +169,9 @@ class ObjectCopier:
                 future.cancel()
             raise
 
-    def _copy_part(self, obj: ListedObject, upload_id: str, number: int, first: int, last: int,
-                   etag: str | None) -> dict[str, Any]:
+    def _copy_part(
+        self, obj: ListedObject, upload_id: str, number: int, first: int, last: int, etag: str | None
+    ) -> dict[str, Any]:
         args: dict[str, Any] = {
             "Bucket": self.spec.destination.bucket,
             "Key": self.dest_key(obj.key),

@@ -47,20 +47,28 @@ class DeleteQueue:
             self._file = None
 
 
-def delete_refusal(candidates: int, source_listed: int, dest_listed: int,
-                   max_delete: int | None, max_delete_fraction: float) -> str | None:
+def delete_refusal(
+    candidates: int, source_listed: int, dest_listed: int, max_delete: int | None, max_delete_fraction: float
+) -> str | None:
     """Why ``candidates`` deletions must not happen, or None when they are within the limit."""
     if candidates == 0:
         return None
     if source_listed == 0:
-        return (f"the source listing is empty, so delete would remove all {candidates} destination objects; "
-                "refusing (an empty or mistyped source prefix must never wipe a destination). Check the "
-                "source URI; to empty the destination, delete it directly")
+        return (
+            f"the source listing is empty, so delete would remove all {candidates} destination objects; "
+            "refusing (an empty or mistyped source prefix must never wipe a destination). Check the "
+            "source URI; to empty the destination, delete it directly"
+        )
     limit = max_delete if max_delete is not None else int(max_delete_fraction * dest_listed)
     if candidates > limit:
-        how = (f"max_delete={max_delete}" if max_delete is not None
-               else f"{max_delete_fraction:.0%} of the {dest_listed} destination objects")
-        return (f"delete would remove {candidates} objects, above the safety limit of {limit} ({how}); "
-                "nothing was deleted. Check the source prefix and filters, then raise max_delete "
-                f"(--max-delete {candidates}) if this is intended")
+        how = (
+            f"max_delete={max_delete}"
+            if max_delete is not None
+            else f"{max_delete_fraction:.0%} of the {dest_listed} destination objects"
+        )
+        return (
+            f"delete would remove {candidates} objects, above the safety limit of {limit} ({how}); "
+            "nothing was deleted. Check the source prefix and filters, then raise max_delete "
+            f"(--max-delete {candidates}) if this is intended"
+        )
     return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -84,24 +83,36 @@ class TransferEngine:
 
     def run(self) -> CopyReport:
         spec = self.spec
-        report = CopyReport(source=spec.source.uri, destination=spec.destination.uri, mode=spec.mode,
-                            dry_run=spec.dry_run)
+        report = CopyReport(
+            source=spec.source.uri, destination=spec.destination.uri, mode=spec.mode, dry_run=spec.dry_run
+        )
         started = time.monotonic()
         key_filter = KeyFilter(spec.include, spec.exclude)
         source = _CountingListing(
-            list_objects(self.clients.source, spec.source, key_filter=key_filter,
-                         expected_owner=spec.source_account_id),
-            spec.source.uri, self.diagnoser)
+            list_objects(
+                self.clients.source, spec.source, key_filter=key_filter, expected_owner=spec.source_account_id
+            ),
+            spec.source.uri,
+            self.diagnoser,
+        )
         dest = _CountingListing(
-            list_objects(self.clients.dest, spec.destination, key_filter=key_filter,
-                         expected_owner=spec.dest_account_id),
-            spec.destination.uri, self.diagnoser)
+            list_objects(
+                self.clients.dest,
+                spec.destination,
+                key_filter=key_filter,
+                expected_owner=spec.dest_account_id,
+            ),
+            spec.destination.uri,
+            self.diagnoser,
+        )
         planner = SyncPlanner(spec.mode, delete=spec.delete, compare=spec.compare)
         deletes = DeleteQueue()
         log = ObjectLog(self.report_target)
         try:
-            with ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-copy") as pool, \
-                    ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part") as parts:
+            with (
+                ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-copy") as pool,
+                ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part") as parts,
+            ):
                 copier = ObjectCopier(spec, self.clients.source, self.clients.dest, parts)
                 in_flight: dict[Future[CopyOutcome], ListedObject] = {}
                 try:
@@ -136,21 +147,29 @@ class TransferEngine:
             self.progress(report)
         return report
 
-    def _collect(self, in_flight: dict[Future[CopyOutcome], ListedObject], report: CopyReport,
-                 log: ObjectLog, *, block: bool) -> None:
+    def _collect(
+        self,
+        in_flight: dict[Future[CopyOutcome], ListedObject],
+        report: CopyReport,
+        log: ObjectLog,
+        *,
+        block: bool,
+    ) -> None:
         done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
         for future in done:
             obj = in_flight.pop(future)
             try:
                 outcome = future.result()
             except CopyFailedError as exc:
-                diagnosis = self.diagnoser.explain(exc.operation, self.spec.source.prefix + obj.key,
-                                                   exc.code, exc.message)
+                diagnosis = self.diagnoser.explain(
+                    exc.operation, self.spec.source.prefix + obj.key, exc.code, exc.message
+                )
                 self._record_failure(report, log, obj, str(exc), diagnosis)
             except (ClientError, BotoCoreError) as exc:
                 if isinstance(exc, ClientError):
                     diagnosis = self.diagnoser.explain_client_error(
-                        str(exc.operation_name), self.spec.source.prefix + obj.key, exc)
+                        str(exc.operation_name), self.spec.source.prefix + obj.key, exc
+                    )
                 else:
                     diagnosis = Diagnosis(f"network or client error: {exc}", "retry the run", permanent=False)
                 self._record_failure(report, log, obj, str(exc), diagnosis)
@@ -167,16 +186,19 @@ class TransferEngine:
             report.multipart_copies += 1
         log.write(obj.key, obj.size, "copy", "dry-run" if dry_run else "copied")
 
-    def _record_failure(self, report: CopyReport, log: ObjectLog, obj: ListedObject, error: str,
-                        diagnosis: Diagnosis) -> None:
+    def _record_failure(
+        self, report: CopyReport, log: ObjectLog, obj: ListedObject, error: str, diagnosis: Diagnosis
+    ) -> None:
         report.add_failure(obj.key, error, diagnosis)
         log.write(obj.key, obj.size, "copy", "failed", error, str(diagnosis))
 
-    def _delete(self, deletes: DeleteQueue, report: CopyReport, log: ObjectLog, source_listed: int,
-                dest_listed: int) -> None:
+    def _delete(
+        self, deletes: DeleteQueue, report: CopyReport, log: ObjectLog, source_listed: int, dest_listed: int
+    ) -> None:
         spec = self.spec
-        refusal = delete_refusal(deletes.count, source_listed, dest_listed, spec.max_delete,
-                                 spec.max_delete_fraction)
+        refusal = delete_refusal(
+            deletes.count, source_listed, dest_listed, spec.max_delete, spec.max_delete_fraction
+        )
         if refusal:
             report.delete_refused = refusal
             return
@@ -190,20 +212,24 @@ class TransferEngine:
             keys = [{"Key": spec.destination.prefix + key} for key in batch]
             try:
                 response = self.clients.dest.delete_objects(
-                    Bucket=spec.destination.bucket, Delete={"Objects": keys, "Quiet": True}, **owner)
+                    Bucket=spec.destination.bucket, Delete={"Objects": keys, "Quiet": True}, **owner
+                )
             except ClientError as exc:
                 diagnosis = self.diagnoser.explain_client_error("DeleteObjects", "", exc)
                 for key in batch:
                     report.add_failure(key, f"DeleteObjects: {exc}", diagnosis)
                     log.write(key, None, "delete", "failed", str(exc), str(diagnosis))
                 continue
-            failed = {e["Key"][len(spec.destination.prefix):]: e for e in response.get("Errors", [])}
+            failed = {e["Key"][len(spec.destination.prefix) :]: e for e in response.get("Errors", [])}
             for key in batch:
                 if key in failed:
                     error = failed[key]
-                    diagnosis = self.diagnoser.explain("DeleteObject", "", error.get("Code", ""),
-                                                       error.get("Message", ""))
-                    report.add_failure(key, f"DeleteObject: {error.get('Code')}: {error.get('Message')}", diagnosis)
+                    diagnosis = self.diagnoser.explain(
+                        "DeleteObject", "", error.get("Code", ""), error.get("Message", "")
+                    )
+                    report.add_failure(
+                        key, f"DeleteObject: {error.get('Code')}: {error.get('Message')}", diagnosis
+                    )
                     log.write(key, None, "delete", "failed", error.get("Code"), str(diagnosis))
                 else:
                     report.deleted += 1

@@ -58,7 +58,7 @@ def list_objects(
     for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
         for entry in page.get("Contents", ()):
             relative = entry["Key"][cut:]
-            if not relative or relative.endswith("/") and entry["Size"] == 0:
+            if not relative or (relative.endswith("/") and entry["Size"] == 0):
                 continue  # the prefix itself, or a zero-byte "folder" marker made by the console
             if key_filter is not None and not key_filter.accepts(relative):
                 continue

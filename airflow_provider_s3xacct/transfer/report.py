@@ -77,7 +77,9 @@ class CopyReport:
             "multipart_copies": self.multipart_copies,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "failures": [failure.to_dict() for failure in self.failures],
-            "failure_causes": [{"cause": cause, "objects": n} for cause, n in self.failure_causes.most_common()],
+            "failure_causes": [
+                {"cause": cause, "objects": n} for cause, n in self.failure_causes.most_common()
+            ],
             "delete_refused": self.delete_refused,
             "report_uri": self.report_uri,
         }
@@ -97,9 +99,11 @@ class CopyReport:
     def summary_line(self) -> str:
         prefix = "[dry run] would copy" if self.dry_run else "copied"
         deleted = "would delete" if self.dry_run else "deleted"
-        return (f"{prefix} {self.copied} objects ({self.bytes_copied} bytes), skipped {self.skipped}, "
-                f"{deleted} {self.deleted}, failed {self.failed} of {self.listed} listed "
-                f"in {self.elapsed_seconds:.1f}s")
+        return (
+            f"{prefix} {self.copied} objects ({self.bytes_copied} bytes), skipped {self.skipped}, "
+            f"{deleted} {self.deleted}, failed {self.failed} of {self.listed} listed "
+            f"in {self.elapsed_seconds:.1f}s"
+        )
 
 
 class ObjectLog:
@@ -126,8 +130,15 @@ class ObjectLog:
             self._path = target
             self._file = open(target, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
-    def write(self, key: str, size: int | None, action: str, status: str, error: str | None = None,
-              diagnosis: str | None = None) -> None:
+    def write(
+        self,
+        key: str,
+        size: int | None,
+        action: str,
+        status: str,
+        error: str | None = None,
+        diagnosis: str | None = None,
+    ) -> None:
         if self._file is None:
             return
         record = {"key": key, "size": size, "action": action, "status": status, "error": error}

@@ -8,8 +8,13 @@ import boto3
 from botocore.credentials import RefreshableCredentials
 
 
-def build_session(profile: str | None = None, role_arn: str | None = None, region: str | None = None,
-                  external_id: str | None = None, session_name: str = "s3xacct") -> boto3.Session:
+def build_session(
+    profile: str | None = None,
+    role_arn: str | None = None,
+    region: str | None = None,
+    external_id: str | None = None,
+    session_name: str = "s3xacct",
+) -> boto3.Session:
     """A session from the standard chain (env, profile, ``AWS_ENDPOINT_URL``), optionally as ``role_arn``.
 
     Assumed-role credentials refresh themselves before they expire, so a copy that runs longer than

@@ -1,0 +1,222 @@
+"""``CrossAccountS3CopyOperator``: the copy engine as an Airflow task."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
+from airflow_provider_s3xacct.links.s3 import S3DestinationLink
+from airflow_provider_s3xacct.operators.errors import failure, invalid_input
+from airflow_provider_s3xacct.operators.progress import ProgressLogger
+from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.report import CopyReport
+from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
+    """Copy or sync S3 objects from one account's bucket to another's, server side, with SSE-KMS.
+
+    ``aws_conn_id`` is the sync principal (usually a role in the destination account, assumed via
+    the connection's ``role_arn`` extra); it reads the source and writes the destination, so bytes
+    never pass through the worker.
+
+    Give the locations as ``source_uri``/``dest_uri`` (``s3://bucket/prefix``) or as
+    bucket/prefix pairs. ``mode="sync"`` copies only new or changed keys; ``delete=True`` also
+    removes destination keys gone from the source, within ``max_delete``. Every argument is
+    validated before any AWS call. The summary is returned (XCom); permanent failures
+    (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
+    throttling that outlasted botocore's retries raises a retryable error.
+    """
+
+    aws_hook_class = SyncPrincipalHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "source_uri",
+        "dest_uri",
+        "source_bucket",
+        "source_prefix",
+        "dest_bucket",
+        "dest_prefix",
+        "dest_kms_key_id",
+        "mode",
+        "delete",
+        "max_delete",
+        "dry_run_only",
+        "include",
+        "exclude",
+        "report_path",
+        "source_account_id",
+        "dest_account_id",
+    )
+    template_fields_renderers = {"include": "json", "exclude": "json"}
+    operator_extra_links = (S3DestinationLink(),)
+    ui_color = "#f3e1c7"
+
+    def __init__(
+        self,
+        *,
+        source_uri: str | None = None,
+        dest_uri: str | None = None,
+        source_bucket: str | None = None,
+        source_prefix: str = "",
+        dest_bucket: str | None = None,
+        dest_prefix: str = "",
+        mode: str = "copy",
+        dest_kms_key_id: str | None = None,
+        bucket_key_enabled: bool | None = None,
+        delete: bool = False,
+        max_delete: int | None = None,
+        dry_run: bool = False,
+        concurrency: int = 64,
+        multipart_threshold: int = COPY_OBJECT_LIMIT,
+        part_size: int = 256 * 1024**2,
+        copy_tags: bool = True,
+        acl: str | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        compare: str = "size-mtime",
+        source_account_id: str | None = None,
+        dest_account_id: str | None = None,
+        source_region: str | None = None,
+        dest_region: str | None = None,
+        report_path: str | None = None,
+        progress_interval: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_uri = source_uri
+        self.dest_uri = dest_uri
+        self.source_bucket = source_bucket
+        self.source_prefix = source_prefix
+        self.dest_bucket = dest_bucket
+        self.dest_prefix = dest_prefix
+        self.mode = mode
+        self.dest_kms_key_id = dest_kms_key_id
+        self.bucket_key_enabled = bucket_key_enabled
+        self.delete = delete
+        self.max_delete = max_delete
+        # Stored under another name: BaseOperator.dry_run() is a method.
+        self.dry_run_only = dry_run
+        self.concurrency = concurrency
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self.copy_tags = copy_tags
+        self.acl = acl
+        self.include = include
+        self.exclude = exclude
+        self.compare = compare
+        self.source_account_id = source_account_id
+        self.dest_account_id = dest_account_id
+        self.source_region = source_region
+        self.dest_region = dest_region
+        self.report_path = report_path
+        self.progress_interval = progress_interval
+        self._spec: CopySpec | None = None
+
+    @staticmethod
+    def _location(uri: str | None, bucket: str | None, prefix: str, field: str) -> str:
+        if uri and bucket:
+            raise InvalidInputError(field, f"give either {field} or a bucket/prefix pair, not both")
+        if uri:
+            return uri
+        if not bucket:
+            raise InvalidInputError(field, f"missing: give {field} (s3://bucket/prefix) or the bucket name")
+        return f"s3://{bucket}/{prefix or ''}"
+
+    def build_spec(self) -> CopySpec:
+        """The validated spec from the rendered arguments (raises InvalidInputError)."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            spec = CopySpec.create(
+                source=self._location(self.source_uri, self.source_bucket, self.source_prefix, "source_uri"),
+                destination=self._location(self.dest_uri, self.dest_bucket, self.dest_prefix, "dest_uri"),
+                mode=self.mode,
+                dest_kms_key_id=self.dest_kms_key_id,
+                bucket_key_enabled=self.bucket_key_enabled,
+                delete=self.delete,
+                max_delete=self.max_delete,
+                dry_run=self.dry_run_only,
+                concurrency=self.concurrency,
+                multipart_threshold=self.multipart_threshold,
+                part_size=self.part_size,
+                copy_tags=self.copy_tags,
+                acl=self.acl,
+                include=list(self.include or ()),
+                exclude=list(self.exclude or ()),
+                compare=self.compare,
+                source_account_id=self.source_account_id or None,
+                dest_account_id=self.dest_account_id or None,
+                source_region=self.source_region or self.region_name,
+                dest_region=self.dest_region or self.region_name,
+            )
+        for warning in caught:
+            self.log.warning("%s", warning.message)
+        return spec
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            spec = self._spec = self.build_spec()
+        except InvalidInputError as exc:
+            # Name the operator's own argument, not the spec's field.
+            argument = {"source": "source_uri", "destination": "dest_uri"}.get(exc.field, exc.field)
+            raise invalid_input(InvalidInputError(argument, str(exc).split(": ", 1)[1])) from None
+        clients = self.hook.transfer_clients(
+            concurrency=spec.concurrency, source_region=spec.source_region, dest_region=spec.dest_region
+        )
+        S3DestinationLink.persist(
+            context=context,
+            operator=self,
+            region_name=spec.dest_region or self.hook.conn_region_name,
+            aws_partition=self.hook.conn_partition,
+            bucket=spec.destination.bucket,
+            prefix=spec.destination.prefix,
+        )
+        self.log.info(
+            "%s %s -> %s%s",
+            spec.mode,
+            spec.source.uri,
+            spec.destination.uri,
+            " (dry run)" if spec.dry_run else "",
+        )
+        engine = TransferEngine(
+            spec,
+            clients,
+            principal_arn=self.hook.principal_arn(),
+            progress=ProgressLogger(self.log, self.progress_interval),
+            report_target=self.report_path,
+        )
+        try:
+            report = engine.run()
+        except ListingFailedError as exc:
+            raise failure(str(exc), retryable=not exc.diagnosis.permanent) from exc
+        self.log.info("%s", report.summary_line())
+        return self._finish(context, report)
+
+    def _finish(self, context: Context, report: CopyReport) -> dict[str, Any]:
+        summary = report.to_dict()
+        if report.ok:
+            return summary
+        if self.do_xcom_push:
+            context["ti"].xcom_push(key="report", value=summary)
+        raise failure(report.failure_summary(), retryable=report.only_retryable_failures)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Lineage: the source prefix feeds the destination prefix."""
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        spec = self._spec or self.build_spec()
+        return OperatorLineage(
+            inputs=[Dataset(namespace=f"s3://{spec.source.bucket}", name=spec.source.prefix or "/")],
+            outputs=[
+                Dataset(namespace=f"s3://{spec.destination.bucket}", name=spec.destination.prefix or "/")
+            ],
+        )

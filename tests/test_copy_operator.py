@@ -1,0 +1,141 @@
+"""CrossAccountS3CopyOperator: argument handling, Airflow failure semantics, lineage and links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+from airflow_provider_s3xacct.operators import CrossAccountS3CopyOperator
+from airflow_provider_s3xacct.transfer.report import CopyReport
+from tests.aws_world import World
+
+
+class _TI:
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def _operator(world: World, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> CrossAccountS3CopyOperator:
+    """An operator whose connection is the sync principal on the moto server (via env credentials)."""
+    creds = world.principal.get_credentials()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_key)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds.token)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", world.endpoint_url or "")
+    kwargs.setdefault("source_uri", f"s3://{world.source_bucket}/data/")
+    kwargs.setdefault("dest_uri", f"s3://{world.dest_bucket}/copy/")
+    return CrossAccountS3CopyOperator(
+        task_id="copy", aws_conn_id=None, region_name="us-east-1", concurrency=4, **kwargs
+    )
+
+
+def test_execute_copies_and_returns_the_summary(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.put("data/a", b"12345", kms=world.source_key_arn)
+    ti = _TI()
+    op = _operator(world, monkeypatch, mode="sync", dest_kms_key_id=world.dest_key_arn)
+    summary = op.execute({"ti": ti})  # type: ignore[arg-type]
+    assert summary["copied"] == 1 and summary["bytes_copied"] == 5 and summary["failed"] == 0
+    head = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="copy/a")
+    assert head["SSEKMSKeyId"] == world.dest_key_arn
+    link = ti.pushed["s3xacct_destination"]
+    assert link["bucket"] == world.dest_bucket and link["prefix"] == "copy/"
+    url = op.operator_extra_links[0].format_link(**link)
+    assert url.startswith(
+        "https://console.aws.amazon.com/s3/buckets/dst-bucket?region=us-east-1&prefix=copy/"
+    )
+
+
+def test_bad_input_fails_without_retry_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    op = CrossAccountS3CopyOperator(
+        task_id="copy", source_uri="s3://src-bucket/x", dest_uri="dst-bucket/x", aws_conn_id=None
+    )
+    monkeypatch.setattr(type(op), "hook", property(lambda self: pytest.fail("no AWS client may be made")))
+    with pytest.raises(AirflowFailException, match="dest_uri: 'dst-bucket/x' is not an S3 URI"):
+        op.execute({})  # type: ignore[arg-type]
+
+
+def test_both_uri_and_bucket_is_refused() -> None:
+    op = CrossAccountS3CopyOperator(
+        task_id="copy",
+        source_uri="s3://src-bucket/x",
+        source_bucket="src-bucket",
+        dest_uri="s3://dst-bucket/",
+        aws_conn_id=None,
+    )
+    with pytest.raises(AirflowFailException, match="source_uri: give either"):
+        op.execute({})  # type: ignore[arg-type]
+
+
+def test_rendered_none_key_means_no_key() -> None:
+    op = CrossAccountS3CopyOperator(
+        task_id="copy",
+        source_uri="s3://src-bucket/x",
+        dest_uri="s3://dst-bucket/",
+        dest_kms_key_id="None",
+        aws_conn_id=None,
+    )
+    assert op.build_spec().dest_kms_key_id is None
+
+
+def _report(**kwargs: Any) -> CopyReport:
+    return CopyReport(source="s3://a/", destination="s3://b/", mode="copy", dry_run=False, **kwargs)
+
+
+def test_permanent_failures_fail_without_retry_and_push_the_report() -> None:
+    from airflow_provider_s3xacct.diagnosis.explain import Diagnosis
+
+    op = CrossAccountS3CopyOperator(
+        task_id="copy", source_uri="s3://src-bucket/x", dest_uri="s3://dst-bucket/", aws_conn_id=None
+    )
+    report = _report(listed=2, copied=1)
+    report.add_failure(
+        "k",
+        "CopyObject: AccessDenied: Access Denied",
+        Diagnosis("principal lacks kms:Decrypt on K", "grant it"),
+    )
+    ti = _TI()
+    with pytest.raises(AirflowFailException, match="1 objects: principal lacks kms:Decrypt on K"):
+        op._finish({"ti": ti}, report)  # type: ignore[arg-type]
+    assert ti.pushed["report"]["failed"] == 1
+
+
+def test_throttling_only_failures_are_retryable() -> None:
+    from airflow_provider_s3xacct.diagnosis.explain import Diagnosis
+
+    op = CrossAccountS3CopyOperator(
+        task_id="copy", source_uri="s3://src-bucket/x", dest_uri="s3://dst-bucket/", aws_conn_id=None
+    )
+    report = _report(listed=1)
+    report.add_failure(
+        "k", "SlowDown", Diagnosis("S3 kept answering SlowDown", "retry later", permanent=False)
+    )
+    with pytest.raises(AirflowException) as raised:
+        op._finish({"ti": _TI()}, report)  # type: ignore[arg-type]
+    assert not isinstance(raised.value, AirflowFailException)
+
+
+def test_openlineage_names_source_and_destination_prefixes() -> None:
+    op = CrossAccountS3CopyOperator(
+        task_id="copy", source_uri="s3://src-bucket/data", dest_uri="s3://dst-bucket/", aws_conn_id=None
+    )
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("s3://src-bucket", "data/")]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [("s3://dst-bucket", "/")]
+
+
+def test_templated_fields_cover_locations_and_key() -> None:
+    fields = set(CrossAccountS3CopyOperator.template_fields)
+    assert {
+        "source_uri",
+        "dest_uri",
+        "source_bucket",
+        "dest_prefix",
+        "dest_kms_key_id",
+        "aws_conn_id",
+        "region_name",
+    } <= fields

@@ -20,7 +20,17 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_s3xacct.operators.copy"],
             }
         ],
-        "sensors": [],
-        "triggers": [],
+        "sensors": [
+            {
+                "integration-name": "S3 cross-account sync",
+                "python-modules": ["airflow_provider_s3xacct.sensors.kms"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "S3 cross-account sync",
+                "python-modules": ["airflow_provider_s3xacct.triggers.kms"],
+            }
+        ],
         "extra-links": ["airflow_provider_s3xacct.links.s3.S3DestinationLink"],
     }

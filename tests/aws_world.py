@@ -84,3 +84,17 @@ def build_world(
         "Arn"
     ]
     return World(source, dest, principal, source_bucket, dest_bucket, src_key, dst_key, endpoint_url)
+
+
+def credential_env(session: boto3.Session, endpoint_url: str | None) -> dict[str, str]:
+    """Environment variables that make the default AWS chain act as ``session`` on ``endpoint_url``."""
+    creds = session.get_credentials()
+    env = {
+        "AWS_ACCESS_KEY_ID": creds.access_key,
+        "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+        "AWS_SESSION_TOKEN": creds.token or "",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    return env

@@ -357,3 +357,16 @@ def test_report_can_be_written_to_s3(world: World) -> None:
     assert report.report_uri == report_uri
     body = world.dst_s3.get_object(Bucket=world.dest_bucket, Key="reports/run.jsonl")["Body"].read()
     assert json.loads(body) == {"key": "a", "size": 1, "action": "copy", "status": "copied", "error": None}
+
+
+def test_failures_under_two_keys_are_not_pinned_on_one(world: World) -> None:
+    kms = world.source.client("kms", endpoint_url=world.endpoint_url)
+    second = kms.create_key()["KeyMetadata"]["Arn"]
+    for i in range(12):
+        world.put(f"data/k{i:02}", b"s", kms=world.source_key_arn if i % 2 else second)
+    clients = principal_clients(world, concurrency=1)
+    s3_error(clients.dest, "CopyObject", "AccessDenied", "Access Denied", 403)
+    report = run(world, clients, concurrency=1)
+    assert report.failed == 12
+    causes = " ".join(report.failure_causes)
+    assert world.source_key_arn in causes and second in causes

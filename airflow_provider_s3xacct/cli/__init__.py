@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from airflow_provider_s3xacct.cli import copy_command
+from airflow_provider_s3xacct.cli import copy_command, kms_command
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s3xacct", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     copy_command.register(commands)
+    kms_command.register(commands)
     return parser
 
 

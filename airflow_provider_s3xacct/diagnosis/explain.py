@@ -137,16 +137,28 @@ class Diagnoser:
             if budget_left:
                 self._probes[signature] += 1
             else:
-                # Reuse the most frequent diagnosis of this exact error; the cap keeps it O(1) requests.
+                # The cap keeps diagnosis O(1) requests: reuse what the probes of this exact error found.
                 seen = self._seen.get(signature)
                 if seen:
-                    return seen.most_common(1)[0][0]
+                    return self._unprobed(seen)
         if not budget_left:
             return self._guess(operation, denial)
         diagnosis = self._head_source(source_key, operation, denial)
         with self._lock:
             self._seen.setdefault(signature, Counter())[diagnosis] += 1
         return diagnosis
+
+    def _unprobed(self, seen: Counter[Diagnosis]) -> Diagnosis:
+        """A diagnosis for an object that was not probed, from the probes of the same error."""
+        if len(seen) == 1:
+            return next(iter(seen))
+        # Encryption is per object: the same bare error may hide different keys. Say so rather
+        # than pin every object on the most frequent one.
+        causes = "; or ".join(d.cause for d, _ in seen.most_common())
+        return Diagnosis(
+            cause=f"one of several causes seen for this error (probed {sum(seen.values())} objects): {causes}",
+            fix=" / ".join(dict.fromkeys(d.fix for d, _ in seen.most_common())),
+        )
 
     def _head_source(self, source_key: str, operation: str, denial: DenialMessage) -> Diagnosis:
         ctx = self.context

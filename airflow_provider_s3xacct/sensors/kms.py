@@ -1,0 +1,204 @@
+"""``KmsAccessSensor``: waits until the sync principal can really use each KMS key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    PokeReturnValue,
+    conf,
+)
+
+from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
+from airflow_provider_s3xacct.kms.discovery import discover_keys
+from airflow_provider_s3xacct.kms.probes import (
+    ClientCache,
+    KeyAccess,
+    KeyProbePlan,
+    SampleObject,
+    account_of,
+    normalise_operations,
+    probe_all,
+    validate_plans,
+)
+from airflow_provider_s3xacct.operators.errors import invalid_input
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.locations import KmsKeyRef, S3Location
+from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def _describe(results: Sequence[KeyAccess | Mapping[str, Any]]) -> str:
+    lines = []
+    for r in results:
+        data = r.to_dict() if isinstance(r, KeyAccess) else r
+        verdict = "usable" if data["ok"] else data["problem"]
+        lines.append(f"  {data['key_arn']}: {verdict}")
+    return "\n".join(lines)
+
+
+class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
+    """Succeeds when the sync principal (``aws_conn_id``) can use every KMS key as the copy will.
+
+    Probes, cheapest first: DescribeKey (state, usage, spec, region), GenerateDataKey with
+    ``DryRun=True`` for ``generate_data_key``, and a one-byte ranged GET of an object encrypted
+    under the key for ``decrypt``. While access is denied it keeps waiting (IAM and key policy
+    changes take time to propagate); it fails at once with ``AirflowFailException`` when waiting
+    cannot help (key disabled, pending deletion, missing, in another region than the bucket,
+    asymmetric, or the AWS managed ``aws/s3`` key of another account).
+
+    :param key_arns: key ARNs to probe (templated).
+    :param operations: ``decrypt`` and/or ``generate_data_key`` for every key, or a mapping
+        key ARN -> operations.
+    :param sample_objects: key ARN -> ``s3://bucket/key`` of an object encrypted under it, for the
+        decrypt probe.
+    :param discover_keys_from: ``s3://bucket/prefix`` whose objects are sampled (HEAD) to find the
+        keys really in use; each found key is probed for ``decrypt`` with a sample object.
+    :param bucket_region: region of the bucket(s) the keys serve; a key elsewhere is refused.
+    :param deferrable: wait on the triggerer instead of a worker slot.
+    """
+
+    aws_hook_class = SyncPrincipalHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "key_arns", "operations", "sample_objects", "discover_keys_from", "bucket_region"
+    )
+    ui_color = "#e8d8f5"
+
+    def __init__(
+        self,
+        *,
+        key_arns: str | Sequence[str] = (),
+        operations: str | Sequence[str] | Mapping[str, Sequence[str]] = ("decrypt",),
+        sample_objects: Mapping[str, str] | None = None,
+        discover_keys_from: str | None = None,
+        discover_sample_size: int = 100,
+        bucket_region: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", 30)
+        kwargs.setdefault("timeout", 30 * 60)
+        super().__init__(**kwargs)
+        self.key_arns = key_arns
+        self.operations = operations
+        self.sample_objects = sample_objects
+        self.discover_keys_from = discover_keys_from
+        self.discover_sample_size = discover_sample_size
+        self.bucket_region = bucket_region
+        self.deferrable = deferrable
+        self._plans: list[KeyProbePlan] | None = None
+
+    # -- planning (once per task run; validation before any AWS call) ----------------------------
+
+    def _operations_for(self, key_arn: str) -> tuple[str, ...]:
+        ops = self.operations
+        if isinstance(ops, Mapping):
+            return normalise_operations(ops.get(key_arn, ("decrypt",)))
+        return normalise_operations(ops)
+
+    def build_plans(self) -> list[KeyProbePlan]:
+        """Validate the arguments, discover keys if asked, and return what to probe."""
+        try:
+            return self._build_plans()
+        except InvalidInputError as exc:
+            raise invalid_input(exc) from None
+
+    def _build_plans(self) -> list[KeyProbePlan]:
+        if self._plans is not None:
+            return self._plans
+        arns = [self.key_arns] if isinstance(self.key_arns, str) else list(self.key_arns or ())
+        arns = [a for a in arns if a]
+        samples = dict(self.sample_objects or {})
+        location = (
+            S3Location.parse(self.discover_keys_from, "discover_keys_from")
+            if self.discover_keys_from
+            else None
+        )
+        # Validate what was given before discovery makes any request.
+        if not arns and location is None:
+            raise InvalidInputError("key_arns", "no KMS key to probe: pass key_arns or discover_keys_from")
+        for key_arn in arns:
+            KmsKeyRef.parse(key_arn, "key_arns")
+            self._operations_for(key_arn)
+        for uri in samples.values():
+            SampleObject.parse(uri, "sample_objects")
+        if location is not None:
+            discovery = discover_keys(
+                self.hook.client_for("s3", self.bucket_region), location, self.discover_sample_size
+            )
+            self.log.info("key discovery under %s: %s", location.uri, discovery.describe())
+            for key_arn, sample in discovery.keys.items():
+                samples.setdefault(key_arn, sample.uri)
+                if key_arn not in arns:
+                    arns.append(key_arn)
+        plans = [KeyProbePlan(a, self._operations_for(a), samples.get(a)) for a in arns]
+        validate_plans(plans)
+        self._plans = plans
+        return plans
+
+    def _principal_account(self) -> str | None:
+        return account_of(self.hook.principal_arn())
+
+    def _probe(self) -> list[KeyAccess]:
+        clients = ClientCache(lambda service, region: self.hook.client_for(service, region))
+        return probe_all(
+            self.build_plans(),
+            clients,
+            bucket_region=self.bucket_region,
+            principal_account=self._principal_account(),
+        )
+
+    # -- poke / reschedule ------------------------------------------------------------------------
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        results = self._probe()
+        if any(r.terminal for r in results):
+            raise AirflowFailException("KMS access cannot be obtained by waiting:\n" + _describe(results))
+        if all(r.ok for r in results):
+            self.log.info("every key is usable:\n%s", _describe(results))
+            return PokeReturnValue(is_done=True, xcom_value=[r.to_dict() for r in results])
+        self.log.info("KMS access not there yet:\n%s", _describe(results))
+        return PokeReturnValue(is_done=False)
+
+    # -- deferrable -------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)  # answers at once when access is already there, or cannot be
+        if first.is_done:
+            return first.xcom_value
+        self.defer(
+            trigger=KmsAccessTrigger(
+                plans=[p.to_dict() for p in self.build_plans()],
+                bucket_region=self.bucket_region,
+                principal_account=self._principal_account(),
+                poll_interval=float(self.poke_interval),
+                max_attempts=max(1, int(self.timeout // max(float(self.poke_interval), 1.0))),
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout)),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
+        results = event.get("results", [])
+        if event.get("status") == "success":
+            self.log.info("every key is usable:\n%s", _describe(results))
+            return list(results)
+        if event.get("status") == "failed":
+            raise AirflowFailException("KMS access cannot be obtained by waiting:\n" + _describe(results))
+        raise AirflowSensorTimeout(
+            "KMS access still denied when the sensor timed out:\n" + _describe(results)
+        )

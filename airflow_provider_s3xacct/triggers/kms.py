@@ -1,0 +1,107 @@
+"""``KmsAccessTrigger``: the KMS probes, waited on asynchronously by the triggerer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_s3xacct.kms.probes import KeyAccess, KeyProbePlan, run_probe_async
+
+
+class KmsAccessTrigger(BaseTrigger):
+    """Re-run the probes every ``poll_interval`` seconds until every key is usable or one cannot be.
+
+    Emits one event: ``status`` is ``success`` (all usable), ``failed`` (a terminal problem) or
+    ``timeout`` (``max_attempts`` rounds without success); ``results`` holds each key's probe.
+    """
+
+    def __init__(
+        self,
+        *,
+        plans: list[dict[str, Any]],
+        bucket_region: str | None,
+        principal_account: str | None,
+        poll_interval: float,
+        max_attempts: int,
+        aws_conn_id: str | None,
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.plans = plans
+        self.bucket_region = bucket_region
+        self.principal_account = principal_account
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "plans": self.plans,
+                "bucket_region": self.bucket_region,
+                "principal_account": self.principal_account,
+                "poll_interval": self.poll_interval,
+                "max_attempts": self.max_attempts,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+            },
+        )
+
+    def _hook(self, service: str, region: str | None) -> AwsBaseHook:
+        return AwsBaseHook(
+            aws_conn_id=self.aws_conn_id,
+            client_type=service,
+            region_name=region or self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    async def probe_round(self) -> list[KeyAccess]:
+        """One round of probes with async clients, opened lazily and closed at the end of the round."""
+        async with contextlib.AsyncExitStack() as stack:
+            clients: dict[tuple[str, str | None], Any] = {}
+
+            async def client_for(service: str, region: str | None) -> Any:
+                if (service, region) not in clients:
+                    conn = await self._hook(service, region).get_async_conn()
+                    clients[(service, region)] = await stack.enter_async_context(conn)
+                return clients[(service, region)]
+
+            plans = [KeyProbePlan.from_dict(p) for p in self.plans]
+            return [
+                await run_probe_async(p.start(self.bucket_region, self.principal_account), client_for)
+                for p in plans
+            ]
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        results: list[KeyAccess] = []
+        for attempt in range(1, self.max_attempts + 1):
+            results = await self.probe_round()
+            if any(r.terminal for r in results):
+                yield TriggerEvent({"status": "failed", "results": [r.to_dict() for r in results]})
+                return
+            if all(r.ok for r in results):
+                yield TriggerEvent({"status": "success", "results": [r.to_dict() for r in results]})
+                return
+            self.log.info(
+                "KMS access not there yet (round %d/%d): %s",
+                attempt,
+                self.max_attempts,
+                "; ".join(f"{r.key_arn}: {r.problem}" for r in results if not r.ok),
+            )
+            if attempt < self.max_attempts:
+                await asyncio.sleep(self.poll_interval)
+        yield TriggerEvent({"status": "timeout", "results": [r.to_dict() for r in results]})

@@ -1,0 +1,165 @@
+"""KmsAccessSensor and KmsAccessTrigger: poke, reschedule, deferral, and the trigger's loop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, TaskDeferred
+
+from airflow_provider_s3xacct.kms.probes import KeyAccess
+from airflow_provider_s3xacct.sensors import KmsAccessSensor
+from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger
+from tests.aws_world import World, credential_env
+
+
+@pytest.fixture
+def as_source(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    # moto cannot share KMS keys across accounts, so the probing principal lives in the key's account.
+    for name, value in credential_env(world.source, world.endpoint_url).items():
+        monkeypatch.setenv(name, value)
+    return world
+
+
+def sensor(**kwargs: Any) -> KmsAccessSensor:
+    kwargs.setdefault("poke_interval", 0)
+    kwargs.setdefault("timeout", 5)
+    return KmsAccessSensor(task_id="kms", aws_conn_id=None, region_name="us-east-1", **kwargs)
+
+
+def test_poke_succeeds_with_discovered_keys_and_returns_results(as_source: World) -> None:
+    world = as_source
+    world.put("data/a", b"1", kms=world.source_key_arn)
+    world.put("data/b", b"2", sse_s3=True)
+    s = sensor(discover_keys_from=f"s3://{world.source_bucket}/data/", bucket_region="us-east-1")
+    result = s.poke({})  # type: ignore[arg-type]
+    assert result.is_done
+    (key,) = result.xcom_value
+    assert key["key_arn"] == world.source_key_arn and key["ok"] and key["operations"] == {"decrypt": True}
+    assert key["sample_object"] == f"s3://{world.source_bucket}/data/a"
+
+
+def test_disabled_key_fails_at_once(as_source: World) -> None:
+    world = as_source
+    world.source.client("kms", endpoint_url=world.endpoint_url).disable_key(
+        KeyId=world.source_key_arn.split("/")[-1]
+    )
+    s = sensor(key_arns=[world.source_key_arn], operations=["generate_data_key"])
+    with pytest.raises(AirflowFailException, match="disabled"):
+        s.poke({})  # type: ignore[arg-type]
+
+
+def test_bad_arguments_fail_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = sensor(key_arns=["not-an-arn"])
+    monkeypatch.setattr(type(s), "hook", property(lambda self: pytest.fail("no AWS call expected")))
+    with pytest.raises(AirflowFailException, match="key_arns"):
+        s.poke({})  # type: ignore[arg-type]
+    with pytest.raises(AirflowFailException, match="sample_object"):
+        sensor(key_arns=["arn:aws:kms:us-east-1:111111111111:key/k"], operations="decrypt").poke({})  # type: ignore[arg-type]
+
+
+def _denied(key: str) -> KeyAccess:
+    return KeyAccess(key, "us-east-1", {"generate_data_key": False}, problem="kms:GenerateDataKey denied")
+
+
+def test_denied_access_keeps_poking(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "arn:aws:kms:us-east-1:222222222222:key/k"
+    s = sensor(key_arns=key, operations="generate_data_key")
+    monkeypatch.setattr(KmsAccessSensor, "_probe", lambda self: [_denied(key)])
+    assert s.poke({}).is_done is False  # type: ignore[arg-type]
+
+
+def test_deferrable_sensor_defers_to_a_serialisable_trigger(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "arn:aws:kms:us-east-1:222222222222:key/k"
+    s = sensor(key_arns=key, operations="generate_data_key", deferrable=True, poke_interval=7, timeout=70)
+    monkeypatch.setattr(KmsAccessSensor, "_probe", lambda self: [_denied(key)])
+    monkeypatch.setattr(KmsAccessSensor, "_principal_account", lambda self: "222222222222")
+    with pytest.raises(TaskDeferred) as deferred:
+        s.execute({})  # type: ignore[arg-type]
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, KmsAccessTrigger) and deferred.value.method_name == "execute_complete"
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_s3xacct.triggers.kms.KmsAccessTrigger"
+    rebuilt = KmsAccessTrigger(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert kwargs["plans"] == [{"key_arn": key, "operations": ["generate_data_key"], "sample_object": None}]
+    assert (kwargs["poll_interval"], kwargs["max_attempts"]) == (7.0, 10)
+
+
+def test_execute_complete_maps_events_to_task_outcomes() -> None:
+    s = sensor(key_arns="arn:aws:kms:us-east-1:222222222222:key/k", operations="generate_data_key")
+    ok = {"key_arn": "k", "ok": True, "problem": None}
+    assert s.execute_complete({}, {"status": "success", "results": [ok]}) == [ok]  # type: ignore[arg-type]
+    bad = {"key_arn": "k", "ok": False, "problem": "the key is disabled"}
+    with pytest.raises(AirflowFailException, match="disabled"):
+        s.execute_complete({}, {"status": "failed", "results": [bad]})  # type: ignore[arg-type]
+    with pytest.raises(AirflowSensorTimeout):
+        s.execute_complete({}, {"status": "timeout", "results": [bad]})  # type: ignore[arg-type]
+
+
+def _collect(trigger: KmsAccessTrigger) -> list[Any]:
+    async def run() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    return asyncio.run(run())
+
+
+def _trigger(plans: list[dict[str, Any]], **kw: Any) -> KmsAccessTrigger:
+    kw.setdefault("max_attempts", 3)
+    return KmsAccessTrigger(
+        plans=plans,
+        bucket_region="us-east-1",
+        principal_account=None,
+        poll_interval=0,
+        aws_conn_id=None,
+        region_name="us-east-1",
+        **kw,
+    )
+
+
+def test_trigger_probes_with_async_clients(as_source: World) -> None:
+    world = as_source
+    world.put("data/a", b"1", kms=world.source_key_arn)
+    plans = [
+        {
+            "key_arn": world.source_key_arn,
+            "operations": ["decrypt", "generate_data_key"],
+            "sample_object": f"s3://{world.source_bucket}/data/a",
+        }
+    ]
+    (event,) = _collect(_trigger(plans))
+    assert event.payload["status"] == "success"
+    assert event.payload["results"][0]["operations"] == {"decrypt": True, "generate_data_key": True}
+
+
+def test_trigger_waits_through_denials_then_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "arn:aws:kms:us-east-1:222222222222:key/k"
+    rounds = iter(
+        [[_denied(key)], [_denied(key)], [KeyAccess(key, "us-east-1", {"generate_data_key": True})]]
+    )
+
+    async def fake_round(self: KmsAccessTrigger) -> list[KeyAccess]:
+        return next(rounds)
+
+    monkeypatch.setattr(KmsAccessTrigger, "probe_round", fake_round)
+    (event,) = _collect(_trigger([{"key_arn": key, "operations": ["generate_data_key"]}]))
+    assert event.payload["status"] == "success"
+
+
+def test_trigger_stops_on_terminal_and_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "arn:aws:kms:us-east-1:222222222222:key/k"
+
+    async def terminal(self: KmsAccessTrigger) -> list[KeyAccess]:
+        return [KeyAccess(key, "us-east-1", {"generate_data_key": None}, problem="disabled", terminal=True)]
+
+    monkeypatch.setattr(KmsAccessTrigger, "probe_round", terminal)
+    (event,) = _collect(_trigger([{"key_arn": key, "operations": ["generate_data_key"]}]))
+    assert event.payload["status"] == "failed"
+
+    async def denied(self: KmsAccessTrigger) -> list[KeyAccess]:
+        return [_denied(key)]
+
+    monkeypatch.setattr(KmsAccessTrigger, "probe_round", denied)
+    (event,) = _collect(_trigger([{"key_arn": key, "operations": ["generate_data_key"]}], max_attempts=2))
+    assert event.payload["status"] == "timeout"

@@ -17,7 +17,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "S3 cross-account sync",
-                "python-modules": ["airflow_provider_s3xacct.operators.copy"],
+                "python-modules": [
+                    "airflow_provider_s3xacct.operators.copy",
+                    "airflow_provider_s3xacct.operators.permissions",
+                ],
             }
         ],
         "sensors": [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from airflow_provider_s3xacct.cli import copy_command, kms_command
+from airflow_provider_s3xacct.cli import copy_command, kms_command, permissions_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     copy_command.register(commands)
     kms_command.register(commands)
+    permissions_command.register(commands)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Operators of the provider; import them from here."""
 
 from airflow_provider_s3xacct.operators.copy import CrossAccountS3CopyOperator
+from airflow_provider_s3xacct.operators.permissions import CrossAccountPermissionsOperator
 
-__all__ = ["CrossAccountS3CopyOperator"]
+__all__ = ["CrossAccountPermissionsOperator", "CrossAccountS3CopyOperator"]

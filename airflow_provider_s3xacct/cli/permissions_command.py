@@ -1,0 +1,146 @@
+"""``s3xacct plan|verify|apply --config FILE``: the policies of both accounts, proven and explained."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_s3xacct.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_credential_args,
+    fail_usage,
+    print_json,
+)
+from airflow_provider_s3xacct.kms.probes import ClientCache
+from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
+from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir, write_policy_dir
+from airflow_provider_s3xacct.permissions.plan import plan_policies
+from airflow_provider_s3xacct.permissions.probe import live_probes
+from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.permissions.verify import VerifyReport, verify_policies
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.session import build_session
+
+
+def _admin_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("admin credentials of each account (default: the standard chain)")
+    for side in ("source", "dest"):
+        group.add_argument(f"--{side}-admin-profile")
+        group.add_argument(f"--{side}-admin-role-arn")
+
+
+def register(commands: Any) -> None:
+    plan = commands.add_parser("plan", help="write the least-privilege policies for a transfer")
+    plan.add_argument("--config", required=True)
+    plan.add_argument("--out", metavar="DIR", help="write the offline file layout here")
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(handler=run_plan)
+
+    verify = commands.add_parser("verify", help="check the deployed (or given) policies allow the transfer")
+    verify.add_argument("--config", required=True)
+    verify.add_argument(
+        "--policies-dir", metavar="DIR", help="review these files offline instead of reading AWS"
+    )
+    verify.add_argument("--probe", action="store_true", help="also probe live as the sync principal")
+    verify.add_argument("--json", action="store_true")
+    _admin_args(verify)
+    add_credential_args(verify)
+    verify.set_defaults(handler=run_verify)
+
+    apply = commands.add_parser("apply", help="merge our statements into both accounts' documents")
+    apply.add_argument("--config", required=True)
+    apply.add_argument("--dry-run", action="store_true", help="show a diff per document, write nothing")
+    apply.add_argument("--backup-dir", metavar="DIR", help="save each document's previous version here")
+    apply.add_argument("--json", action="store_true")
+    _admin_args(apply)
+    apply.set_defaults(handler=run_apply)
+
+
+def _admins(args: argparse.Namespace, spec: TransferSpec) -> AccountAdmins:
+    source = build_session(args.source_admin_profile, args.source_admin_role_arn, spec.source.region)
+    dest = build_session(args.dest_admin_profile, args.dest_admin_role_arn, spec.destination.region)
+    return AccountAdmins.from_sessions(spec, source, dest)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    try:
+        spec = TransferSpec.from_file(args.config)
+    except (InvalidInputError, OSError) as exc:
+        return fail_usage(str(exc), args.json)
+    files = plan_policies(spec).files(spec)
+    if args.out:
+        for path in write_policy_dir(files, args.out):
+            sys.stderr.write(f"wrote {path}\n")
+    if args.json:
+        print_json(files)
+    elif not args.out:
+        sys.stdout.write(json.dumps(files, indent=2) + "\n")
+    return EXIT_OK
+
+
+def _print_report(report: VerifyReport, as_json: bool) -> int:
+    sys.stderr.write(report.summary() + "\n")
+    if as_json:
+        print_json(report.to_dict())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    try:
+        spec = TransferSpec.from_file(args.config)
+        policies = load_policy_dir(args.policies_dir) if args.policies_dir else _admins(args, spec).read_all()
+    except (InvalidInputError, OSError) as exc:
+        return fail_usage(str(exc), args.json)
+    except (ClientError, BotoCoreError) as exc:
+        sys.stderr.write(f"s3xacct: reading the deployed policies failed: {exc}\n")
+        return EXIT_FAILED
+    report = verify_policies(spec, policies)
+    if args.probe:
+        session = build_session(args.profile, args.role_arn, args.region, args.external_id)
+        report.probes = live_probes(spec, ClientCache(lambda s, r: session.client(s, region_name=r)))
+    return _print_report(report, args.json)
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    try:
+        spec = TransferSpec.from_file(args.config)
+    except (InvalidInputError, OSError) as exc:
+        return fail_usage(str(exc), args.json)
+    admins = _admins(args, spec)
+    try:
+        changes = plan_changes(spec, admins)
+        if args.backup_dir:
+            backup = Path(args.backup_dir)
+            backup.mkdir(parents=True, exist_ok=True)
+            (backup / "previous-policies.json").write_text(
+                json.dumps({c.name: c.before for c in changes if c.changed}, indent=2) + "\n"
+            )
+        result = apply_changes(changes, dry_run=args.dry_run)
+    except ConcurrentChangeError as exc:
+        sys.stderr.write(f"s3xacct: {exc}\n")
+        return EXIT_FAILED
+    for change in changes:
+        if change.changed:
+            sys.stderr.write(change.diff())
+    verb = "would write" if args.dry_run else "wrote"
+    sys.stderr.write(
+        f"{verb} {sum(c.changed for c in changes)} document(s); "
+        f"{sum(not c.changed for c in changes)} unchanged\n"
+    )
+    payload = result.to_dict()
+    if not args.dry_run:
+        report = verify_policies(spec, admins.read_all())
+        payload["verify"] = report.to_dict()
+        sys.stderr.write(report.summary() + "\n")
+        if args.json:
+            print_json(payload)
+        return EXIT_OK if report.ok else EXIT_FAILED
+    if args.json:
+        print_json(payload)
+    return EXIT_OK

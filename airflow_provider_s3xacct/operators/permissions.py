@@ -1,0 +1,122 @@
+"""``CrossAccountPermissionsOperator``: plan, verify or apply the transfer's policies in both accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import AirflowFailException
+
+from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
+from airflow_provider_s3xacct.kms.probes import ClientCache
+from airflow_provider_s3xacct.operators.errors import invalid_input
+from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
+from airflow_provider_s3xacct.permissions.documents import AccountAdmins
+from airflow_provider_s3xacct.permissions.plan import plan_policies
+from airflow_provider_s3xacct.permissions.probe import live_probes
+from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.permissions.verify import verify_policies
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
+    """Plan, verify or apply the least-privilege policies a cross-account transfer needs.
+
+    ``mode="plan"`` returns the documents; ``"verify"`` reads the deployed identity, bucket and
+    key policies through one admin connection per account, evaluates every request the copy will
+    make and fails (``AirflowFailException``) naming the document, the missing permission and the
+    statement that fixes it; ``"apply"`` merges our statements (Sid prefix ``S3xacct``) into each
+    document, keeps every other statement, writes nothing when nothing changes, refuses documents
+    changed since they were read, then verifies. The report is the XCom value.
+
+    The transfer is given as ``spec`` (a mapping in the config-file format, templated) or
+    ``spec_path`` (a YAML/JSON file). ``aws_conn_id`` is the sync principal, used when
+    ``probe=True`` to confirm the verdict with live requests.
+    """
+
+    aws_hook_class = SyncPrincipalHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "mode", "spec", "spec_path", "source_admin_conn_id", "dest_admin_conn_id"
+    )
+    template_fields_renderers = {"spec": "json"}
+
+    def __init__(
+        self,
+        *,
+        mode: Literal["plan", "verify", "apply"] = "verify",
+        spec: Mapping[str, Any] | None = None,
+        spec_path: str | None = None,
+        source_admin_conn_id: str | None = None,
+        dest_admin_conn_id: str | None = None,
+        probe: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.spec = spec
+        self.spec_path = spec_path
+        self.source_admin_conn_id = source_admin_conn_id
+        self.dest_admin_conn_id = dest_admin_conn_id
+        self.probe = probe
+
+    def transfer_spec(self) -> TransferSpec:
+        if self.mode not in ("plan", "verify", "apply"):
+            raise InvalidInputError("mode", f"{self.mode!r} is not one of plan, verify, apply")
+        if bool(self.spec) == bool(self.spec_path):
+            raise InvalidInputError("spec", "give exactly one of spec (a mapping) or spec_path (a file)")
+        return (
+            TransferSpec.from_file(self.spec_path)
+            if self.spec_path
+            else TransferSpec.create(dict(self.spec or {}))
+        )
+
+    def _admins(self, spec: TransferSpec) -> AccountAdmins:
+        def factory(conn_id: str | None) -> Any:
+            hook = SyncPrincipalHook(
+                aws_conn_id=conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                config=self.botocore_config,
+            )
+            return hook.client_for
+
+        return AccountAdmins(spec, factory(self.source_admin_conn_id), factory(self.dest_admin_conn_id))
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            spec = self.transfer_spec()
+        except InvalidInputError as exc:
+            raise invalid_input(exc) from None
+        if self.mode == "plan":
+            return dict(plan_policies(spec).files(spec))
+        admins = self._admins(spec)
+        result: dict[str, Any] = {}
+        if self.mode == "apply":
+            try:
+                applied = apply_changes(plan_changes(spec, admins))
+            except ConcurrentChangeError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            self.log.info(
+                "wrote %s; unchanged: %s",
+                applied.written or "nothing",
+                [c.name for c in applied.changes if not c.changed],
+            )
+            for change in applied.changes:
+                if change.changed:
+                    self.log.info("%s", change.diff())
+            result["apply"] = applied.to_dict()
+        report = verify_policies(spec, admins.read_all())
+        if self.probe:
+            report.probes = live_probes(spec, ClientCache(self.hook.client_for))
+        self.log.info("%s", report.summary())
+        result.update(report.to_dict())
+        if not report.ok:
+            if self.do_xcom_push:
+                context["ti"].xcom_push(key="report", value=result)
+            raise AirflowFailException("the transfer's permissions are incomplete:\n" + report.summary())
+        return result

@@ -1,0 +1,227 @@
+"""``PolicySet``: the deployed (or proposed) documents, from files or from both accounts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from airflow_provider_s3xacct.permissions.evaluator import Document
+from airflow_provider_s3xacct.permissions.plan import (
+    DEST_BUCKET_FILE,
+    DEST_KEY_FILE,
+    IDENTITY_FILE,
+    IDENTITY_POLICY_NAME,
+    SOURCE_BUCKET_FILE,
+    SOURCE_KEYS_FILE,
+    default_key_policy,
+)
+from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+
+
+def _account(arn: str) -> str:
+    return arn.split(":")[4]
+
+
+@dataclass
+class PolicySet:
+    """Documents by role. A missing bucket policy is no policy; a missing key policy is KMS's default."""
+
+    identity: list[Document] = field(default_factory=list)
+    source_bucket: Document | None = None
+    source_keys: dict[str, Document] = field(default_factory=dict)
+    dest_bucket: Document | None = None
+    dest_key: Document | None = None
+
+    def key_policy(self, key_arn: str, spec: TransferSpec) -> Document:
+        if key_arn == spec.destination.kms_key_arn and self.dest_key is not None:
+            return self.dest_key
+        if key_arn in self.source_keys:
+            return self.source_keys[key_arn]
+        return Document(f"default key policy of {key_arn}", default_key_policy(_account(key_arn)))
+
+    def all_documents(self) -> list[Document]:
+        docs = list(self.identity)
+        docs += [d for d in (self.source_bucket, self.dest_bucket, self.dest_key) if d is not None]
+        docs += list(self.source_keys.values())
+        return docs
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(path.name, f"{path} is not valid JSON: {exc}") from None
+
+
+def load_policy_dir(directory: str | Path) -> PolicySet:
+    """Read the offline layout (see plan.py for the file names); missing files have their defaults."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise InvalidInputError("--policies-dir", f"{root} is not a directory")
+    policies = PolicySet()
+    if (path := root / IDENTITY_FILE).exists():
+        raw = _load_json(path)
+        docs = raw if isinstance(raw, list) else [raw]
+        policies.identity = [
+            Document(f"{IDENTITY_FILE}[{i}]" if len(docs) > 1 else IDENTITY_FILE, d)
+            for i, d in enumerate(docs)
+        ]
+    if (path := root / SOURCE_BUCKET_FILE).exists():
+        policies.source_bucket = Document(SOURCE_BUCKET_FILE, _load_json(path))
+    if (path := root / SOURCE_KEYS_FILE).exists():
+        raw = _load_json(path)
+        if not isinstance(raw, dict):
+            raise InvalidInputError(SOURCE_KEYS_FILE, "must be an object mapping key ARN -> key policy")
+        policies.source_keys = {arn: Document(f"{SOURCE_KEYS_FILE}[{arn}]", doc) for arn, doc in raw.items()}
+    if (path := root / DEST_BUCKET_FILE).exists():
+        policies.dest_bucket = Document(DEST_BUCKET_FILE, _load_json(path))
+    if (path := root / DEST_KEY_FILE).exists():
+        policies.dest_key = Document(DEST_KEY_FILE, _load_json(path))
+    return policies
+
+
+def write_policy_dir(files: dict[str, Any], directory: str | Path) -> list[Path]:
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in files.items():
+        path = root / name
+        path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _policy_json(value: Any) -> dict[str, Any]:
+    return dict(json.loads(value)) if isinstance(value, str) else dict(value)
+
+
+ClientFactory = Callable[[str, "str | None"], Any]
+
+
+class AccountAdmins:
+    """Admin clients of the two accounts; picks the one that owns each document.
+
+    ``source_clients`` / ``dest_clients`` make a client from (service, region), so the CLI passes
+    boto3 sessions and the operator its Airflow connections.
+    """
+
+    def __init__(
+        self, spec: TransferSpec, source_clients: ClientFactory, dest_clients: ClientFactory
+    ) -> None:
+        self.spec = spec
+        self._factories = {spec.source.account_id: source_clients, spec.destination.account_id: dest_clients}
+        self._clients: dict[tuple[str, str, str | None], Any] = {}
+
+    @classmethod
+    def from_sessions(cls, spec: TransferSpec, source_session: Any, dest_session: Any) -> AccountAdmins:
+        return cls(
+            spec,
+            lambda s, r: source_session.client(s, region_name=r),
+            lambda s, r: dest_session.client(s, region_name=r),
+        )
+
+    def client(self, account: str, service: str, region: str | None = None) -> Any:
+        if account not in self._factories:
+            raise InvalidInputError(
+                "admin connections",
+                f"account {account} is neither the source nor the destination account; "
+                "no admin connection can read its documents",
+            )
+        cache_key = (account, service, region)
+        if cache_key not in self._clients:
+            self._clients[cache_key] = self._factories[account](service, region)
+        return self._clients[cache_key]
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def read_identity(self) -> list[Document]:
+        spec = self.spec
+        iam = self.client(spec.principal_account, "iam")
+        name = spec.principal_name
+        docs: list[Document] = []
+        if spec.principal_kind == "user":
+            for policy_name in iam.list_user_policies(UserName=name)["PolicyNames"]:
+                doc = iam.get_user_policy(UserName=name, PolicyName=policy_name)["PolicyDocument"]
+                docs.append(Document(f"inline policy {policy_name!r} of user {name}", _policy_json(doc)))
+            docs += self._managed(iam, iam.list_attached_user_policies(UserName=name)["AttachedPolicies"])
+            for group in iam.list_groups_for_user(UserName=name)["Groups"]:
+                gname = group["GroupName"]
+                for policy_name in iam.list_group_policies(GroupName=gname)["PolicyNames"]:
+                    doc = iam.get_group_policy(GroupName=gname, PolicyName=policy_name)["PolicyDocument"]
+                    docs.append(
+                        Document(f"inline policy {policy_name!r} of group {gname}", _policy_json(doc))
+                    )
+                docs += self._managed(
+                    iam, iam.list_attached_group_policies(GroupName=gname)["AttachedPolicies"]
+                )
+        else:
+            for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                doc = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+                docs.append(Document(f"inline policy {policy_name!r} of role {name}", _policy_json(doc)))
+            docs += self._managed(iam, iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"])
+        return docs
+
+    @staticmethod
+    def _managed(iam: Any, attached: list[dict[str, Any]]) -> list[Document]:
+        docs = []
+        for item in attached:
+            version = iam.get_policy(PolicyArn=item["PolicyArn"])["Policy"]["DefaultVersionId"]
+            doc = iam.get_policy_version(PolicyArn=item["PolicyArn"], VersionId=version)["PolicyVersion"][
+                "Document"
+            ]
+            docs.append(Document(f"managed policy {item['PolicyArn']}", _policy_json(doc)))
+        return docs
+
+    def read_bucket_policy(self, account: str, bucket: str, region: str) -> dict[str, Any] | None:
+        try:
+            raw = self.client(account, "s3", region).get_bucket_policy(
+                Bucket=bucket, ExpectedBucketOwner=account
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
+                return None
+            raise
+        return _policy_json(raw["Policy"])
+
+    def read_key_policy(self, key_arn: str) -> dict[str, Any]:
+        kms = self.client(_account(key_arn), "kms", key_arn.split(":")[3])
+        return _policy_json(
+            kms.get_key_policy(KeyId=key_arn.rsplit("/", 1)[-1], PolicyName="default")["Policy"]
+        )
+
+    def read_identity_inline(self) -> dict[str, Any] | None:
+        """The inline policy this tool owns on the principal, or None."""
+        spec = self.spec
+        iam = self.client(spec.principal_account, "iam")
+        try:
+            if spec.principal_kind == "user":
+                doc = iam.get_user_policy(UserName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME)
+            else:
+                doc = iam.get_role_policy(RoleName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                return None
+            raise
+        return _policy_json(doc["PolicyDocument"])
+
+    def read_all(self) -> PolicySet:
+        spec = self.spec
+        src, dst = spec.source, spec.destination
+        policies = PolicySet(identity=self.read_identity())
+        if (doc := self.read_bucket_policy(src.account_id, src.bucket, src.region)) is not None:
+            policies.source_bucket = Document(f"bucket policy of {src.bucket}", doc)
+        for arn in src.kms_key_arns:
+            policies.source_keys[arn] = Document(f"key policy of {arn}", self.read_key_policy(arn))
+        if (doc := self.read_bucket_policy(dst.account_id, dst.bucket, dst.region)) is not None:
+            policies.dest_bucket = Document(f"bucket policy of {dst.bucket}", doc)
+        if dst.kms_key_arn:
+            policies.dest_key = Document(
+                f"key policy of {dst.kms_key_arn}", self.read_key_policy(dst.kms_key_arn)
+            )
+        return policies

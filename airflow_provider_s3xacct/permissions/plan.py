@@ -1,0 +1,265 @@
+"""``plan_policies``: the least-privilege statements each document needs, with stable Sids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_s3xacct.permissions.spec import TransferSpec
+
+SID_PREFIX = "S3xacct"
+IDENTITY_POLICY_NAME = "s3xacct-sync"  # the inline policy we own on the user or role
+
+# File names of the offline layout (`plan --out`, `verify --policies-dir`).
+IDENTITY_FILE = "identity.json"
+SOURCE_BUCKET_FILE = "source-bucket-policy.json"
+SOURCE_KEYS_FILE = "source-key-policies.json"
+DEST_BUCKET_FILE = "dest-bucket-policy.json"
+DEST_KEY_FILE = "dest-key-policy.json"
+
+
+def default_key_policy(account_id: str) -> dict[str, Any]:
+    """KMS's default key policy: the owning account's root may do everything (delegation to IAM)."""
+    return {
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _prefix_condition(prefix: str) -> dict[str, Any]:
+    return {"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else {}
+
+
+def _with_condition(stmt: dict[str, Any], condition: dict[str, Any]) -> dict[str, Any]:
+    if condition:
+        stmt["Condition"] = condition
+    return stmt
+
+
+@dataclass
+class PolicyPlan:
+    """Our statements, per document. Key policies are keyed by key ARN."""
+
+    identity: list[dict[str, Any]] = field(default_factory=list)
+    source_bucket: list[dict[str, Any]] = field(default_factory=list)
+    source_keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    dest_bucket: list[dict[str, Any]] = field(default_factory=list)
+    dest_key: list[dict[str, Any]] = field(default_factory=list)
+
+    def files(self, spec: TransferSpec) -> dict[str, Any]:
+        """Complete documents in the offline file layout (key policies keep the owner's root grant)."""
+        out: dict[str, Any] = {IDENTITY_FILE: _document(self.identity)}
+        if self.source_bucket:
+            out[SOURCE_BUCKET_FILE] = _document(self.source_bucket)
+        if self.source_keys:
+            out[SOURCE_KEYS_FILE] = {
+                arn: _merged_key_policy(arn, stmts) for arn, stmts in self.source_keys.items()
+            }
+        if self.dest_bucket:
+            out[DEST_BUCKET_FILE] = _document(self.dest_bucket)
+        if self.dest_key and spec.destination.kms_key_arn:
+            out[DEST_KEY_FILE] = _merged_key_policy(spec.destination.kms_key_arn, self.dest_key)
+        return out
+
+
+def _merged_key_policy(key_arn: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+    policy = default_key_policy(key_arn.split(":")[4])
+    policy["Statement"].extend(statements)
+    return policy
+
+
+def plan_policies(spec: TransferSpec) -> PolicyPlan:
+    """Statements that allow exactly what ``required_requests(spec)`` lists, and nothing more."""
+    src, dst, opts = spec.source, spec.destination, spec.options
+    principal = {"AWS": spec.principal_arn}
+    src_bucket, dst_bucket = f"arn:aws:s3:::{src.bucket}", f"arn:aws:s3:::{dst.bucket}"
+    src_objects, dst_objects = f"{src_bucket}/{src.prefix}*", f"{dst_bucket}/{dst.prefix}*"
+    read_actions = ["s3:GetObject"] + (["s3:GetObjectTagging"] if opts.copy_tags else [])
+    write_actions = (
+        ["s3:PutObject"]
+        + (["s3:PutObjectTagging"] if opts.copy_tags else [])
+        + (["s3:AbortMultipartUpload"] if opts.multipart else [])
+        + (["s3:DeleteObject"] if opts.delete else [])
+    )
+    plan = PolicyPlan()
+
+    # Identity policy of the principal: every request, same- or cross-account.
+    plan.identity.append(
+        _with_condition(
+            {
+                "Sid": f"{SID_PREFIX}ListSource",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": src_bucket,
+            },
+            _prefix_condition(src.prefix),
+        )
+    )
+    plan.identity.append(
+        {"Sid": f"{SID_PREFIX}ReadSource", "Effect": "Allow", "Action": read_actions, "Resource": src_objects}
+    )
+    if opts.mode == "sync":
+        plan.identity.append(
+            _with_condition(
+                {
+                    "Sid": f"{SID_PREFIX}ListDestination",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": dst_bucket,
+                },
+                _prefix_condition(dst.prefix),
+            )
+        )
+    plan.identity.append(
+        {
+            "Sid": f"{SID_PREFIX}WriteDestination",
+            "Effect": "Allow",
+            "Action": write_actions,
+            "Resource": dst_objects,
+        }
+    )
+    if src.kms_key_arns:
+        plan.identity.append(
+            {
+                "Sid": f"{SID_PREFIX}DecryptSource",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": list(src.kms_key_arns),
+            }
+        )
+    if dst.kms_key_arn:
+        plan.identity.append(
+            {
+                "Sid": f"{SID_PREFIX}EncryptDestination",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey"] + (["kms:Decrypt"] if opts.multipart else []),
+                "Resource": dst.kms_key_arn,
+            }
+        )
+
+    # Source bucket policy: only needed when the principal is in another account.
+    if src.account_id != spec.principal_account:
+        plan.source_bucket.append(
+            _with_condition(
+                {
+                    "Sid": f"{SID_PREFIX}ListSource",
+                    "Effect": "Allow",
+                    "Principal": principal,
+                    "Action": "s3:ListBucket",
+                    "Resource": src_bucket,
+                },
+                _prefix_condition(src.prefix),
+            )
+        )
+        plan.source_bucket.append(
+            {
+                "Sid": f"{SID_PREFIX}ReadSource",
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": read_actions,
+                "Resource": src_objects,
+            }
+        )
+
+    # Key policies: a cross-account key must name the principal; a same-account key's default
+    # policy already delegates to IAM, so the identity statement above is enough.
+    for arn in src.kms_key_arns:
+        if arn.split(":")[4] != spec.principal_account:
+            plan.source_keys[arn] = [
+                {
+                    "Sid": f"{SID_PREFIX}DecryptSource",
+                    "Effect": "Allow",
+                    "Principal": principal,
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                }
+            ]
+    if dst.kms_key_arn and dst.kms_key_arn.split(":")[4] != spec.principal_account:
+        plan.dest_key.append(
+            {
+                "Sid": f"{SID_PREFIX}EncryptDestination",
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": ["kms:GenerateDataKey"] + (["kms:Decrypt"] if opts.multipart else []),
+                "Resource": "*",
+            }
+        )
+
+    # Destination bucket policy: the cross-account Allow, then the optional guard rails.
+    if dst.account_id != spec.principal_account:
+        if opts.mode == "sync":
+            plan.dest_bucket.append(
+                _with_condition(
+                    {
+                        "Sid": f"{SID_PREFIX}ListDestination",
+                        "Effect": "Allow",
+                        "Principal": principal,
+                        "Action": "s3:ListBucket",
+                        "Resource": dst_bucket,
+                    },
+                    _prefix_condition(dst.prefix),
+                )
+            )
+        plan.dest_bucket.append(
+            {
+                "Sid": f"{SID_PREFIX}WriteDestination",
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": write_actions,
+                "Resource": dst_objects,
+            }
+        )
+    if opts.enforce_destination_kms and dst.kms_key_arn:
+        # Deny only when a request names another key: the Null test keeps UploadPart/UploadPartCopy
+        # (which carry no encryption headers) working, unlike the blog's StringNotLike alone.
+        plan.dest_bucket.append(
+            {
+                "Sid": f"{SID_PREFIX}DenyOtherKmsKeys",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": dst_objects,
+                "Condition": {
+                    "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
+                    "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": dst.kms_key_arn},
+                },
+            }
+        )
+        plan.dest_bucket.append(
+            {
+                "Sid": f"{SID_PREFIX}DenyOtherEncryption",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": dst_objects,
+                "Condition": {
+                    "Null": {"s3:x-amz-server-side-encryption": "false"},
+                    "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                },
+            }
+        )
+    if opts.require_tls:
+        plan.dest_bucket.append(
+            {
+                "Sid": f"{SID_PREFIX}DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [dst_bucket, f"{dst_bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        )
+    return plan

@@ -1,0 +1,208 @@
+"""``TransferSpec``: the one model behind plan/verify/apply, from operator arguments or a config file."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.locations import (
+    KmsKeyRef,
+    normalise_prefix,
+    validate_account_id,
+    validate_bucket_name,
+    validate_region,
+)
+
+_PRINCIPAL_RE = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):(user|role)/([\w+=,.@/-]+)$")
+
+
+class SourceSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_id: str
+    bucket: str
+    prefix: str = ""
+    region: str
+    kms_key_arns: tuple[str, ...] = ()
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account(cls, v: Any) -> str:
+        return validate_account_id(str(v), "source.account_id") or ""
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        return validate_bucket_name(v, "source.bucket")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        return normalise_prefix(v)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        return validate_region(v, "source.region") or ""
+
+    @field_validator("kms_key_arns", mode="before")
+    @classmethod
+    def _keys(cls, v: Any) -> tuple[str, ...]:
+        keys = (v,) if isinstance(v, str) else tuple(v or ())
+        for i, arn in enumerate(keys):
+            if KmsKeyRef.parse(arn, f"source.kms_key_arns[{i}]").is_alias:
+                raise InvalidInputError(
+                    f"source.kms_key_arns[{i}]", "policies grant keys, not aliases: give the key ARN"
+                )
+        return keys
+
+
+class DestinationSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_id: str
+    bucket: str
+    prefix: str = ""
+    region: str
+    kms_key_arn: str | None = None
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account(cls, v: Any) -> str:
+        return validate_account_id(str(v), "destination.account_id") or ""
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        return validate_bucket_name(v, "destination.bucket")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        return normalise_prefix(v)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        return validate_region(v, "destination.region") or ""
+
+    @field_validator("kms_key_arn")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        if v and KmsKeyRef.parse(v, "destination.kms_key_arn").is_alias:
+            raise InvalidInputError(
+                "destination.kms_key_arn", "policies grant keys, not aliases: give the key ARN"
+            )
+        return v or None
+
+
+class TransferOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Literal["copy", "sync"] = "sync"
+    copy_tags: bool = True
+    delete: bool = False
+    multipart: bool = True
+    enforce_destination_kms: bool = True
+    require_tls: bool = True
+
+
+class TransferSpec(BaseModel):
+    """Who copies what from where to where, and how: everything the policies depend on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: SourceSpec
+    destination: DestinationSpec
+    principal_arn: str
+    options: TransferOptions = Field(default_factory=TransferOptions)
+
+    @field_validator("principal_arn")
+    @classmethod
+    def _principal(cls, v: str) -> str:
+        if not _PRINCIPAL_RE.match(v):
+            raise InvalidInputError(
+                "principal_arn",
+                f"{v!r} is not an IAM user or role ARN (arn:aws:iam::<account>:user/<name> or :role/<name>); "
+                "for an assumed-role session give the role's ARN",
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _regions(self) -> TransferSpec:
+        for i, arn in enumerate(self.source.kms_key_arns):
+            ref = KmsKeyRef.parse(arn, f"source.kms_key_arns[{i}]")
+            if ref.region != self.source.region:
+                raise InvalidInputError(
+                    f"source.kms_key_arns[{i}]",
+                    f"the key is in {ref.region} but the source bucket is in {self.source.region}; "
+                    "S3 only uses keys of the bucket's region",
+                )
+        if self.destination.kms_key_arn:
+            ref = KmsKeyRef.parse(self.destination.kms_key_arn, "destination.kms_key_arn")
+            if ref.region != self.destination.region:
+                raise InvalidInputError(
+                    "destination.kms_key_arn",
+                    f"the key is in {ref.region} but the destination bucket is in {self.destination.region}; "
+                    "S3 only uses keys of the bucket's region",
+                )
+        if self.source.bucket == self.destination.bucket and (
+            self.source.prefix.startswith(self.destination.prefix)
+            or self.destination.prefix.startswith(self.source.prefix)
+        ):
+            raise InvalidInputError(
+                "destination", "overlaps the source; use another bucket or disjoint prefixes"
+            )
+        if self.options.delete and self.options.mode != "sync":
+            raise InvalidInputError("options.delete", "delete is only used with mode: sync")
+        return self
+
+    @property
+    def principal_account(self) -> str:
+        match = _PRINCIPAL_RE.match(self.principal_arn)
+        assert match
+        return match.group(2)
+
+    @property
+    def principal_kind(self) -> str:
+        match = _PRINCIPAL_RE.match(self.principal_arn)
+        assert match
+        return match.group(3)
+
+    @property
+    def principal_name(self) -> str:
+        """The user or role name (the last path segment)."""
+        return self.principal_arn.rsplit("/", 1)[-1]
+
+    @classmethod
+    def create(cls, data: dict[str, Any]) -> TransferSpec:
+        """Validate ``data``; any problem raises :class:`InvalidInputError` naming the field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, InvalidInputError):
+                raise cause from None
+            field = ".".join(str(p) for p in error["loc"]) or "spec"
+            raise InvalidInputError(field, f"{error['msg']} (got {error.get('input')!r})") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TransferSpec:
+        """Read a YAML or JSON config file."""
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise InvalidInputError("config", f"{path} is not valid YAML/JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise InvalidInputError(
+                "config", f"{path} must hold a mapping with source, destination, principal_arn"
+            )
+        return cls.create(data)

@@ -1,58 +1,64 @@
-"""``make demo``: the main job against a local stack.
+"""``make demo``: the main job on a local stack, start to finish, then everything is stopped.
 
-Starts a moto server on loopback, creates the two demo accounts, runs ``s3xacct copy`` in sync
-mode from the vendor account to the analytics account under the analytics KMS key, prints the
-summary, runs the sync again (it copies nothing), and stops the server.
+1. a moto server on loopback with two accounts: the vendor (source, 111111111111) with a few
+   hundred objects of mixed encryption and sizes under two KMS keys, and analytics (destination,
+   222222222222) with its KMS key and the sync role;
+2. ``s3xacct apply``: the least-privilege statements into both accounts' documents;
+3. the nightly DAG with ``airflow dags test`` on a SQLite database under .demo/: verify the
+   permissions, wait for KMS access, sync;
+4. the same DAG again: nothing has changed, so nothing is copied.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from demo import stack
+from demo.airflow_env import DEMO_HOME, airflow_env, apply_permissions, latest_xcom, run
+
+DAG_ID = "s3xacct_nightly_sync"
 
 
-def _s3xacct(env: dict[str, str], *args: str) -> dict[str, object]:
-    exe = str(Path(sys.executable).with_name("s3xacct"))
-    result = subprocess.run([exe, *args, "--json"], env=env, capture_output=True, text=True, check=False)
-    sys.stderr.write(result.stderr)
-    if result.returncode != 0:
-        raise SystemExit(f"s3xacct exited {result.returncode}")
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+def nightly_run(env: dict[str, str], home: Path) -> dict[str, Any]:
+    run(["airflow", "dags", "test", DAG_ID], env)  # exits non-zero when the run fails
+    return dict(latest_xcom(home, DAG_ID, "sync.copy"))
 
 
 def main() -> int:
+    home = DEMO_HOME / "airflow"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
     with stack.moto_server() as endpoint:
         print(f"moto server on {endpoint}")
         accounts = stack.seed(endpoint)
         print(
-            f"source account {stack.SOURCE_ACCOUNT}: s3://{stack.SOURCE_BUCKET}/exports/ "
-            f"({accounts.objects} objects: SSE-KMS under two keys and SSE-S3)"
+            f"source      {stack.SOURCE_ACCOUNT}: s3://{stack.SOURCE_BUCKET}/exports/ "
+            f"({accounts.total_objects} objects: SSE-KMS under two keys, and SSE-S3, up to 3 MiB)"
         )
-        print(f"destination account {stack.DEST_ACCOUNT}: s3://{stack.DEST_BUCKET}/vendor/")
-        env = stack.principal_env(endpoint)
-        args = (
-            "copy",
-            f"s3://{stack.SOURCE_BUCKET}/exports/",
-            f"s3://{stack.DEST_BUCKET}/vendor/",
-            "--mode",
-            "sync",
-            "--sse-kms-key-id",
-            accounts.dest_key_arn,
-            "--source-account-id",
-            stack.SOURCE_ACCOUNT,
-            "--dest-account-id",
-            stack.DEST_ACCOUNT,
+        print(
+            f"destination {stack.DEST_ACCOUNT}: s3://{stack.DEST_BUCKET}/vendor/ under {accounts.dest_key_arn}"
         )
-        first = _s3xacct(env, *args)
-        second = _s3xacct(env, *args)
-    print("\nSummary")
-    print(f"  first sync : copied {first['copied']} of {first['listed']} ({first['bytes_copied']} bytes)")
-    print(f"  second sync: copied {second['copied']}, skipped {second['skipped']} (nothing changed)")
-    return 0
+        env = airflow_env(accounts, home)
+        applied = apply_permissions(accounts, env, DEMO_HOME)
+        print(
+            f"permissions: wrote {len(applied['written'])} documents; verify ok={applied['verify']['ok']} "
+            f"({len(applied['verify']['checks'])} required requests checked)"
+        )
+        run(["airflow", "db", "migrate"], env)
+        first = nightly_run(env, home)
+        second = nightly_run(env, home)
+    print("\nNightly sync summary")
+    for name, s in (("first run", first), ("second run", second)):
+        print(
+            f"  {name:10}: listed {s['listed']}, copied {s['copied']} ({s['bytes_copied']} bytes), "
+            f"skipped {s['skipped']}, failed {s['failed']}"
+        )
+    ok = first["copied"] == accounts.total_objects and second["copied"] == 0 and not first["failed"]
+    print("demo OK" if ok else "demo FAILED")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ REGION = "us-east-1"
 SOURCE_BUCKET = "vendor-exports"
 DEST_BUCKET = "analytics-landing"
 PRINCIPAL_ROLE = "s3xacct-sync"
+MIB = 1024 * 1024
 ADMIN_ROLE = "admin"
 
 
@@ -93,6 +94,10 @@ class DemoAccounts:
     principal_arn: str
     objects: int
 
+    @property
+    def total_objects(self) -> int:
+        return self.objects + 3
+
     def as_env(self) -> dict[str, str]:
         return {
             "S3XACCT_DEMO_ENDPOINT": self.endpoint_url,
@@ -138,6 +143,14 @@ def seed(endpoint_url: str, objects: int = 300) -> DemoAccounts:
         else:
             args.update(ServerSideEncryption="AES256")
         s3_src.put_object(**args)
+    for i in range(3):  # a few larger objects among the small ones
+        s3_src.put_object(
+            Bucket=SOURCE_BUCKET,
+            Key=f"exports/large/blob-{i}.bin",
+            Body=os.urandom((i + 1) * MIB),
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=key1,
+        )
     return DemoAccounts(endpoint_url, key1, key2, key_dst, role, objects)
 
 

@@ -157,9 +157,15 @@ def probe_key(
     described = yield Call("kms", ref.region, "describe_key", {"KeyId": key_arn})
     if (error := _error(described)) is not None:
         code, message = error
-        if (problem := _kms_state_problem(code, message, ref)) is not None:
+        cross_account = principal_account is not None and ref.account_id != principal_account
+        if code == "NotFoundException" and cross_account:
+            # Another account's key may be invisible to DescribeKey without being unusable: the
+            # data probes below (GenerateDataKey, the ranged GET) decide.
+            access.notes.append(f"DescribeKey found no key {ref.arn} from account {principal_account}")
+        elif (problem := _kms_state_problem(code, message, ref)) is not None:
             return access.fail(problem, terminal=True)
-        access.notes.append(f"DescribeKey not permitted ({code}); key state unknown")
+        else:
+            access.notes.append(f"DescribeKey not permitted ({code}); key state unknown")
     else:
         meta = described["KeyMetadata"]
         access.state = meta.get("KeyState")

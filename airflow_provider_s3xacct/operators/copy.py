@@ -31,7 +31,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
 
     Give the locations as ``source_uri``/``dest_uri`` (``s3://bucket/prefix``) or as
     bucket/prefix pairs. ``mode="sync"`` copies only new or changed keys; ``delete=True`` also
-    removes destination keys gone from the source, within ``max_delete``. Every argument is
+    removes destination keys gone from the source, within ``max_delete``. ``start_after`` and
+    ``end_key`` (relative keys) limit the run to one shard, (start_after, end_key]. Every argument is
     validated before any AWS call. The summary is returned (XCom); permanent failures
     (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
     throttling that outlasted botocore's retries raises a retryable error.
@@ -53,8 +54,12 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         "include",
         "exclude",
         "report_path",
+        "start_after",
+        "end_key",
         "source_account_id",
         "dest_account_id",
+        "source_region",
+        "dest_region",
     )
     template_fields_renderers = {"include": "json", "exclude": "json"}
     operator_extra_links = (S3DestinationLink(),)
@@ -88,6 +93,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         source_region: str | None = None,
         dest_region: str | None = None,
         report_path: str | None = None,
+        start_after: str | None = None,
+        end_key: str | None = None,
         progress_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
@@ -118,6 +125,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         self.source_region = source_region
         self.dest_region = dest_region
         self.report_path = report_path
+        self.start_after = start_after
+        self.end_key = end_key
         self.progress_interval = progress_interval
         self._spec: CopySpec | None = None
 
@@ -152,10 +161,13 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 include=list(self.include or ()),
                 exclude=list(self.exclude or ()),
                 compare=self.compare,
-                source_account_id=self.source_account_id or None,
-                dest_account_id=self.dest_account_id or None,
+                # Native template rendering turns a 12-digit id into an int.
+                source_account_id=str(self.source_account_id) if self.source_account_id else None,
+                dest_account_id=str(self.dest_account_id) if self.dest_account_id else None,
                 source_region=self.source_region or self.region_name,
                 dest_region=self.dest_region or self.region_name,
+                start_after=self.start_after or None,
+                end_key=self.end_key or None,
             )
         for warning in caught:
             self.log.warning("%s", warning.message)

@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import parliament
-
 from airflow_provider_s3xacct.permissions.evaluator import Document
 
 # Findings that make a statement grant nothing (or not what it says): errors, whatever parliament's
@@ -32,6 +30,8 @@ class LintFinding:
 
 
 def _describe(issue: str, detail: Any, location: Any) -> str:
+    import parliament
+
     title = parliament.config.get(issue, {}).get("title", issue)
     if issue == "UNKNOWN_ACTION":
         return f"{title}: {detail!s} (matches no action, so it grants nothing)"
@@ -43,6 +43,8 @@ def _describe(issue: str, detail: Any, location: Any) -> str:
 
 def lint_document(doc: Document) -> list[LintFinding]:
     """Lint each statement on its own, so every finding names its Sid."""
+    import parliament  # loads AWS's whole action catalogue: only when linting, not at DAG parse time
+
     findings = []
     base = {k: v for k, v in doc.policy.items() if k != "Statement"}
     for stmt in doc.statements():

@@ -115,7 +115,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         if self._plans is not None:
             return self._plans
         arns = [self.key_arns] if isinstance(self.key_arns, str) else list(self.key_arns or ())
-        arns = [a for a in arns if a]
+        arns = [a for a in arns if a and a != "None"]  # a null key rendered by a template means "none"
         samples = dict(self.sample_objects or {})
         location = (
             S3Location.parse(self.discover_keys_from, "discover_keys_from")
@@ -130,6 +130,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
             self._operations_for(key_arn)
         for uri in samples.values():
             SampleObject.parse(uri, "sample_objects")
+        given = set(arns)
         if location is not None:
             discovery = discover_keys(
                 self.hook.client_for("s3", self.bucket_region), location, self.discover_sample_size
@@ -139,8 +140,13 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
                 samples.setdefault(key_arn, sample.uri)
                 if key_arn not in arns:
                     arns.append(key_arn)
-        plans = [KeyProbePlan(a, self._operations_for(a), samples.get(a)) for a in arns]
-        validate_plans(plans)
+        # Keys found only by discovery encrypt source objects: the copy needs decrypt on them.
+        plans = [
+            KeyProbePlan(a, self._operations_for(a) if a in given else ("decrypt",), samples.get(a))
+            for a in arns
+        ]
+        if plans:
+            validate_plans(plans)
         self._plans = plans
         return plans
 
@@ -160,6 +166,9 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
 
     def poke(self, context: Context) -> PokeReturnValue:
         results = self._probe()
+        if not results:
+            self.log.info("no KMS key in use: nothing to probe")
+            return PokeReturnValue(is_done=True, xcom_value=[])
         if any(r.terminal for r in results):
             raise AirflowFailException("KMS access cannot be obtained by waiting:\n" + _describe(results))
         if all(r.ok for r in results):

@@ -90,7 +90,12 @@ class TransferEngine:
         key_filter = KeyFilter(spec.include, spec.exclude)
         source = _CountingListing(
             list_objects(
-                self.clients.source, spec.source, key_filter=key_filter, expected_owner=spec.source_account_id
+                self.clients.source,
+                spec.source,
+                key_filter=key_filter,
+                expected_owner=spec.source_account_id,
+                start_after=spec.start_after,
+                end_key=spec.end_key,
             ),
             spec.source.uri,
             self.diagnoser,
@@ -101,6 +106,8 @@ class TransferEngine:
                 spec.destination,
                 key_filter=key_filter,
                 expected_owner=spec.dest_account_id,
+                start_after=spec.start_after,
+                end_key=spec.end_key,
             ),
             spec.destination.uri,
             self.diagnoser,

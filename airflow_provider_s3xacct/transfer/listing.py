@@ -42,10 +42,13 @@ def list_objects(
     key_filter: KeyFilter | None = None,
     expected_owner: str | None = None,
     page_size: int = 1000,
+    start_after: str | None = None,
+    end_key: str | None = None,
 ) -> Iterator[ListedObject]:
     """Yield the objects under ``location`` one page at a time, in S3's (UTF-8 binary) key order.
 
     Only one page (at most 1,000 entries) is held at a time, so memory does not grow with the bucket.
+    ``start_after`` / ``end_key`` (relative keys) restrict the listing to one shard, (start, end].
     """
     kwargs: dict[str, Any] = {
         "Bucket": location.bucket,
@@ -54,10 +57,14 @@ def list_objects(
     }
     if expected_owner:
         kwargs["ExpectedBucketOwner"] = expected_owner
+    if start_after:
+        kwargs["StartAfter"] = location.prefix + start_after
     cut = len(location.prefix)
     for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
         for entry in page.get("Contents", ()):
             relative = entry["Key"][cut:]
+            if end_key is not None and relative > end_key:
+                return
             if not relative or (relative.endswith("/") and entry["Size"] == 0):
                 continue  # the prefix itself, or a zero-byte "folder" marker made by the console
             if key_filter is not None and not key_filter.accepts(relative):

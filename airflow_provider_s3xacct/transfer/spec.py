@@ -49,6 +49,9 @@ class CopySpec(BaseModel):
     dest_account_id: str | None = None
     source_region: str | None = None
     dest_region: str | None = None
+    # A shard: only relative keys in (start_after, end_key] are listed, on both sides.
+    start_after: str | None = None
+    end_key: str | None = None
 
     @field_validator("source", "destination", mode="before")
     @classmethod
@@ -101,6 +104,10 @@ class CopySpec(BaseModel):
                     f"the key is in {key_region} but the destination bucket is in {self.dest_region}; "
                     "S3 only encrypts with a key in the bucket's own region",
                 )
+        if self.start_after is not None and self.end_key is not None and self.end_key <= self.start_after:
+            raise InvalidInputError(
+                "end_key", f"{self.end_key!r} must sort after start_after {self.start_after!r}"
+            )
         if self.bucket_key_enabled is not None and not self.dest_kms_key_id:
             raise InvalidInputError("bucket_key_enabled", "only meaningful with dest_kms_key_id")
         return self

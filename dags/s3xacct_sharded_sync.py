@@ -1,0 +1,78 @@
+"""A large sync spread over many workers: plan disjoint key-range shards, copy them mapped, add up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, Variable, task
+
+from airflow_provider_s3xacct.example_settings import DEFAULT_ARGS, DEFAULT_TRANSFER, SYNC_CONN_ID, TRANSFER
+from airflow_provider_s3xacct.operators import CrossAccountS3CopyOperator
+
+with DAG(
+    dag_id="s3xacct_sharded_sync",
+    description="Sync one large prefix as N disjoint shards, one mapped task each",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    render_template_as_native_obj=True,
+    user_defined_macros={"default_transfer": DEFAULT_TRANSFER},
+    params={"shards": Param(8, type="integer", minimum=1, maximum=1000, description="number of shards")},
+    tags=["s3xacct", "sharded"],
+    doc_md="""
+Plans `shards` key ranges of equal object counts (two streaming passes over the listing, O(shards)
+memory), copies each in its own mapped task (sync semantics, so a retried shard re-copies nothing
+that is already identical), then adds up the shard reports. With CeleryExecutor or
+KubernetesExecutor the shards run on many workers at once.
+""",
+) as dag:
+
+    @task
+    def plan(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Disjoint (start_after, end_key] ranges that together cover every source key once."""
+        from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
+        from airflow_provider_s3xacct.transfer.listing import list_objects
+        from airflow_provider_s3xacct.transfer.locations import S3Location
+        from airflow_provider_s3xacct.transfer.shards import plan_shards
+
+        transfer = Variable.get("s3xacct_transfer", default=DEFAULT_TRANSFER, deserialize_json=True)
+        source = transfer["source"]
+        location = S3Location.parse(f"s3://{source['bucket']}/{source.get('prefix', '')}", "source")
+        clients = SyncPrincipalHook(aws_conn_id=SYNC_CONN_ID).transfer_clients(
+            concurrency=1, source_region=source["region"], dest_region=source["region"]
+        )
+        shards = plan_shards(
+            lambda: list_objects(clients.source, location), int((params or {}).get("shards", 8))
+        )
+        return [{"start_after": s.start_after, "end_key": s.end_key} for s in shards]
+
+    copies = CrossAccountS3CopyOperator.partial(
+        task_id="copy_shard",
+        aws_conn_id=SYNC_CONN_ID,
+        source_uri="{{ 's3://' ~ ("
+        + TRANSFER
+        + ").source.bucket ~ '/' ~ ("
+        + TRANSFER
+        + ").source.prefix }}",
+        dest_uri="{{ 's3://' ~ ("
+        + TRANSFER
+        + ").destination.bucket ~ '/' ~ ("
+        + TRANSFER
+        + ").destination.prefix }}",
+        dest_kms_key_id="{{ (" + TRANSFER + ").destination.kms_key_arn }}",
+        mode="sync",
+        map_index_template="{{ task.start_after or '(start)' }} .. {{ task.end_key or '(end)' }}",
+    ).expand_kwargs(plan())
+
+    @task
+    def aggregate(reports: list[dict[str, Any]]) -> dict[str, Any]:
+        """The run's totals: the sum of the shard reports."""
+        fields = ("listed", "copied", "skipped", "failed", "deleted", "bytes_copied")
+        totals: dict[str, Any] = {f: sum(int(r.get(f, 0)) for r in reports) for f in fields}
+        totals["shards"] = len(reports)
+        return totals
+
+    aggregate(copies.output)

@@ -1,0 +1,184 @@
+"""The example DAGs: import cleanly, validate their form, and run end to end against moto."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from demo import stack
+from demo.airflow_env import REPO, airflow_env, apply_permissions, latest_xcom, run
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = DagBag(dag_folder=str(REPO / "dags"))
+    ours = [
+        w
+        for w in caught
+        if issubclass(w.category, DeprecationWarning)
+        and ("/dags/" in w.filename or "airflow_provider_s3xacct" in w.filename)
+    ]
+    assert ours == [], [str(w.message) for w in ours]
+    return bag
+
+
+def test_dags_import_without_errors(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {
+        "s3xacct_nightly_sync",
+        "s3xacct_manual_copy",
+        "s3xacct_pipeline_with_sync",
+        "s3xacct_pipeline_downstream",
+        "s3xacct_sharded_sync",
+    }
+
+
+def test_nightly_dag_is_safe_to_schedule(dagbag: Any) -> None:
+    dag = dagbag.dags["s3xacct_nightly_sync"]
+    assert not dag.catchup and dag.max_active_runs == 1
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "sync.verify_permissions",
+        "sync.kms_access",
+        "sync.copy",
+    ]
+    copy = dag.get_task("sync.copy")
+    assert copy.retries == 3 and copy.retry_exponential_backoff and copy.execution_timeout is not None
+    assert [o.uri for o in copy.outlets] == ["s3://analytics-landing/vendor"]  # Asset drops the "/"
+    assert all(t.doc_md for t in dag.tasks)
+    downstream = dagbag.dags["s3xacct_pipeline_downstream"]
+    assert "s3://analytics-landing/vendor" in repr(downstream.timetable.asset_condition)
+
+
+def test_manual_dag_form_rejects_bad_input(dagbag: Any) -> None:
+    from airflow.sdk.definitions.param import ParamsDict
+
+    dag = dagbag.dags["s3xacct_manual_copy"]
+    assert dag.schedule is None and dag.render_template_as_native_obj
+    good = ParamsDict(dag.params)
+    good.validate()
+    for name, value in (
+        ("source_uri", "vendor-exports/exports"),
+        ("dest_uri", "s3://Bad_Bucket/x"),
+        ("kms_key_arn", "alias/mine"),
+        ("mode", "move"),
+    ):
+        params = ParamsDict(dag.params)
+        with pytest.raises(Exception, match=name):
+            params[name] = value
+            params.validate()
+    assert dag.params["kms_key_arn"] is None  # a null key stays null, not "None"
+
+
+# -- end to end, `airflow dags test` on a SQLite database against a moto server -------------------
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("airflow")
+    with stack.moto_server() as endpoint:
+        accounts = stack.seed(endpoint, objects=40)
+        env = airflow_env(accounts, home)
+        apply_permissions(accounts, env, home)
+        run(["airflow", "db", "migrate"], env)
+        yield {"home": home, "env": env, "accounts": accounts, "endpoint": endpoint}
+
+
+def listing(endpoint: str, bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
+    s3 = stack.session(endpoint, stack.DEST_ACCOUNT).client("s3", endpoint_url=endpoint)
+    return {
+        o["Key"][len(prefix) :]: o
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    }
+
+
+def assert_copied(ctx: dict[str, Any], dest_prefix: str, *, key_arn: str | None) -> None:
+    """Every source object is in the destination, same size, under the expected key."""
+    src = listing(ctx["endpoint"], stack.SOURCE_BUCKET, "exports/")
+    dst = listing(ctx["endpoint"], stack.DEST_BUCKET, dest_prefix)
+    assert {k: o["Size"] for k, o in dst.items()} == {k: o["Size"] for k, o in src.items()}
+    s3 = stack.session(ctx["endpoint"], stack.DEST_ACCOUNT).client("s3", endpoint_url=ctx["endpoint"])
+    for key in dst:
+        head = s3.head_object(Bucket=stack.DEST_BUCKET, Key=dest_prefix + key)
+        assert head.get("SSEKMSKeyId") == key_arn, key
+
+
+def dags_test(ctx: dict[str, Any], dag_id: str, conf: dict[str, Any] | None = None) -> None:
+    args = ["airflow", "dags", "test", dag_id] + (["--conf", json.dumps(conf)] if conf else [])
+    run(args, ctx["env"])
+
+
+def test_nightly_sync_end_to_end_twice(local_stack: dict[str, Any]) -> None:
+    dags_test(local_stack, "s3xacct_nightly_sync")
+    first = latest_xcom(local_stack["home"], "s3xacct_nightly_sync", "sync.copy")
+    assert first["copied"] == local_stack["accounts"].total_objects and first["failed"] == 0
+    assert_copied(local_stack, "vendor/", key_arn=local_stack["accounts"].dest_key_arn)
+    kms = latest_xcom(local_stack["home"], "s3xacct_nightly_sync", "sync.kms_access")
+    assert {k["key_arn"] for k in kms} == {
+        local_stack["accounts"].dest_key_arn,
+        local_stack["accounts"].source_key_arn,
+        local_stack["accounts"].source_key2_arn,
+    }
+    dags_test(local_stack, "s3xacct_nightly_sync")
+    second = latest_xcom(local_stack["home"], "s3xacct_nightly_sync", "sync.copy")
+    assert second["copied"] == 0 and second["skipped"] == local_stack["accounts"].total_objects
+
+
+def test_manual_copy_from_the_form_values(local_stack: dict[str, Any]) -> None:
+    conf = {
+        "source_uri": f"s3://{stack.SOURCE_BUCKET}/exports/",
+        "dest_uri": f"s3://{stack.DEST_BUCKET}/manual/",
+        "kms_key_arn": local_stack["accounts"].dest_key_arn,
+        "mode": "copy",
+        "delete": False,
+        "dry_run": False,
+    }
+    dags_test(local_stack, "s3xacct_manual_copy", conf)
+    assert_copied(local_stack, "manual/", key_arn=local_stack["accounts"].dest_key_arn)
+
+    dry = dict(conf, dest_uri=f"s3://{stack.DEST_BUCKET}/dry/", kms_key_arn=None, dry_run=True)
+    dags_test(local_stack, "s3xacct_manual_copy", dry)
+    summary = latest_xcom(local_stack["home"], "s3xacct_manual_copy", "copy")
+    assert summary["dry_run"] and summary["copied"] == local_stack["accounts"].total_objects
+    assert listing(local_stack["endpoint"], stack.DEST_BUCKET, "dry/") == {}
+
+
+def test_pipeline_dags(local_stack: dict[str, Any]) -> None:
+    dags_test(local_stack, "s3xacct_pipeline_with_sync")
+    assert latest_xcom(local_stack["home"], "s3xacct_pipeline_with_sync", "load").startswith("loaded ")
+    dags_test(local_stack, "s3xacct_pipeline_downstream")
+    landed = latest_xcom(local_stack["home"], "s3xacct_pipeline_downstream", "count_landed")
+    assert landed == local_stack["accounts"].total_objects
+
+
+def test_sharded_sync_covers_every_key_once(local_stack: dict[str, Any]) -> None:
+    env = dict(local_stack["env"])
+    transfer = json.loads(env["AIRFLOW_VAR_S3XACCT_TRANSFER"])
+    transfer["destination"]["prefix"] = "sharded/"
+    env["AIRFLOW_VAR_S3XACCT_TRANSFER"] = json.dumps(transfer)
+    run(["airflow", "dags", "test", "s3xacct_sharded_sync", "--conf", json.dumps({"shards": 4})], env)
+    assert_copied(local_stack, "sharded/", key_arn=local_stack["accounts"].dest_key_arn)
+    totals = latest_xcom(local_stack["home"], "s3xacct_sharded_sync", "aggregate")
+    assert totals["shards"] == 4 and totals["copied"] == local_stack["accounts"].total_objects
+    assert totals["listed"] == totals["copied"] and totals["failed"] == 0
+
+
+def test_demo_module_is_runnable() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import demo.run, demo.ui"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,49 @@
+"""Shard planning: disjoint, complete, balanced, and flat in memory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_s3xacct.transfer.listing import ListedObject
+from airflow_provider_s3xacct.transfer.shards import plan_shards
+
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def objects(keys: list[str]) -> list[ListedObject]:
+    # S3 lists in UTF-8 byte order, which for str is code point order.
+    return [ListedObject(k, 1, WHEN, "") for k in sorted(set(keys))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.text(min_size=1, max_size=12), max_size=300), shards=st.integers(1, 40))
+def test_shards_are_disjoint_and_cover_every_key_once(keys: list[str], shards: int) -> None:
+    listed = objects(keys)
+    plan = plan_shards(lambda: iter(listed), shards)
+    for obj in listed:
+        assert sum(s.contains(obj.key) for s in plan) == 1, obj.key
+    assert sum(s.objects for s in plan) == len(listed)
+    assert plan[0].start_after is None and plan[-1].end_key is None  # open ends: late keys still land
+    if listed:
+        counts = [s.objects for s in plan]
+        assert max(counts) - min(counts) <= 1  # balanced by count
+
+
+def test_a_hot_prefix_is_split_like_any_other() -> None:
+    keys = [f"hot/{i:06}" for i in range(9_000)] + [f"cold-{c}/x" for c in "abcdefghij"]
+    plan = plan_shards(lambda: iter(objects(keys)), 8)
+    assert len(plan) == 8 and all(s.objects in (1126, 1127) for s in plan)
+
+
+def test_planning_streams_the_listing_twice_without_keeping_it() -> None:
+    calls = []
+
+    def listing():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return (ListedObject(f"k{i:07}", 1, WHEN, "") for i in range(200_000))
+
+    plan = plan_shards(listing, 16)
+    assert len(calls) == 2 and len(plan) == 16 and sum(s.objects for s in plan) == 200_000

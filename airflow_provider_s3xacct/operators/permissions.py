@@ -49,7 +49,7 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
         self,
         *,
         mode: Literal["plan", "verify", "apply"] = "verify",
-        spec: Mapping[str, Any] | None = None,
+        spec: Mapping[str, Any] | str | None = None,  # a str is a template rendering to a mapping
         spec_path: str | None = None,
         source_admin_conn_id: str | None = None,
         dest_admin_conn_id: str | None = None,
@@ -69,11 +69,13 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
             raise InvalidInputError("mode", f"{self.mode!r} is not one of plan, verify, apply")
         if bool(self.spec) == bool(self.spec_path):
             raise InvalidInputError("spec", "give exactly one of spec (a mapping) or spec_path (a file)")
-        return (
-            TransferSpec.from_file(self.spec_path)
-            if self.spec_path
-            else TransferSpec.create(dict(self.spec or {}))
-        )
+        if self.spec_path:
+            return TransferSpec.from_file(self.spec_path)
+        if not isinstance(self.spec, Mapping):
+            raise InvalidInputError(
+                "spec", "must render to a mapping; set render_template_as_native_obj=True on the DAG"
+            )
+        return TransferSpec.create(dict(self.spec))
 
     def _admins(self, spec: TransferSpec) -> AccountAdmins:
         def factory(conn_id: str | None) -> Any:

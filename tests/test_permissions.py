@@ -403,3 +403,38 @@ def test_apply_refuses_a_document_changed_since_it_was_read(accounts: dict[str, 
         apply_changes(changes)
     current = json.loads(accounts["src"].client("s3").get_bucket_policy(Bucket="src-bucket")["Policy"])
     assert current == changed
+
+
+def test_live_probes_as_the_principal(world: Any) -> None:
+    from airflow_provider_s3xacct.kms.probes import ClientCache
+    from airflow_provider_s3xacct.permissions.probe import live_probes
+
+    world.put("data/a.csv", b"hello", kms=world.source_key_arn)
+    s = TransferSpec.create(
+        {
+            "source": {
+                "account_id": SRC,
+                "bucket": world.source_bucket,
+                "prefix": "data/",
+                "region": "us-east-1",
+                "kms_key_arns": [world.source_key_arn],
+            },
+            "destination": {
+                "account_id": SRC,
+                "bucket": "other-bucket",
+                "region": "us-east-1",
+                "kms_key_arn": world.source_key_arn,
+            },
+            "principal_arn": f"arn:aws:iam::{SRC}:role/admin",
+        }
+    )
+    # moto's KMS keys are per account, so the probing principal is the keys' own account here.
+    clients = ClientCache(
+        lambda service, region: world.source.client(
+            service, region_name=region, endpoint_url=world.endpoint_url
+        )
+    )
+    results = {r["check"]: r for r in live_probes(s, clients)}
+    assert results["list source"]["ok"] and results["head source object"]["ok"]
+    assert results["decrypt source object"]["ok"]
+    assert results["GenerateDataKey (DryRun) on the destination key"]["ok"]

@@ -7,6 +7,8 @@ import sys
 import warnings
 from typing import Any
 
+import boto3
+from botocore.exceptions import ProfileNotFound
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
@@ -43,7 +45,7 @@ def register(commands: Any) -> None:
         "--max-delete", type=int, help="allow at most N deletions (default: 10%% of the destination)"
     )
     parser.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--multipart-threshold", type=int, metavar="BYTES", default=None)
     parser.add_argument("--part-size", type=int, metavar="BYTES", default=None)
     parser.add_argument("--no-tags", action="store_true", help="do not copy object tags")
@@ -135,8 +137,11 @@ class _ProgressBar:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        spec = spec_from_args(args, args.region)
-    except InvalidInputError as exc:
+        # The configured region (flag, env or profile; no AWS call) stands for the buckets' region
+        # unless --source-region / --dest-region say otherwise.
+        region = args.region or boto3.Session(profile_name=args.profile).region_name
+        spec = spec_from_args(args, region)
+    except (InvalidInputError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
     session = build_session(args.profile, args.role_arn, args.region, args.external_id)
     clients = TransferClients.from_session(

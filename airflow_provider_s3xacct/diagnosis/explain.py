@@ -39,7 +39,7 @@ class Diagnosis:
     action: str | None = None
     resource: str | None = None
     kms_key_arn: str | None = None
-    confirmed_by_probe: bool = False
+    confirmed_by_probe: bool = False  # a request (HEAD) established it, rather than the message alone
 
     def __str__(self) -> str:
         return f"{self.cause}. Fix: {self.fix}"
@@ -194,7 +194,7 @@ class Diagnoser:
         key_arn = head.get("SSEKMSKeyId")
         if head.get("ServerSideEncryption") == "aws:kms" and key_arn:
             return self._kms_decrypt(key_arn, confirmed=True)
-        return self._write_side(operation, head_ok=True)
+        return self._write_side(head_ok=True)
 
     def _kms_decrypt(self, key_arn: str, *, confirmed: bool) -> Diagnosis:
         owner = key_arn.split(":")[4] if key_arn.startswith("arn:") else "the key's"
@@ -212,7 +212,7 @@ class Diagnoser:
             confirmed_by_probe=confirmed,
         )
 
-    def _write_side(self, operation: str, *, head_ok: bool) -> Diagnosis:
+    def _write_side(self, *, head_ok: bool) -> Diagnosis:
         ctx = self.context
         dest = f"arn:aws:s3:::{ctx.dest_bucket}/<prefix>*"
         seen = (
@@ -251,7 +251,7 @@ class Diagnoser:
         if denial.kms_masked:
             return self._kms_decrypt("the source object's KMS key", confirmed=False)
         if operation in WRITE_OPERATIONS:
-            return self._write_side(operation, head_ok=False)
+            return self._write_side(head_ok=False)
         if operation.startswith("ListObjects"):
             return Diagnosis(
                 cause=f"{ctx.principal} lacks s3:ListBucket on the bucket",

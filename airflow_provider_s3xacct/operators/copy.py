@@ -80,7 +80,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         delete: bool = False,
         max_delete: int | None = None,
         dry_run: bool = False,
-        concurrency: int = 64,
+        concurrency: int = 32,
         multipart_threshold: int = COPY_OBJECT_LIMIT,
         part_size: int = 256 * 1024**2,
         copy_tags: bool = True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,24 +22,32 @@ from airflow_provider_s3xacct.transfer.locations import (
 _PRINCIPAL_RE = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):(user|role)/([\w+=,.@/-]+)$")
 
 
-class SourceSpec(BaseModel):
+def _key_arn(arn: str, field: str) -> str:
+    if KmsKeyRef.parse(arn, field).is_alias:
+        raise InvalidInputError(field, "policies grant keys, not aliases: give the key ARN")
+    return arn
+
+
+class _BucketSide(BaseModel):
+    """Account, bucket, prefix and region of one side; ``side`` names it in error messages."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+    side: ClassVar[str]
 
     account_id: str
     bucket: str
     prefix: str = ""
     region: str
-    kms_key_arns: tuple[str, ...] = ()
 
     @field_validator("account_id", mode="before")
     @classmethod
     def _account(cls, v: Any) -> str:
-        return validate_account_id(str(v), "source.account_id") or ""
+        return validate_account_id(str(v), f"{cls.side}.account_id") or ""
 
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, v: str) -> str:
-        return validate_bucket_name(v, "source.bucket")
+        return validate_bucket_name(v, f"{cls.side}.bucket")
 
     @field_validator("prefix")
     @classmethod
@@ -49,57 +57,28 @@ class SourceSpec(BaseModel):
     @field_validator("region")
     @classmethod
     def _region(cls, v: str) -> str:
-        return validate_region(v, "source.region") or ""
+        return validate_region(v, f"{cls.side}.region") or ""
+
+
+class SourceSpec(_BucketSide):
+    side: ClassVar[str] = "source"
+    kms_key_arns: tuple[str, ...] = ()
 
     @field_validator("kms_key_arns", mode="before")
     @classmethod
     def _keys(cls, v: Any) -> tuple[str, ...]:
         keys = (v,) if isinstance(v, str) else tuple(v or ())
-        for i, arn in enumerate(keys):
-            if KmsKeyRef.parse(arn, f"source.kms_key_arns[{i}]").is_alias:
-                raise InvalidInputError(
-                    f"source.kms_key_arns[{i}]", "policies grant keys, not aliases: give the key ARN"
-                )
-        return keys
+        return tuple(_key_arn(arn, f"source.kms_key_arns[{i}]") for i, arn in enumerate(keys))
 
 
-class DestinationSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    account_id: str
-    bucket: str
-    prefix: str = ""
-    region: str
+class DestinationSpec(_BucketSide):
+    side: ClassVar[str] = "destination"
     kms_key_arn: str | None = None
-
-    @field_validator("account_id", mode="before")
-    @classmethod
-    def _account(cls, v: Any) -> str:
-        return validate_account_id(str(v), "destination.account_id") or ""
-
-    @field_validator("bucket")
-    @classmethod
-    def _bucket(cls, v: str) -> str:
-        return validate_bucket_name(v, "destination.bucket")
-
-    @field_validator("prefix")
-    @classmethod
-    def _prefix(cls, v: str) -> str:
-        return normalise_prefix(v)
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        return validate_region(v, "destination.region") or ""
 
     @field_validator("kms_key_arn")
     @classmethod
     def _key(cls, v: str | None) -> str | None:
-        if v and KmsKeyRef.parse(v, "destination.kms_key_arn").is_alias:
-            raise InvalidInputError(
-                "destination.kms_key_arn", "policies grant keys, not aliases: give the key ARN"
-            )
-        return v or None
+        return _key_arn(v, "destination.kms_key_arn") if v else None
 
 
 class TransferOptions(BaseModel):
@@ -186,12 +165,7 @@ class TransferSpec(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            cause = error.get("ctx", {}).get("error")
-            if isinstance(cause, InvalidInputError):
-                raise cause from None
-            field = ".".join(str(p) for p in error["loc"]) or "spec"
-            raise InvalidInputError(field, f"{error['msg']} (got {error.get('input')!r})") from None
+            raise InvalidInputError.from_validation(exc) from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> TransferSpec:

@@ -21,7 +21,12 @@ class ObjectFailure:
     diagnosis: Diagnosis
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "error": self.error, "diagnosis": str(self.diagnosis)}
+        return {
+            "key": self.key,
+            "error": self.error,
+            "diagnosis": str(self.diagnosis),
+            "diagnosis_confirmed": self.diagnosis.confirmed_by_probe,
+        }
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.credentials import RefreshableCredentials
 
 
@@ -36,10 +37,10 @@ def build_session(
         }
 
     credentials = RefreshableCredentials.create_from_metadata(refresh(), refresh, "assume-role")
-    botocore_session = base._session  # boto3 offers no public setter for refreshable credentials
-    assumed = boto3.Session(botocore_session=type(botocore_session)(), region_name=base.region_name)
-    assumed._session._credentials = credentials
-    return assumed
+    botocore_session = botocore.session.get_session()
+    # botocore has no public setter for refreshable credentials, so the attribute is set directly.
+    botocore_session._credentials = credentials
+    return boto3.Session(botocore_session=botocore_session, region_name=base.region_name)
 
 
 def caller_arn(session: Any, endpoint_url: str | None = None) -> str | None:

@@ -37,7 +37,7 @@ class CopySpec(BaseModel):
     max_delete: int | None = Field(default=None, ge=0)
     max_delete_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
     dry_run: bool = False
-    concurrency: int = Field(default=64, ge=1, le=1024)
+    concurrency: int = Field(default=32, ge=1, le=1024)
     multipart_threshold: int = Field(default=COPY_OBJECT_LIMIT, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
     part_size: int = Field(default=256 * MIB, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
     copy_tags: bool = True
@@ -121,12 +121,7 @@ class CopySpec(BaseModel):
         try:
             return cls(**kwargs)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            cause = error.get("ctx", {}).get("error")
-            if isinstance(cause, InvalidInputError):
-                raise cause from None
-            field = ".".join(str(part) for part in error["loc"]) or "spec"
-            raise InvalidInputError(field, f"{error['msg']} (got {error.get('input')!r})") from None
+            raise InvalidInputError.from_validation(exc) from None
 
     def effective_part_size(self, size: int) -> int:
         """The part size for an object of ``size`` bytes, grown to stay within 10,000 parts."""

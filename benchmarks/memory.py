@@ -1,0 +1,83 @@
+"""Peak memory of sync planning over synthetic listings: it must not grow with the key count.
+
+``python -m benchmarks.memory`` plans a sync of 100,000 and of 1,000,000 keys (1% changed, 1%
+new), each in a fresh process, through the real listing code fed by a fake paginator (no server),
+and reports each process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class _Pages:
+    def __init__(self, keys: int, changed_every: int | None) -> None:
+        self.keys = keys
+        self.changed_every = changed_every
+
+    def paginate(self, **_: Any) -> Iterator[dict[str, Any]]:
+        for start in range(0, self.keys, 1000):
+            contents = []
+            for i in range(start, min(start + 1000, self.keys)):
+                if self.changed_every and i % self.changed_every == 1:
+                    continue  # missing from the destination: "new"
+                size = 2 if self.changed_every and i % self.changed_every == 0 else 1
+                contents.append({"Key": f"data/{i:09}", "Size": size, "LastModified": WHEN, "ETag": '"e"'})
+            yield {"Contents": contents}
+
+
+class FakeClient:
+    def __init__(self, keys: int, changed_every: int | None = None) -> None:
+        self._pages = _Pages(keys, changed_every)
+
+    def get_paginator(self, name: str) -> _Pages:
+        return self._pages
+
+
+def child(keys: int) -> dict[str, Any]:
+    from airflow_provider_s3xacct.transfer.listing import list_objects
+    from airflow_provider_s3xacct.transfer.locations import S3Location
+    from airflow_provider_s3xacct.transfer.planner import Action, SyncPlanner
+
+    location = S3Location("bucket", "data/")
+    source = list_objects(FakeClient(keys), location)
+    dest = list_objects(FakeClient(keys, changed_every=100), location)
+    counts = {a.value: 0 for a in Action}
+    for step in SyncPlanner("sync").plan(source, dest):
+        counts[step.action.value] += 1
+    return {"keys": keys, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **counts}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", type=int)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child)))
+        return 0
+    results = []
+    for keys in (100_000, 1_000_000):
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.memory", "--child", str(keys)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+        print(results[-1])
+    growth = results[1]["peak_rss_mib"] / results[0]["peak_rss_mib"] - 1
+    print(f"peak RSS at 1M keys is {growth:+.1%} of the 100k figure")
+    return 0 if results[1]["peak_rss_mib"] < 150 and growth < 0.10 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

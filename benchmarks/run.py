@@ -1,0 +1,296 @@
+"""Benchmark s3xacct against the tools people use, on one moto server, in one run.
+
+``python -m benchmarks.run [--objects 5000] [--rounds 3] [--delay 0.02]`` (or ``make bench``).
+Workloads: full copy of N small objects; no-op sync of an unchanged destination; sync after 1%
+of the destination went stale; one large object through multipart copy. Tools alternate within
+each round, every run gets a fresh destination bucket, and each run reports wall time, client
+CPU seconds (user+sys of the tool's process tree), peak RSS, S3 requests per object (from the
+server's count), and whether the destination is complete. Medians and ratios to s3xacct go to
+benchmarks/results/latest.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psutil
+import requests
+from botocore.config import Config
+
+from benchmarks.peers import Peer, env_for, peers
+from demo.stack import free_port
+
+RESULTS = Path(__file__).parent / "results"
+SRC, LARGE = "bench-src", "bench-large"
+WORKLOADS = ("full", "noop", "changed", "large")
+SYNC_WORKLOADS = ("noop", "changed")
+
+
+@dataclass
+class Run:
+    tool: str
+    workload: str
+    round: int
+    wall: float
+    cpu: float
+    rss_mib: float
+    requests: int
+    objects: int
+    correct: bool
+    exit_code: int
+
+
+def start_server(delay: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.server", "--port", str(port), "--delay", str(delay)]
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            requests.get(f"{url}/__bench__/stats", timeout=1)
+            return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("benchmark server did not start")
+
+
+def client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(max_pool_connections=64),
+    )
+
+
+def seed(s3: Any, objects: int, size: int, large_mib: int) -> None:
+    s3.create_bucket(Bucket=SRC)
+    s3.create_bucket(Bucket=LARGE)
+    body = os.urandom(size)
+    with ThreadPoolExecutor(32) as pool:
+        list(
+            pool.map(
+                lambda i: s3.put_object(Bucket=SRC, Key=f"data/{i % 50:02}/obj-{i:07}.bin", Body=body),
+                range(objects),
+            )
+        )
+    s3.put_object(Bucket=LARGE, Key="big.bin", Body=os.urandom(large_mib * 2**20))
+
+
+def listing(s3: Any, bucket: str) -> dict[str, int]:
+    return {
+        o["Key"]: o["Size"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    }
+
+
+def prepare_destination(
+    s3: Any, workload: str, bucket: str, source: dict[str, int], env: dict[str, str]
+) -> None:
+    s3.create_bucket(Bucket=bucket)
+    if workload not in SYNC_WORKLOADS:
+        return
+    # An up-to-date destination (copied by s3xacct, unmeasured); "changed" then makes 1% stale.
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("s3xacct")),
+            "copy",
+            f"s3://{SRC}/",
+            f"s3://{bucket}/",
+            "--no-progress",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    if workload == "changed":
+        for key in list(source)[::100]:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"stale")
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of the command's process tree, and its exit code.
+
+    CPU comes from wait4 (the tool and its waited-for children). Peak RSS is sampled every 20 ms
+    over the whole tree: ru_maxrss would also count the Python parent's pages copied at fork.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode and proc.stderr:
+        sys.stderr.write(proc.stderr.read().decode(errors="replace")[-2000:])
+    return wall, usage.ru_utime + usage.ru_stime, peak / 2**20, proc.returncode
+
+
+def run_one(peer: Peer, workload: str, rnd: int, endpoint: str, s3: Any, threshold: int) -> Run | None:
+    if workload in SYNC_WORKLOADS and peer.name == "S3CopyPrefixOperator":
+        return None  # it has no sync mode
+    env = {**env_for(endpoint)}
+    src = LARGE if workload == "large" else SRC
+    source = listing(s3, src)
+    dst = f"bench-{workload}-{peer.name.lower().replace(' ', '-')}-{rnd}"[:63]
+    prepare_destination(s3, workload, dst, source, env)
+    requests.get(f"{endpoint}/__bench__/reset", timeout=5)
+    wall, cpu, rss, code = measure(peer.command(workload, src, dst, endpoint, threshold), env)
+    counts = requests.get(f"{endpoint}/__bench__/stats", timeout=5).json()
+    return Run(
+        peer.name,
+        workload,
+        rnd,
+        wall,
+        cpu,
+        rss,
+        sum(counts.values()),
+        len(source),
+        listing(s3, dst) == source,
+        code,
+    )
+
+
+def summarise(runs: list[Run]) -> list[dict[str, Any]]:
+    rows = []
+    for workload in WORKLOADS:
+        base = [r.wall for r in runs if r.workload == workload and r.tool == "s3xacct"]
+        base_median = statistics.median(base) if base else None
+        for tool in dict.fromkeys(r.tool for r in runs):
+            mine = [r for r in runs if r.workload == workload and r.tool == tool]
+            if not mine:
+                continue
+            wall = statistics.median(r.wall for r in mine)
+            rows.append(
+                {
+                    "workload": workload,
+                    "tool": tool,
+                    "runs": len(mine),
+                    "wall_s": round(wall, 2),
+                    "vs_s3xacct": round(wall / base_median, 2) if base_median else None,
+                    "cpu_s": round(statistics.median(r.cpu for r in mine), 2),
+                    "cpu_s_per_1000_objects": round(
+                        1000 * statistics.median(r.cpu for r in mine) / mine[0].objects, 2
+                    ),
+                    "peak_rss_mib": round(max(r.rss_mib for r in mine), 1),
+                    "requests_per_object": round(
+                        statistics.median(r.requests for r in mine) / mine[0].objects, 2
+                    ),
+                    "correct": all(r.correct and r.exit_code == 0 for r in mine),
+                }
+            )
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {meta['machine']}; Python {meta['python']}; {meta['objects']} objects of "
+        f"{meta['size']} B, one {meta['large_mib']} MiB object; {meta['rounds']} rounds; "
+        f"server delay {meta['delay'] * 1000:.0f} ms per request. Command: `{meta['command']}`.",
+        "",
+        "| workload | tool | median wall s | x s3xacct | CPU s | CPU s / 1000 obj | peak RSS MiB | "
+        "requests / object | correct |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['workload']} | {r['tool']} | {r['wall_s']} | {r['vs_s3xacct']} | {r['cpu_s']} | "
+            f"{r['cpu_s_per_1000_objects']} | {r['peak_rss_mib']} | {r['requests_per_object']} | "
+            f"{'yes' if r['correct'] else 'NO'} |"
+        )
+    for name, why in meta["skipped"].items():
+        lines.append(f"\nSkipped: {name} (not installed: {why}).")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=5000)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--delay", type=float, default=0.02)
+    parser.add_argument("--large-mib", type=int, default=64)
+    parser.add_argument("--threshold-mib", type=int, default=8)
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--tools", default="", help="comma-separated subset of tool names")
+    args = parser.parse_args(argv)
+    available = [p for p in peers() if p.available and (not args.tools or p.name in args.tools.split(","))]
+    skipped = {p.name: p.why_missing for p in peers() if not p.available}
+    server, endpoint = start_server(args.delay)
+    runs: list[Run] = []
+    try:
+        s3 = client(endpoint)
+        seed(s3, args.objects, args.size, args.large_mib)
+        for workload in args.workloads.split(","):
+            for rnd in range(args.rounds):
+                order = available[rnd % len(available) :] + available[: rnd % len(available)]
+                for peer in order:
+                    result = run_one(peer, workload, rnd, endpoint, s3, args.threshold_mib * 2**20)
+                    if result:
+                        runs.append(result)
+                        print(
+                            f"{workload:8} {peer.name:22} round {rnd}: {result.wall:6.2f}s "
+                            f"cpu {result.cpu:5.2f}s requests {result.requests} correct {result.correct}",
+                            flush=True,
+                        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    meta = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "objects": args.objects,
+        "size": args.size,
+        "large_mib": args.large_mib,
+        "rounds": args.rounds,
+        "delay": args.delay,
+        "skipped": skipped,
+        "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    rows = summarise(runs)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(
+        json.dumps({"meta": meta, "rows": rows, "runs": [asdict(r) for r in runs]}, indent=2)
+    )
+    table = markdown(rows, meta)
+    (RESULTS / "latest.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -103,3 +103,13 @@ def test_dry_run_and_delete_guard_from_the_command_line(world: World) -> None:
     refused = s3xacct(world, "copy", src, dst, "--mode", "sync", "--delete", "--json")
     assert refused.returncode == 1 and "safety limit" in last_json(refused.stdout)["delete_refused"]
     assert len(world.dest_keys("d/")) == 10
+
+
+def test_progress_bar_shows_objects_and_bytes(world: World) -> None:
+    for i in range(5):
+        world.put(f"data/{i}", b"x" * 100)
+    result = s3xacct(
+        world, "copy", f"s3://{world.source_bucket}/data/", f"s3://{world.dest_bucket}/p/", "--progress"
+    )
+    assert result.returncode == 0
+    assert "copying" in result.stderr and "5/5 objects, 0 failed" in result.stderr

@@ -438,3 +438,26 @@ def test_live_probes_as_the_principal(world: Any) -> None:
     assert results["list source"]["ok"] and results["head source object"]["ok"]
     assert results["decrypt source object"]["ok"]
     assert results["GenerateDataKey (DryRun) on the destination key"]["ok"]
+
+
+def test_identity_is_read_from_attached_and_group_policies(accounts: dict[str, Any]) -> None:
+    s, admins, dst = accounts["spec"], accounts["admins"], accounts["dst"]
+    iam = dst.client("iam")
+    planned_identity = plan_policies(s).identity
+    managed = iam.create_policy(
+        PolicyName="sync-read",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": planned_identity[:2]}),
+    )["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="sync_user", PolicyArn=managed)
+    iam.create_group(GroupName="syncers")
+    iam.add_user_to_group(GroupName="syncers", UserName="sync_user")
+    iam.put_group_policy(
+        GroupName="syncers",
+        PolicyName="write",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": planned_identity[2:]}),
+    )
+    docs = admins.read_identity()
+    assert {d.name for d in docs} == {f"managed policy {managed}", "inline policy 'write' of group syncers"}
+    # The identity half is now complete: only the other account's documents are missing.
+    report = verify_policies(s, admins.read_all())
+    assert all("identity" not in c.reason for c in report.checks if not c.allowed)

@@ -74,7 +74,7 @@ class S3Location:
         rest = uri[len("s3://") :]
         bucket, _, prefix = rest.partition("/")
         validate_bucket_name(bucket, field)
-        if "//" in prefix:
+        if "//" in prefix or prefix.startswith("/"):
             raise InvalidInputError(field, f"{uri!r} has an empty path segment ('//'); remove it")
         return cls(bucket=bucket, prefix=normalise_prefix(prefix))
 

@@ -1,0 +1,53 @@
+"""CopySpec: bad input is refused before any AWS call, with the field and the fix named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.spec import GIB, MIB, CopySpec
+
+OK = {"source": "s3://src-bucket/data", "destination": "s3://dst-bucket/landing/"}
+KEY = "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_prefixes_get_directory_semantics() -> None:
+    spec = CopySpec.create(**OK)
+    assert (spec.source.prefix, spec.destination.prefix) == ("data/", "landing/")
+    assert CopySpec.create(source="s3://src-bucket", destination="s3://dst-bucket/").source.prefix == ""
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"source": "src-bucket/data"}, "source", "not an S3 URI"),
+        ({"source": "s3://Src_Bucket/data"}, "source", "not a valid S3 bucket name"),
+        ({"source": "s3://192.168.1.1/x"}, "source", "IP address"),
+        ({"destination": "s3://dst-bucket//x"}, "destination", "empty path segment"),
+        ({"destination": "s3://src-bucket/data/sub/"}, "destination", "overlaps the source"),
+        ({"dest_kms_key_id": "1234abcd-12ab"}, "dest_kms_key_id", "not a KMS key ARN"),
+        ({"dest_kms_key_id": KEY, "dest_region": "eu-west-1"}, "dest_kms_key_id", "bucket's own region"),
+        ({"delete": True}, "delete", "mode='sync'"),
+        ({"bucket_key_enabled": True}, "bucket_key_enabled", "dest_kms_key_id"),
+        ({"concurrency": 0}, "concurrency", "greater than or equal to 1"),
+        ({"multipart_threshold": 6 * GIB}, "multipart_threshold", "less than or equal"),
+        ({"part_size": MIB}, "part_size", "greater than or equal"),
+        ({"source_account_id": "12345"}, "source_account_id", "12-digit"),
+        ({"dest_region": "Europe"}, "dest_region", "region name"),
+        ({"mode": "mirror"}, "mode", "'copy' or 'sync'"),
+        ({"start_after": "b", "end_key": "a"}, "end_key", "must sort after"),
+        ({"unknown": 1}, "unknown", "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_input_names_the_field(changes: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        CopySpec.create(**{**OK, **changes})
+    assert raised.value.field == field and words in str(raised.value)
+
+
+def test_part_size_grows_to_stay_within_10000_parts() -> None:
+    spec = CopySpec.create(**OK, part_size=5 * MIB)
+    assert spec.effective_part_size(10 * MIB) == 5 * MIB
+    assert spec.effective_part_size(100 * GIB) * 10_000 >= 100 * GIB

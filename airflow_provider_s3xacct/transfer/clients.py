@@ -22,8 +22,8 @@ def engine_config(
         max_pool_connections=concurrency * 2 + 4,
         tcp_keepalive=True,
         # Every request's parameters come from a validated CopySpec, so botocore's own validation
-        # only costs CPU (measured: ~15% of client CPU per CopyObject, docs/benchmarks.md), and so
-        # do optional request checksums (none of our requests carries a body that needs one).
+        # only costs CPU, and so do optional request checksums (none of our requests carries a body
+        # that needs one). The saving is small: docs/benchmarks.md could not separate it from noise.
         parameter_validation=False,
         request_checksum_calculation="when_required",
     )

@@ -84,6 +84,10 @@ def airflow_env(accounts: stack.DemoAccounts, home: Path) -> dict[str, str]:
             "AWS_DEFAULT_REGION": stack.REGION,
             "AWS_ENDPOINT_URL": endpoint,
             "NO_PROXY": "*",
+            # airflow standalone starts its components as `airflow ...`: this virtualenv comes first.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            # Everything stays on loopback.
+            "AIRFLOW__API__HOST": "127.0.0.1",
         }
     )
     return env

@@ -6,6 +6,7 @@ in .demo/ui/simple_auth_manager_passwords.json.generated). Ctrl-C stops Airflow 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,12 @@ from demo import stack
 from demo.airflow_env import DEMO_HOME, airflow_env, apply_permissions
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops everything the same way Ctrl-C does
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     home = DEMO_HOME / "ui"
     home.mkdir(parents=True, exist_ok=True)
     with stack.moto_server() as endpoint:

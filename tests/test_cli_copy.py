@@ -113,3 +113,45 @@ def test_progress_bar_shows_objects_and_bytes(world: World) -> None:
     )
     assert result.returncode == 0
     assert "copying" in result.stderr and "5/5 objects, 0 failed" in result.stderr
+
+
+def test_role_arn_is_assumed_for_the_copy(world: World) -> None:
+    world.put("data/a", b"1")
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "base",
+        "AWS_SECRET_ACCESS_KEY": "base",
+        "AWS_ENDPOINT_URL": world.endpoint_url or "",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    env.pop("AWS_SESSION_TOKEN", None)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("s3xacct")),
+            "copy",
+            f"s3://{world.source_bucket}/data/",
+            f"s3://{world.dest_bucket}/r/",
+            "--role-arn",
+            "arn:aws:iam::222222222222:role/sync-role",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert last_json(result.stdout)["copied"] == 1 and world.dest_keys("r/") == ["r/a"]
+    caller = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from airflow_provider_s3xacct.transfer.session import build_session, caller_arn;"
+            "print(caller_arn(build_session(role_arn='arn:aws:iam::222222222222:role/sync-role')))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert caller.stdout.strip().startswith("arn:aws:sts::222222222222:assumed-role/sync-role/")

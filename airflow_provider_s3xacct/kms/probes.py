@@ -268,6 +268,13 @@ def _encrypted_under(
     return False
 
 
+def _settled(result: dict[str, Any]) -> dict[str, Any]:
+    """A response the probe may keep: a ranged GET's body stream is closed (only headers matter)."""
+    if "Body" in result:
+        result["Body"].close()
+    return result
+
+
 def run_probe(
     probe: Generator[Call, Any, KeyAccess], client_for: Callable[[str, str | None], Any]
 ) -> KeyAccess:
@@ -276,9 +283,7 @@ def run_probe(
         call = next(probe)
         while True:
             try:
-                result = getattr(client_for(call.service, call.region), call.method)(**call.kwargs)
-                if "Body" in result:
-                    result["Body"].close()
+                result = _settled(getattr(client_for(call.service, call.region), call.method)(**call.kwargs))
             except ClientError as exc:
                 result = exc
             call = probe.send(result)
@@ -295,9 +300,7 @@ async def run_probe_async(
         while True:
             try:
                 client = await client_for(call.service, call.region)
-                result = await getattr(client, call.method)(**call.kwargs)
-                if "Body" in result:
-                    result["Body"].close()
+                result = _settled(await getattr(client, call.method)(**call.kwargs))
             except ClientError as exc:
                 result = exc
             call = probe.send(result)

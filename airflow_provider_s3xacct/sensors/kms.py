@@ -95,6 +95,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         self.bucket_region = bucket_region
         self.deferrable = deferrable
         self._plans: list[KeyProbePlan] | None = None
+        self._account: str | None = None
 
     # -- planning (once per task run; validation before any AWS call) ----------------------------
 
@@ -151,7 +152,10 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         return plans
 
     def _principal_account(self) -> str | None:
-        return account_of(self.hook.principal_arn())
+        """The principal's account (one STS call per task run, however often it pokes)."""
+        if self._account is None:
+            self._account = account_of(self.hook.principal_arn()) or ""
+        return self._account or None
 
     def _probe(self) -> list[KeyAccess]:
         clients = ClientCache(lambda service, region: self.hook.client_for(service, region))

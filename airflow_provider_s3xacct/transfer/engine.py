@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -13,6 +14,7 @@ from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcome, ObjectCopier
 from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal
 from airflow_provider_s3xacct.transfer.listing import KeyFilter, ListedObject, list_objects
+from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.planner import Action, SyncPlanner
 from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
 from airflow_provider_s3xacct.transfer.spec import CopySpec
@@ -88,30 +90,8 @@ class TransferEngine:
         )
         started = time.monotonic()
         key_filter = KeyFilter(spec.include, spec.exclude)
-        source = _CountingListing(
-            list_objects(
-                self.clients.source,
-                spec.source,
-                key_filter=key_filter,
-                expected_owner=spec.source_account_id,
-                start_after=spec.start_after,
-                end_key=spec.end_key,
-            ),
-            spec.source.uri,
-            self.diagnoser,
-        )
-        dest = _CountingListing(
-            list_objects(
-                self.clients.dest,
-                spec.destination,
-                key_filter=key_filter,
-                expected_owner=spec.dest_account_id,
-                start_after=spec.start_after,
-                end_key=spec.end_key,
-            ),
-            spec.destination.uri,
-            self.diagnoser,
-        )
+        source = self._listing(self.clients.source, spec.source, spec.source_account_id, key_filter)
+        dest = self._listing(self.clients.dest, spec.destination, spec.dest_account_id, key_filter)
         planner = SyncPlanner(spec.mode, delete=spec.delete, compare=spec.compare)
         deletes = DeleteQueue()
         log = ObjectLog(self.report_target)
@@ -153,6 +133,20 @@ class TransferEngine:
         if self.progress:
             self.progress(report)
         return report
+
+    def _listing(
+        self, client: Any, location: S3Location, owner: str | None, key_filter: KeyFilter
+    ) -> _CountingListing:
+        """One side's listing, restricted to the spec's shard, counted and diagnosed."""
+        objects = list_objects(
+            client,
+            location,
+            key_filter=key_filter,
+            expected_owner=owner,
+            start_after=self.spec.start_after,
+            end_key=self.spec.end_key,
+        )
+        return _CountingListing(objects, location.uri, self.diagnoser)
 
     def _collect(
         self,

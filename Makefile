@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit ui venv clean bench
+.PHONY: demo test lint typecheck unit ui venv clean bench system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Chromium, Redis and PostgreSQL from Debian's packages, for the browser and CeleryExecutor tests.
+system-deps:
+	bash scripts/system-deps.sh
+
+unit: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

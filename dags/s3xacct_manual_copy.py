@@ -69,6 +69,9 @@ with DAG(
         operations=["generate_data_key"],
         discover_keys_from="{{ params.source_uri }}",
         deferrable=True,
+        # Every check runs on the triggerer, the first one too: a run started from the UI holds no
+        # worker slot while it waits, and its graph shows the wait as "deferred".
+        check_before_defer=False,
         poke_interval=10,
         timeout=600,
         doc_md="Waits for KMS access on the triggerer; fails at once when waiting cannot help.",

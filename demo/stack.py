@@ -93,6 +93,9 @@ class DemoAccounts:
     dest_key_arn: str
     principal_arn: str
     objects: int
+    # A disabled destination key: the sync principal may not use it, so a run asked to encrypt
+    # with it fails (KmsAccessSensor says why). For trying the failure path in `make ui`.
+    retired_key_arn: str
 
     @property
     def total_objects(self) -> int:
@@ -121,6 +124,9 @@ def seed(endpoint_url: str, objects: int = 300) -> DemoAccounts:
     key_dst = dst.client("kms", endpoint_url=endpoint_url).create_key(Description="analytics landing")[
         "KeyMetadata"
     ]["Arn"]
+    kms_dst = dst.client("kms", endpoint_url=endpoint_url)
+    retired = kms_dst.create_key(Description="analytics landing (retired)")["KeyMetadata"]
+    kms_dst.disable_key(KeyId=retired["KeyId"])  # moto 5.2.5 wants the id here, not the ARN
     iam = dst.client("iam", endpoint_url=endpoint_url)
     trust = (
         '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::'
@@ -151,7 +157,7 @@ def seed(endpoint_url: str, objects: int = 300) -> DemoAccounts:
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=key1,
         )
-    return DemoAccounts(endpoint_url, key1, key2, key_dst, role, objects)
+    return DemoAccounts(endpoint_url, key1, key2, key_dst, role, objects, retired["Arn"])
 
 
 def principal_env(endpoint_url: str) -> dict[str, str]:

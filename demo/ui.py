@@ -2,17 +2,131 @@
 
 Open http://127.0.0.1:8080 (the login and password are printed by ``airflow standalone`` and kept
 in .demo/ui/simple_auth_manager_passwords.json.generated). Ctrl-C stops Airflow and the moto server.
+
+``ui_stack`` is also what the browser test starts, so the test sees what a person sees.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+
+import requests
 
 from demo import stack
 from demo.airflow_env import DEMO_HOME, airflow_env, apply_permissions
+
+COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+
+@dataclass
+class UiStack:
+    url: str
+    home: Path
+    accounts: stack.DemoAccounts
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def login(self) -> tuple[str, str]:
+        """The admin user and the password ``airflow standalone`` generated for it."""
+        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+        user, password = next(iter(passwords.items()))
+        return str(user), str(password)
+
+    def api(self) -> requests.Session:
+        """A REST API session with a token for the admin user."""
+        user, password = self.login()
+        token = requests.post(
+            f"{self.url}/auth/token", json={"username": user, "password": password}, timeout=10
+        ).json()["access_token"]
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        return session
+
+
+def _wait_ready(ui: UiStack, timeout: float) -> None:
+    """Until every component reports healthy and the DAG processor has parsed the example DAGs."""
+    deadline = time.monotonic() + timeout
+    problem = "the API server did not answer"
+    while time.monotonic() < deadline:
+        if ui.process.poll() is not None:
+            raise RuntimeError(f"airflow standalone exited with {ui.process.returncode}")
+        try:
+            health = requests.get(f"{ui.url}/api/v2/monitor/health", timeout=2).json()
+            unhealthy = [c for c in COMPONENTS if health.get(c, {}).get("status") != "healthy"]
+            if unhealthy:
+                problem = f"not healthy yet: {', '.join(unhealthy)}"
+            elif ui.api().get(f"{ui.url}/api/v2/dags/s3xacct_manual_copy", timeout=5).ok:
+                return
+            else:
+                problem = "the example DAGs are not parsed yet"
+        except (requests.RequestException, OSError, ValueError, KeyError, StopIteration):
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"airflow standalone not ready after {timeout:.0f} s: {problem}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``airflow standalone`` and every component it started (they share its process group)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):  # stragglers of the group, also after a clean exit
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def ui_stack(
+    home: Path, port: int | None = None, *, output: IO[bytes] | None = None, ready_timeout: float = 300
+) -> Iterator[UiStack]:
+    """The moto server with both demo accounts, permissions applied, and ``airflow standalone``.
+
+    Every listening port is on loopback and free (the API on ``port`` when given); everything
+    started here is stopped on exit, also when the body fails.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    with stack.moto_server() as endpoint:
+        accounts = stack.seed(endpoint)
+        env = airflow_env(accounts, home)
+        api_port = port or stack.free_port()
+        env.update(
+            {
+                "AIRFLOW__API__PORT": str(api_port),
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(stack.free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(stack.free_port()),
+                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            }
+        )
+        apply_permissions(accounts, env, home)
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("airflow")), "standalone"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+            start_new_session=True,  # its own process group: one signal reaches every component
+        )
+        ui = UiStack(f"http://127.0.0.1:{api_port}", home, accounts, env, process)
+        try:
+            _wait_ready(ui, ready_timeout)
+            yield ui
+        finally:
+            _stop(process)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -21,21 +135,17 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
-    home = DEMO_HOME / "ui"
-    home.mkdir(parents=True, exist_ok=True)
-    with stack.moto_server() as endpoint:
-        accounts = stack.seed(endpoint)
-        env = airflow_env(accounts, home)
-        env["AIRFLOW__API__PORT"] = env.get("S3XACCT_UI_PORT", "8080")
-        apply_permissions(accounts, env, DEMO_HOME)
-        print(f"moto server on {endpoint}; two demo accounts seeded and permissions applied")
-        print("starting airflow standalone (Ctrl-C to stop)")
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env)
+    port = int(os.environ.get("S3XACCT_UI_PORT", "8080"))
+    print("starting the moto server, seeding two demo accounts, applying permissions, airflow standalone")
+    with ui_stack(DEMO_HOME / "ui", port) as ui:
+        user, password = ui.login()
+        print(f"\nAirflow is ready: {ui.url}  (user {user!r}, password {password!r})")
+        print(f"disabled destination key, to see a failing run: {ui.accounts.retired_key_arn}")
+        print("Ctrl-C stops Airflow and the moto server")
         try:
-            return proc.wait()
+            return ui.process.wait()
         except KeyboardInterrupt:
-            proc.terminate()
-            return proc.wait(timeout=60)
+            return 0
 
 
 if __name__ == "__main__":

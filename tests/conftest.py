@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -42,3 +43,12 @@ def world(moto_server: str):  # type: ignore[no-untyped-def]
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
     return build_world(endpoint_url=moto_server)
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # pytest tears fixtures down on KeyboardInterrupt: a CI timeout's SIGTERM then still stops the
+    # servers and Airflow components that module fixtures started (they run in their own sessions).
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGTERM, _stop_on_sigterm)

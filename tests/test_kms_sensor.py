@@ -87,6 +87,18 @@ def test_deferrable_sensor_defers_to_a_serialisable_trigger(monkeypatch: pytest.
     assert (kwargs["poll_interval"], kwargs["max_attempts"]) == (7.0, 10)
 
 
+def test_check_before_defer_false_hands_every_probe_to_the_triggerer(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "arn:aws:kms:us-east-1:222222222222:key/k"
+    s = sensor(key_arns=key, operations="generate_data_key", deferrable=True, check_before_defer=False)
+    monkeypatch.setattr(KmsAccessSensor, "_probe", lambda self: pytest.fail("no probe on the worker"))
+    monkeypatch.setattr(KmsAccessSensor, "_principal_account", lambda self: "222222222222")
+    with pytest.raises(TaskDeferred):
+        s.execute({})  # type: ignore[arg-type]
+    bad = sensor(key_arns="alias/x", deferrable=True, check_before_defer=False)
+    with pytest.raises(AirflowFailException, match="key_arns"):  # bad input still fails on the worker
+        bad.execute({})  # type: ignore[arg-type]
+
+
 def test_execute_complete_maps_events_to_task_outcomes() -> None:
     s = sensor(key_arns="arn:aws:kms:us-east-1:222222222222:key/k", operations="generate_data_key")
     ok = {"key_arn": "k", "ok": True, "problem": None}

@@ -64,6 +64,9 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         keys really in use; each found key is probed for ``decrypt`` with a sample object.
     :param bucket_region: region of the bucket(s) the keys serve; a key elsewhere is refused.
     :param deferrable: wait on the triggerer instead of a worker slot.
+    :param check_before_defer: with ``deferrable``, probe once on the worker first, so a run whose
+        access is already there (the usual case) finishes without a trip to the triggerer. False
+        hands every check to the triggerer, the wait then shows as deferred from the start.
     """
 
     aws_hook_class = SyncPrincipalHook
@@ -82,6 +85,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         discover_sample_size: int = 100,
         bucket_region: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        check_before_defer: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
@@ -94,6 +98,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         self.discover_sample_size = discover_sample_size
         self.bucket_region = bucket_region
         self.deferrable = deferrable
+        self.check_before_defer = check_before_defer
         self._plans: list[KeyProbePlan] | None = None
         self._account: str | None = None
 
@@ -186,9 +191,12 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        first = self.poke(context)  # answers at once when access is already there, or cannot be
-        if first.is_done:
-            return first.xcom_value
+        if self.check_before_defer:
+            first = self.poke(context)  # answers at once when access is already there, or cannot be
+            if first.is_done:
+                return first.xcom_value
+        else:
+            self.build_plans()  # bad input and key discovery still fail here, before any deferral
         self.defer(
             trigger=KmsAccessTrigger(
                 plans=[p.to_dict() for p in self.build_plans()],

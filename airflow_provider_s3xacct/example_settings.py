@@ -44,7 +44,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     # Permanent failures (AccessDenied, bad input, a disabled key) raise AirflowFailException and
     # skip these retries; only throttling and network trouble are retried, with backoff.
     "retries": 3,
-    "retry_delay": timedelta(minutes=2),
+    "retry_delay": timedelta(seconds=int(os.environ.get("S3XACCT_RETRY_DELAY_SECONDS", "120"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=6),

@@ -56,7 +56,7 @@ class Run:
 def start_server(delay: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.server", "--port", str(port), "--delay", str(delay)]
+        [sys.executable, "-m", "demo.counting_server", "--port", str(port), "--delay", str(delay)]
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):

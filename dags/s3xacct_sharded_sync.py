@@ -20,7 +20,16 @@ with DAG(
     default_args=DEFAULT_ARGS,
     render_template_as_native_obj=True,
     user_defined_macros={"default_transfer": DEFAULT_TRANSFER},
-    params={"shards": Param(8, type="integer", minimum=1, maximum=1000, description="number of shards")},
+    params={
+        "shards": Param(8, type="integer", minimum=1, maximum=1000, description="number of shards"),
+        "concurrency": Param(
+            32,
+            type="integer",
+            minimum=1,
+            maximum=256,
+            description="copies in flight per shard; shards x concurrency is the run's request rate budget",
+        ),
+    },
     tags=["s3xacct", "sharded"],
     doc_md="""
 Plans `shards` key ranges of equal object counts (two streaming passes over the listing, O(shards)
@@ -64,6 +73,7 @@ KubernetesExecutor the shards run on many workers at once.
         + ").destination.prefix }}",
         dest_kms_key_id="{{ (" + TRANSFER + ").destination.kms_key_arn }}",
         mode="sync",
+        concurrency="{{ params.concurrency }}",
         map_index_template="{{ task.start_after or '(start)' }} .. {{ task.end_key or '(end)' }}",
     ).expand_kwargs(plan())
 

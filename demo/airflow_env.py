@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from demo import stack
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,6 +125,23 @@ def apply_permissions(accounts: stack.DemoAccounts, env: dict[str, str], home: P
         env,
     )
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def admin_login(home: Path) -> tuple[str, str]:
+    """The admin user and the password Airflow's simple auth manager generated for it in ``home``."""
+    passwords = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
+    user, password = next(iter(passwords.items()))
+    return str(user), str(password)
+
+
+def api_session(url: str, home: Path) -> requests.Session:
+    """A REST API session of the Airflow at ``url``, with a token for the admin user."""
+    user, password = admin_login(home)
+    response = requests.post(f"{url}/auth/token", json={"username": user, "password": password}, timeout=10)
+    response.raise_for_status()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    return session
 
 
 def latest_xcom(home: Path, dag_id: str, task_id: str, key: str = "return_value") -> Any:

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -35,11 +36,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def moto_server(port: int | None = None) -> Iterator[str]:
-    """Start ``moto.server`` on loopback; stop it on exit, also on failure."""
+def moto_server(port: int | None = None, *, counting: bool = False) -> Iterator[str]:
+    """Start ``moto.server`` on loopback; stop it on exit, also on failure.
+
+    ``counting`` starts it behind ``demo.counting_server`` instead: S3 requests counted per
+    operation and per copied key, and a delay per request that can be set while it runs.
+    """
     port = port or free_port()
+    if counting:
+        command = [sys.executable, "-m", "demo.counting_server", "--port", str(port), "--delay", "0"]
+    else:
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        command,
+        cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

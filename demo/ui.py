@@ -9,7 +9,6 @@ in .demo/ui/simple_auth_manager_passwords.json.generated). Ctrl-C stops Airflow 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -22,8 +21,8 @@ from typing import IO
 
 import requests
 
-from demo import stack
-from demo.airflow_env import DEMO_HOME, airflow_env, apply_permissions
+from demo import processes, stack
+from demo.airflow_env import DEMO_HOME, admin_login, airflow_env, api_session, apply_permissions
 
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
@@ -38,19 +37,11 @@ class UiStack:
 
     def login(self) -> tuple[str, str]:
         """The admin user and the password ``airflow standalone`` generated for it."""
-        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
-        user, password = next(iter(passwords.items()))
-        return str(user), str(password)
+        return admin_login(self.home)
 
     def api(self) -> requests.Session:
         """A REST API session with a token for the admin user."""
-        user, password = self.login()
-        token = requests.post(
-            f"{self.url}/auth/token", json={"username": user, "password": password}, timeout=10
-        ).json()["access_token"]
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {token}"
-        return session
+        return api_session(self.url, self.home)
 
 
 def _wait_ready(ui: UiStack, timeout: float) -> None:
@@ -73,19 +64,6 @@ def _wait_ready(ui: UiStack, timeout: float) -> None:
             pass
         time.sleep(1)
     raise RuntimeError(f"airflow standalone not ready after {timeout:.0f} s: {problem}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop ``airflow standalone`` and every component it started (they share its process group)."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=30)
-    with contextlib.suppress(ProcessLookupError):  # stragglers of the group, also after a clean exit
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -114,19 +92,13 @@ def ui_stack(
             }
         )
         apply_permissions(accounts, env, home)
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("airflow")), "standalone"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT if output is not None else None,
-            start_new_session=True,  # its own process group: one signal reaches every component
-        )
+        process = processes.start([str(Path(sys.executable).with_name("airflow")), "standalone"], env, output)
         ui = UiStack(f"http://127.0.0.1:{api_port}", home, accounts, env, process)
         try:
             _wait_ready(ui, ready_timeout)
             yield ui
         finally:
-            _stop(process)
+            processes.stop(process)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -87,3 +87,16 @@ def test_connections_are_the_ones_the_dags_use() -> None:
         assert conn["conn_type"] == "aws" and conn["extra"]["endpoint_url"] == "http://moto:5000"
         assert conn["extra"]["role_arn"].startswith("arn:aws:iam::")
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+
+
+def test_the_scale_out_topology_is_the_one_the_celery_test_runs() -> None:
+    """demo/celery_stack.py (the CeleryExecutor test) and this file describe one deployment."""
+    services = compose()["services"]
+    env = compose()["x-airflow-common"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].endswith("/execution/")
+    worker = services["airflow-worker"]
+    assert worker["command"] == "celery worker" and worker["deploy"]["replicas"] >= 2
+    assert "AIRFLOW__CELERY__WORKER_CONCURRENCY" in worker["environment"]

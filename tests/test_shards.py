@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
@@ -38,12 +39,24 @@ def test_a_hot_prefix_is_split_like_any_other() -> None:
     assert len(plan) == 8 and all(s.objects in (1126, 1127) for s in plan)
 
 
-def test_planning_streams_the_listing_twice_without_keeping_it() -> None:
+def test_planning_a_million_keys_streams_the_listing_twice_without_keeping_it() -> None:
     calls = []
 
-    def listing():  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return (ListedObject(f"k{i:07}", 1, WHEN, "") for i in range(200_000))
+    def listing(n: int):  # type: ignore[no-untyped-def]
+        calls.append(n)
+        return (ListedObject(f"k{i:07}", 1, WHEN, "") for i in range(n))
 
-    plan = plan_shards(listing, 16)
-    assert len(calls) == 2 and len(plan) == 16 and sum(s.objects for s in plan) == 200_000
+    def peak_bytes(n: int) -> int:
+        tracemalloc.start()
+        try:
+            plan = plan_shards(lambda: listing(n), 16)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert len(plan) == 16 and sum(s.objects for s in plan) == n
+        return peak
+
+    small, large = peak_bytes(100_000), peak_bytes(1_000_000)
+    assert calls == [100_000, 100_000, 1_000_000, 1_000_000]  # two passes each, nothing cached
+    # Holding a million keys would take >100 MB; planning holds a few objects and the shard bounds.
+    assert large < 1_000_000 and large < 2 * small + 100_000, (small, large)

@@ -51,6 +51,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         "delete",
         "max_delete",
         "dry_run_only",
+        "concurrency",
         "include",
         "exclude",
         "report_path",

@@ -1,9 +1,16 @@
-"""A moto server whose every request waits a fixed delay, and that counts requests per operation.
+"""A moto server whose every request waits a set delay, and that counts S3 requests.
 
 A real S3 round trip takes tens of milliseconds; on loopback moto answers in well under one, so
 without the delay moto's own throughput caps every tool and hides what concurrency buys
 (DESIGN.md, "Performance method"). Served threaded, like S3, so concurrent requests overlap.
-Run as ``python -m benchmarks.server --port P --delay 0.02``.
+Run as ``python -m demo.counting_server --port P --delay 0.02``.
+
+Used by the benchmarks (requests per object) and by the CeleryExecutor test (every object copied
+once, by one shard). Its own endpoints, beside moto's:
+
+- ``/__bench__/stats``: requests per S3 operation; ``/__bench__/reset`` returns them and clears all;
+- ``/__bench__/copies``: CopyObject requests per destination ``/bucket/key``;
+- ``/__bench__/delay?seconds=S``: change the delay (seed fast, then copy at S3-like latency).
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 _counts: Counter[str] = Counter()
+_copies: Counter[str] = Counter()
 _lock = threading.Lock()
 
 
@@ -49,23 +58,38 @@ def operation(environ: dict[str, Any]) -> str:
     return {"HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method, method)
 
 
+def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
+    with _lock:
+        if path.endswith("/copies"):
+            return json.dumps(dict(_copies)).encode()
+        if path.endswith("/delay"):
+            settings["delay"] = float(parse_qs(query).get("seconds", ["0"])[0])
+            return json.dumps(settings).encode()
+        body = json.dumps(dict(_counts)).encode()
+        if path.endswith("/reset"):
+            _counts.clear()
+            _copies.clear()
+        return body
+
+
 def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
     moto_app = DomainDispatcherApplication(create_backend_app)
+    settings = {"delay": delay}
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/__bench__/"):
-            with _lock:
-                body = json.dumps(dict(_counts)).encode()
-                if path.endswith("reset"):
-                    _counts.clear()
+            body = _own_endpoint(path, environ.get("QUERY_STRING", ""), settings)
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
-        if delay:
-            time.sleep(delay)
+        if settings["delay"]:
+            time.sleep(settings["delay"])
         if "HTTP_AUTHORIZATION" in environ and "s3" in environ.get("HTTP_AUTHORIZATION", ""):
+            op = operation(environ)
             with _lock:
-                _counts[operation(environ)] += 1
+                _counts[op] += 1
+                if op == "CopyObject":
+                    _copies[path] += 1
         return moto_app(environ, start_response)  # type: ignore[no-any-return]
 
     return app

@@ -10,7 +10,11 @@ once, by one shard). Its own endpoints, beside moto's:
 
 - ``/__bench__/stats``: requests per S3 operation; ``/__bench__/reset`` returns them and clears all;
 - ``/__bench__/copies``: CopyObject requests per destination ``/bucket/key``;
-- ``/__bench__/delay?seconds=S``: change the delay (seed fast, then copy at S3-like latency).
+- ``/__bench__/delay?seconds=S``: change the delay (seed fast, then copy at S3-like latency);
+- ``/__bench__/fault?op=CopyObject&path=/bucket/key&status=503&code=SlowDown&times=2``: answer
+  the next ``times`` such requests with that S3 error document instead of moto's answer (status
+  200 gives S3's 200-with-<Error>). Tests drive every HTTP client through AWS's real error shapes
+  this way, the CRT's included, which botocore's event hooks cannot reach.
 """
 
 from __future__ import annotations
@@ -23,13 +27,30 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 _counts: Counter[str] = Counter()
 _copies: Counter[str] = Counter()
+_faults: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
 _lock = threading.Lock()
+
+_ERROR = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{}</Code><Message>{}</Message><RequestId>fault</RequestId></Error>'
+
+
+def _add_fault(query: dict[str, list[str]]) -> None:
+    status = int(query["status"][0])
+    body = _ERROR.format(escape(query["code"][0]), escape(query.get("message", [""])[0])).encode()
+    key = (query["op"][0], query["path"][0])
+    _faults.setdefault(key, []).extend([(status, body)] * int(query.get("times", ["1"])[0]))
+
+
+def _take_fault(op: str, path: str) -> tuple[int, bytes] | None:
+    with _lock:
+        queued = _faults.get((op, path))
+        return queued.pop(0) if queued else None
 
 
 def operation(environ: dict[str, Any]) -> str:
@@ -62,6 +83,9 @@ def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
     with _lock:
         if path.endswith("/copies"):
             return json.dumps(dict(_copies)).encode()
+        if path.endswith("/fault"):
+            _add_fault(parse_qs(query))
+            return b"{}"
         if path.endswith("/delay"):
             settings["delay"] = float(parse_qs(query).get("seconds", ["0"])[0])
             return json.dumps(settings).encode()
@@ -69,6 +93,7 @@ def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
         if path.endswith("/reset"):
             _counts.clear()
             _copies.clear()
+            _faults.clear()
         return body
 
 
@@ -90,6 +115,11 @@ def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
                 _counts[op] += 1
                 if op == "CopyObject":
                     _copies[path] += 1
+            fault = _take_fault(op, path)
+            if fault is not None:
+                status, body = fault
+                start_response(f"{status} FAULT", [("Content-Type", "application/xml")])
+                return [body]
         return moto_app(environ, start_response)  # type: ignore[no-any-return]
 
     return app

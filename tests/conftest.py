@@ -25,10 +25,14 @@ def moto() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """A moto server on loopback in its own process, for subprocess and DAG tests."""
+    """A moto server on loopback in its own process, for subprocess and DAG tests.
+
+    Behind demo.counting_server: requests are counted, and tests can queue real S3 error
+    responses for any HTTP client (botocore's or the CRT's).
+    """
     from demo.stack import moto_server as start
 
-    with start() as url:
+    with start(counting=True) as url:
         yield url
 
 
@@ -42,6 +46,7 @@ def world(moto_server: str):  # type: ignore[no-untyped-def]
     from tests.aws_world import build_world
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    requests.get(f"{moto_server}/__bench__/reset", timeout=10)  # counts and queued faults
     return build_world(endpoint_url=moto_server)
 
 

@@ -53,6 +53,12 @@ def register(commands: Any) -> None:
     parser.add_argument("--include", action="append", default=[], metavar="GLOB")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB")
     parser.add_argument("--compare", choices=["size-mtime", "etag"], default="size-mtime")
+    parser.add_argument(
+        "--transport",
+        choices=["crt", "botocore"],
+        default="crt",
+        help="HTTP client for copies below the multipart threshold (default: the AWS CRT)",
+    )
     parser.add_argument("--source-account-id", help="expected owner of the source bucket")
     parser.add_argument("--dest-account-id", help="expected owner of the destination bucket")
     parser.add_argument("--source-region", help="region of the source bucket (default: --region)")
@@ -93,6 +99,7 @@ def spec_from_args(args: argparse.Namespace, region: str | None) -> CopySpec:
             include=args.include,
             exclude=args.exclude,
             compare=args.compare,
+            transport=args.transport,
             source_account_id=args.source_account_id,
             dest_account_id=args.dest_account_id,
             source_region=args.source_region or region,

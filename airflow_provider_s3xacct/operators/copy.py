@@ -32,7 +32,9 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     Give the locations as ``source_uri``/``dest_uri`` (``s3://bucket/prefix``) or as
     bucket/prefix pairs. ``mode="sync"`` copies only new or changed keys; ``delete=True`` also
     removes destination keys gone from the source, within ``max_delete``. ``start_after`` and
-    ``end_key`` (relative keys) limit the run to one shard, (start_after, end_key]. Every argument is
+    ``end_key`` (relative keys) limit the run to one shard, (start_after, end_key]. Copies below the
+    multipart threshold go through the AWS CRT (``transport="crt"``, a fraction of botocore's CPU
+    per request), or botocore with ``transport="botocore"``. Every argument is
     validated before any AWS call. The summary is returned (XCom); permanent failures
     (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
     throttling that outlasted botocore's retries raises a retryable error.
@@ -89,6 +91,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         compare: str = "size-mtime",
+        transport: str = "crt",
         source_account_id: str | None = None,
         dest_account_id: str | None = None,
         source_region: str | None = None,
@@ -121,6 +124,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         self.include = include
         self.exclude = exclude
         self.compare = compare
+        self.transport = transport
         self.source_account_id = source_account_id
         self.dest_account_id = dest_account_id
         self.source_region = source_region
@@ -162,6 +166,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 include=list(self.include or ()),
                 exclude=list(self.exclude or ()),
                 compare=self.compare,
+                transport=self.transport,
                 # Native template rendering turns a 12-digit id into an int.
                 source_account_id=str(self.source_account_id) if self.source_account_id else None,
                 dest_account_id=str(self.dest_account_id) if self.dest_account_id else None,

@@ -7,6 +7,8 @@ from typing import Any
 
 from botocore.config import Config
 
+from airflow_provider_s3xacct.transfer.crt import CrtCopyClient, crt_available
+
 # botocore's "standard" retry mode retries SlowDown/503, 500s and (since botocore 1.35.45) S3's
 # 200-with-<Error> bodies with jittered exponential backoff: the library does it, not us.
 DEFAULT_MAX_ATTEMPTS = 8
@@ -36,6 +38,14 @@ class TransferClients:
 
     source: Any
     dest: Any
+    # The boto3 session behind them, for the CRT fast path of small copies (None: botocore only).
+    session: Any = None
+
+    def crt_copier(self, bucket: str) -> CrtCopyClient | None:
+        """A CRT client for CopyObject into ``bucket``, or None when the CRT cannot be used here."""
+        if self.session is None or not crt_available():
+            return None
+        return CrtCopyClient(self.session, self.dest, bucket)
 
     @classmethod
     def from_session(
@@ -53,7 +63,10 @@ class TransferClients:
         kwargs: dict[str, Any] = {"config": config, "endpoint_url": endpoint_url}
         if verify is not None:
             kwargs["verify"] = verify
+        # A custom CA bundle or verification off is botocore's to honour: no CRT then.
+        crt_session = session if verify in (None, True) else None
         dest = session.client("s3", region_name=dest_region, **kwargs)
         if source_region == dest_region:
-            return cls(source=dest, dest=dest)
-        return cls(source=session.client("s3", region_name=source_region, **kwargs), dest=dest)
+            return cls(source=dest, dest=dest, session=crt_session)
+        source = session.client("s3", region_name=source_region, **kwargs)
+        return cls(source=source, dest=dest, session=crt_session)

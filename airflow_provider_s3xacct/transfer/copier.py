@@ -90,7 +90,8 @@ class ObjectCopier:
             {"ExpectedSourceBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
         )
 
-    def _single_copy(self, obj: ListedObject) -> None:
+    def single_copy_args(self, obj: ListedObject) -> dict[str, Any]:
+        """CopyObject's parameters for ``obj`` (whichever HTTP client sends them)."""
         args = {
             "Bucket": self.spec.destination.bucket,
             "Key": self.dest_key(obj.key),
@@ -104,8 +105,11 @@ class ObjectCopier:
         else:
             args["TaggingDirective"] = "REPLACE"
             args["Tagging"] = ""
+        return args
+
+    def _single_copy(self, obj: ListedObject) -> None:
         try:
-            self.dest_client.copy_object(**args)
+            self.dest_client.copy_object(**self.single_copy_args(obj))
         except ClientError as exc:
             raise CopyFailedError("CopyObject", exc) from exc
 

@@ -101,6 +101,7 @@ class TransferEngine:
                 ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part") as parts,
             ):
                 copier = ObjectCopier(spec, self.clients.source, self.clients.dest, parts)
+                crt = self.clients.crt_copier(spec.destination.bucket) if spec.transport == "crt" else None
                 in_flight: dict[Future[CopyOutcome], ListedObject] = {}
                 try:
                     plan = planner.plan(source, dest if spec.mode == "sync" else ())
@@ -118,7 +119,12 @@ class TransferEngine:
                         else:
                             if len(in_flight) >= spec.concurrency:
                                 self._collect(in_flight, report, log, block=True)
-                            in_flight[pool.submit(copier.copy, step.source)] = step.source
+                            obj = step.source
+                            if crt is not None and obj.size <= spec.multipart_threshold:
+                                future = crt.copy(obj, copier.single_copy_args(obj))
+                            else:
+                                future = pool.submit(copier.copy, obj)
+                            in_flight[future] = obj
                             if len(in_flight) % 16 == 0:
                                 self._collect(in_flight, report, log, block=False)
                     report.listed = source.count

@@ -45,6 +45,9 @@ class CopySpec(BaseModel):
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     compare: Literal["size-mtime", "etag"] = "size-mtime"
+    # Who sends the CopyObject of objects below the multipart threshold: the AWS CRT (C, about a
+    # sixth of botocore's CPU per request; transfer/crt.py) when awscrt is installed, or botocore.
+    transport: Literal["crt", "botocore"] = "crt"
     source_account_id: str | None = None
     dest_account_id: str | None = None
     source_region: str | None = None

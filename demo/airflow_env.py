@@ -144,6 +144,17 @@ def api_session(url: str, home: Path) -> requests.Session:
     return session
 
 
+def airflow_not_ready(url: str, home: Path, components: tuple[str, ...], dag_id: str) -> str | None:
+    """What an Airflow at ``url`` still lacks (an unhealthy component, ``dag_id`` unparsed), or None."""
+    health = requests.get(f"{url}/api/v2/monitor/health", timeout=2).json()
+    unhealthy = [c for c in components if health.get(c, {}).get("status") != "healthy"]
+    if unhealthy:
+        return f"not healthy yet: {', '.join(unhealthy)}"
+    if not api_session(url, home).get(f"{url}/api/v2/dags/{dag_id}", timeout=5).ok:
+        return f"{dag_id} is not parsed yet"
+    return None
+
+
 def latest_xcom(home: Path, dag_id: str, task_id: str, key: str = "return_value") -> Any:
     """The newest XCom of a task, read from the SQLite metadata database of ``home``."""
     with sqlite3.connect(home / "airflow.db") as db:

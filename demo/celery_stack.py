@@ -22,16 +22,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from demo import processes, stack
-from demo.airflow_env import REPO, airflow_env, api_session, apply_permissions
+from demo.airflow_env import REPO, airflow_env, airflow_not_ready, api_session, apply_permissions
 
 WORKER_NAME_ENV = "S3XACCT_WORKER_NAME"
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
@@ -52,18 +50,6 @@ def _postgres_bin() -> Path:
 def _as_postgres(command: list[str]) -> list[str]:
     # PostgreSQL refuses to run as root: as root, run it as Debian's `postgres` user.
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
-def _wait_for(what: str, check: Any, process: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        with contextlib.suppress(requests.RequestException, OSError, KeyError, ValueError):
-            if check():
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"{what} not ready after {timeout:.0f} s")
 
 
 @contextlib.contextmanager
@@ -93,14 +79,12 @@ def postgres(home: Path) -> Iterator[str]:
         )
     try:
         address = ["-h", "127.0.0.1", "-p", str(port)]
-        _wait_for(
-            "PostgreSQL",
-            lambda: (
-                subprocess.run([str(bin_dir / "pg_isready"), *address], capture_output=True).returncode == 0
-            ),
-            proc,
-            60,
-        )
+
+        def not_ready() -> str | None:
+            check = subprocess.run([str(bin_dir / "pg_isready"), *address], capture_output=True, text=True)
+            return check.stdout.strip() or "not accepting connections" if check.returncode else None
+
+        processes.wait_until("PostgreSQL", not_ready, {"postgres": proc}, 60)
         subprocess.run(
             [str(bin_dir / "createdb"), *address, "-U", "airflow", "airflow"], check=True, capture_output=True
         )
@@ -120,10 +104,10 @@ def redis(home: Path) -> Iterator[str]:
             output=log,
         )
     try:
-        _wait_for(
+        processes.wait_until(
             "Redis",
-            lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None,
-            proc,
+            lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(),
+            {"redis": proc},
             30,
         )
         yield f"redis://127.0.0.1:{port}/0"
@@ -165,15 +149,12 @@ def _component(
     return proc
 
 
-def _ready(ui: CeleryStack, workers: tuple[str, ...]) -> bool:
-    for name, proc in ui.components.items():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode}: see {ui.home / name}.log")
-    health = requests.get(f"{ui.url}/api/v2/monitor/health", timeout=2).json()
-    if any(health[c]["status"] != "healthy" for c in ("metadatabase", "scheduler", "dag_processor")):
-        return False
-    if not ui.api().get(f"{ui.url}/api/v2/dags/s3xacct_sharded_sync", timeout=5).ok:
-        return False
+def _not_ready(ui: CeleryStack, workers: tuple[str, ...]) -> str | None:
+    problem = airflow_not_ready(
+        ui.url, ui.home, ("metadatabase", "scheduler", "dag_processor"), "s3xacct_sharded_sync"
+    )
+    if problem:
+        return problem
     # Every worker answers a Celery ping through the broker: it consumes tasks.
     ping = subprocess.run(
         [
@@ -189,7 +170,8 @@ def _ready(ui: CeleryStack, workers: tuple[str, ...]) -> bool:
         capture_output=True,
         text=True,
     )
-    return all(re.search(rf"{re.escape(w)}@\S+: OK", ping.stdout) for w in workers)
+    silent = [w for w in workers if not re.search(rf"{re.escape(w)}@\S+: OK", ping.stdout)]
+    return f"no Celery ping answer from {', '.join(silent)}" if silent else None
 
 
 @contextlib.contextmanager
@@ -256,7 +238,7 @@ def celery_stack(
                         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(stack.free_port()),
                     },
                 )
-            _wait_for("the Celery stack", lambda: _ready(ui, workers), None, 300)
+            processes.wait_until("the Celery stack", lambda: _not_ready(ui, workers), ui.components, 300)
             yield ui
         finally:
             for proc in reversed(ui.components.values()):  # workers first

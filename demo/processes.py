@@ -6,8 +6,11 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO
+
+import requests
 
 
 def start(
@@ -34,3 +37,27 @@ def stop(process: subprocess.Popen[bytes], grace: float = 30) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=10)
+
+
+def wait_until(
+    what: str,
+    not_ready: Callable[[], str | None],
+    watched: Mapping[str, subprocess.Popen[bytes]],
+    timeout: float,
+) -> None:
+    """Poll ``not_ready`` (what is missing, or None once ready) until ready, a watched process
+    exits, or ``timeout`` seconds pass; the error then says what was still missing."""
+    deadline = time.monotonic() + timeout
+    problem = "no answer yet"
+    while time.monotonic() < deadline:
+        for name, process in watched.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} while waiting for {what}")
+        try:
+            problem = not_ready() or ""
+            if not problem:
+                return
+        except (requests.RequestException, OSError, ValueError, KeyError, StopIteration) as exc:
+            problem = f"no answer yet ({type(exc).__name__})"
+        time.sleep(0.5)
+    raise RuntimeError(f"{what} not ready after {timeout:.0f} s: {problem}")

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,14 @@ from typing import IO
 import requests
 
 from demo import processes, stack
-from demo.airflow_env import DEMO_HOME, admin_login, airflow_env, api_session, apply_permissions
+from demo.airflow_env import (
+    DEMO_HOME,
+    admin_login,
+    airflow_env,
+    airflow_not_ready,
+    api_session,
+    apply_permissions,
+)
 
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
@@ -42,28 +48,6 @@ class UiStack:
     def api(self) -> requests.Session:
         """A REST API session with a token for the admin user."""
         return api_session(self.url, self.home)
-
-
-def _wait_ready(ui: UiStack, timeout: float) -> None:
-    """Until every component reports healthy and the DAG processor has parsed the example DAGs."""
-    deadline = time.monotonic() + timeout
-    problem = "the API server did not answer"
-    while time.monotonic() < deadline:
-        if ui.process.poll() is not None:
-            raise RuntimeError(f"airflow standalone exited with {ui.process.returncode}")
-        try:
-            health = requests.get(f"{ui.url}/api/v2/monitor/health", timeout=2).json()
-            unhealthy = [c for c in COMPONENTS if health.get(c, {}).get("status") != "healthy"]
-            if unhealthy:
-                problem = f"not healthy yet: {', '.join(unhealthy)}"
-            elif ui.api().get(f"{ui.url}/api/v2/dags/s3xacct_manual_copy", timeout=5).ok:
-                return
-            else:
-                problem = "the example DAGs are not parsed yet"
-        except (requests.RequestException, OSError, ValueError, KeyError, StopIteration):
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"airflow standalone not ready after {timeout:.0f} s: {problem}")
 
 
 @contextlib.contextmanager
@@ -95,7 +79,12 @@ def ui_stack(
         process = processes.start([str(Path(sys.executable).with_name("airflow")), "standalone"], env, output)
         ui = UiStack(f"http://127.0.0.1:{api_port}", home, accounts, env, process)
         try:
-            _wait_ready(ui, ready_timeout)
+            processes.wait_until(
+                "airflow standalone",
+                lambda: airflow_not_ready(ui.url, home, COMPONENTS, "s3xacct_manual_copy"),
+                {"airflow standalone": process},
+                ready_timeout,
+            )
             yield ui
         finally:
             processes.stop(process)

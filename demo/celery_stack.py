@@ -122,9 +122,13 @@ class CeleryStack:
     accounts: stack.DemoAccounts
     env: dict[str, str]
     components: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _api: requests.Session | None = field(default=None, repr=False)
 
     def api(self) -> requests.Session:
-        return api_session(self.url, self.home)
+        """A REST API session with a token for the admin user (one token, reused by every poll)."""
+        if self._api is None:
+            self._api = api_session(self.url, self.home)
+        return self._api
 
     def counts(self, what: str = "stats") -> dict[str, int]:
         """The counting server's S3 request counts (``stats``, ``copies`` or ``reset``)."""

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -40,14 +40,17 @@ class UiStack:
     accounts: stack.DemoAccounts
     env: dict[str, str]
     process: subprocess.Popen[bytes]
+    _api: requests.Session | None = field(default=None, repr=False)
 
     def login(self) -> tuple[str, str]:
         """The admin user and the password ``airflow standalone`` generated for it."""
         return admin_login(self.home)
 
     def api(self) -> requests.Session:
-        """A REST API session with a token for the admin user."""
-        return api_session(self.url, self.home)
+        """A REST API session with a token for the admin user (one token, reused by every poll)."""
+        if self._api is None:
+            self._api = api_session(self.url, self.home)
+        return self._api
 
 
 @contextlib.contextmanager

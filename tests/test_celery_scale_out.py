@@ -7,8 +7,6 @@ destination key, so "each object copied once, by one shard" is read off the serv
 
 from __future__ import annotations
 
-import ast
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -67,9 +65,8 @@ def xcom(cluster: CeleryStack, run_id: str, task_id: str, map_index: int = -1) -
     )
     response.raise_for_status()
     value = response.json()["value"]
-    if isinstance(value, str):  # an older API shape: the value as text
-        value = json.loads(value) if value.startswith("{") and '"' in value else ast.literal_eval(value)
-    return dict(value)
+    assert isinstance(value, dict), value  # deserialize=True, stringify=False: the report itself
+    return value
 
 
 def source_keys(cluster: CeleryStack) -> set[str]:

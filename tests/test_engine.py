@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
-from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine
+from airflow_provider_s3xacct.transfer.copier import CopyOutcome
+from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine, _InFlight
+from airflow_provider_s3xacct.transfer.listing import ListedObject
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import MIB, CopySpec
 from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World
@@ -387,3 +392,28 @@ def test_alias_arn_is_accepted_with_a_warning_and_bucket_keys_are_passed(world: 
     run(world, clients, dest_kms_key_id=world.dest_key_arn, bucket_key_enabled=True)
     (params,) = log.params("CopyObject")
     assert params["BucketKeyEnabled"] is True and params["SSEKMSKeyId"] == world.dest_key_arn
+
+
+def test_finished_copies_are_handed_back_once_in_the_order_they_finished() -> None:
+    """The engine's completion queue: already-finished, late and failed copies, none lost or repeated."""
+
+    def listed(key: str) -> ListedObject:
+        return ListedObject(key, 1, datetime.now(UTC), '"e"')
+
+    in_flight = _InFlight()
+    assert in_flight.finished(block=True) == []  # nothing in flight: returns, never hangs
+    early: Future[CopyOutcome] = Future()
+    early.set_result(CopyOutcome("a", 1, multipart=False))  # done before the engine registers it
+    late: Future[CopyOutcome] = Future()
+    failed: Future[CopyOutcome] = Future()
+    in_flight.add(early, listed("a"))
+    in_flight.add(late, listed("b"))
+    in_flight.add(failed, listed("c"))
+    assert [obj.key for _, obj in in_flight.finished(block=False)] == ["a"]
+    assert in_flight.finished(block=False) == []
+    failed.set_exception(RuntimeError("denied"))
+    threading.Timer(0.05, late.set_result, [CopyOutcome("b", 1, multipart=False)]).start()
+    handed = in_flight.finished(block=True)  # the failure is already there: no wait for "b"
+    assert [obj.key for _, obj in handed] == ["c"] and len(in_flight) == 1
+    assert [obj.key for _, obj in in_flight.finished(block=True)] == ["b"]  # waits for the late one
+    assert len(in_flight) == 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.config import Config
 
-from airflow_provider_s3xacct.transfer.crt import CrtCopyClient, crt_available
+from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 
 # botocore's "standard" retry mode retries SlowDown/503, 500s and (since botocore 1.35.45) S3's
 # 200-with-<Error> bodies with jittered exponential backoff: the library does it, not us.
@@ -42,8 +42,8 @@ class TransferClients:
     session: Any = None
 
     def crt_copier(self, bucket: str) -> CrtCopyClient | None:
-        """A CRT client for CopyObject into ``bucket``, or None when the CRT cannot be used here."""
-        if self.session is None or not crt_available():
+        """A CRT client for CopyObject into ``bucket``, or None without a session (botocore only)."""
+        if self.session is None:
             return None
         return CrtCopyClient(self.session, self.dest, bucket)
 

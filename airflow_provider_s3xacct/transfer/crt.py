@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from typing import Any
 from urllib.parse import urlsplit
 
+from awscrt import auth, http, io, s3
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
@@ -43,21 +44,10 @@ _EXHAUSTED = {
 _THROUGHPUT_TARGET_GBPS = 20.0
 
 
-def crt_available() -> bool:
-    try:
-        import awscrt.s3  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class CrtCopyClient:
     """Sends CopyObject requests for one destination bucket through ``awscrt.s3.S3Client``."""
 
     def __init__(self, session: Any, dest_client: Any, bucket: str) -> None:
-        from awscrt import auth, http, io, s3
-
-        self._s3, self._http = s3, http
         operation = dest_client.meta.service_model.operation_model("CopyObject")
         self._operation = operation
         self._serializer = create_serializer("rest-xml", include_validation=False)
@@ -101,7 +91,7 @@ class CrtCopyClient:
         path = self._path_prefix + serialized["url_path"]
         headers = [("Host", self._host), ("Content-Length", "0")]
         headers += [(k, str(v)) for k, v in serialized["headers"].items()]
-        return self._http.HttpRequest("PUT", path, self._http.HttpHeaders(headers))
+        return http.HttpRequest("PUT", path, http.HttpHeaders(headers))
 
     def copy(self, obj: ListedObject, params: dict[str, Any]) -> Future[CopyOutcome]:
         """Start one CopyObject; the future holds the outcome or raises ``CopyFailedError``."""
@@ -119,8 +109,8 @@ class CrtCopyClient:
                 future.set_result(CopyOutcome(obj.key, obj.size, multipart=False))
             elif status_code:
                 future.set_exception(self._client_error(status_code, error_headers or [], error_body or b""))
-            elif str(getattr(error, "name", "")) in _EXHAUSTED:
-                status, code, message = _EXHAUSTED[str(getattr(error, "name", ""))]
+            elif (exhausted := _EXHAUSTED.get(str(getattr(error, "name", "")))) is not None:
+                status, code, message = exhausted
                 response: Any = {
                     "Error": {"Code": code, "Message": message},
                     "ResponseMetadata": {"HTTPStatusCode": status},
@@ -130,7 +120,7 @@ class CrtCopyClient:
                 future.set_exception(HTTPClientError(error=error))
 
         self._client.make_request(
-            type=self._s3.S3RequestType.DEFAULT,
+            type=s3.S3RequestType.DEFAULT,
             operation_name="CopyObject",  # also makes the CRT check a 200 response for an <Error>
             request=self._request(params),
             on_done=on_done,

@@ -134,9 +134,8 @@ class TransferEngine:
                 ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part") as parts,
             ):
                 copier = ObjectCopier(spec, self.clients.source, self.clients.dest, parts)
-                # The CRT client starts at the first copy: a no-op sync never needs one.
+                # The CRT client starts at the first small copy: a no-op sync never needs one.
                 crt: CrtCopyClient | None = None
-                crt_wanted = spec.transport == "crt"
                 in_flight = _InFlight()
                 try:
                     plan = planner.plan(source, dest if spec.mode == "sync" else ())
@@ -155,9 +154,10 @@ class TransferEngine:
                             if len(in_flight) >= spec.concurrency:
                                 self._collect(in_flight, report, log, block=True)
                             obj = step.source
-                            if crt_wanted:
-                                crt, crt_wanted = self.clients.crt_copier(spec.destination.bucket), False
-                            if crt is not None and obj.size <= spec.multipart_threshold:
+                            small = obj.size <= spec.multipart_threshold
+                            if small and spec.transport == "crt" and crt is None:
+                                crt = self.clients.crt_copier(spec.destination.bucket)
+                            if small and crt is not None:
                                 future = crt.copy(obj, copier.single_copy_args(obj))
                             else:
                                 future = pool.submit(copier.copy, obj)

@@ -46,7 +46,7 @@ class CopySpec(BaseModel):
     exclude: tuple[str, ...] = ()
     compare: Literal["size-mtime", "etag"] = "size-mtime"
     # Who sends the CopyObject of objects below the multipart threshold: the AWS CRT (C, about a
-    # sixth of botocore's CPU per request; transfer/crt.py) when awscrt is installed, or botocore.
+    # sixth of botocore's CPU per request; transfer/crt.py), or botocore.
     transport: Literal["crt", "botocore"] = "crt"
     source_account_id: str | None = None
     dest_account_id: str | None = None

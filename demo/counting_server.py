@@ -2,7 +2,7 @@
 
 A real S3 round trip takes tens of milliseconds; on loopback moto answers in well under one, so
 without the delay moto's own throughput caps every tool and hides what concurrency buys
-(DESIGN.md, "Performance method"). Served threaded, like S3, so concurrent requests overlap.
+(docs/design.md, "Performance method"). Served threaded, like S3, so concurrent requests overlap.
 Run as ``python -m demo.counting_server --port P --delay 0.02``.
 
 Used by the benchmarks (requests per object) and by the CeleryExecutor test (every object copied

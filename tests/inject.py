@@ -1,6 +1,6 @@
 """Inject AWS's real error responses into a botocore client through its ``before-send`` event.
 
-The bodies and codes come from shared/reference/aws-error-shapes.md. Going through the HTTP layer
+The bodies and codes come from docs/aws-errors.md. Going through the HTTP layer
 (not Stubber) keeps botocore's retry and 200-with-error handling in play, as against real S3.
 """
 

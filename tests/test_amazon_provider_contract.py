@@ -1,6 +1,6 @@
 """Fails loudly if the amazon provider's internal AwsBaseOperator/AwsBaseSensor wiring changes.
 
-DESIGN.md: AwsBaseOperator is marked internal ("might be changed ... without notice"); we pin
+docs/design.md: AwsBaseOperator is marked internal ("might be changed ... without notice"); we pin
 the provider to a minor range and rely only on what is checked here.
 """
 

@@ -77,7 +77,7 @@ def test_both_transports_write_the_same_objects(world: World, transport: str) ->
 
 
 def test_crt_copies_keep_tags_or_drop_them(world: World) -> None:
-    # moto keeps tags per requesting account (DESIGN.md), so tags are shown same-account.
+    # moto keeps tags per requesting account (docs/design.md), so tags are shown same-account.
     s3 = world.dst_s3
     s3.create_bucket(Bucket="tags-src")
     s3.create_bucket(Bucket="tags-dst")

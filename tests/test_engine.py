@@ -83,7 +83,7 @@ def test_small_objects_cost_one_copy_each_and_no_head(world: World) -> None:
 
 
 def test_tags_are_kept_and_can_be_dropped(world: World) -> None:
-    # moto keeps tags per requesting account (DESIGN.md), so tag preservation is shown same-account.
+    # moto keeps tags per requesting account (docs/design.md), so tag preservation is shown same-account.
     s3 = world.dst_s3
     s3.create_bucket(Bucket="tags-src")
     s3.create_bucket(Bucket="tags-dst")

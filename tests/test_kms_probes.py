@@ -40,7 +40,7 @@ def probe(
     session: boto3.Session | None = None,
     **kw: Any,
 ) -> KeyAccess:
-    # moto's KMS keeps keys per account and cannot share them (DESIGN.md): probes of a key are run
+    # moto's KMS keeps keys per account and cannot share them (docs/design.md): probes of a key are run
     # as a principal of the key's own account; cross-account answers are covered with Stubber below.
     clients = world_clients(world, session or world.source)
     (result,) = probe_all([KeyProbePlan(key_arn, ops, sample)], clients, **kw)
@@ -68,7 +68,7 @@ def test_sample_under_another_key_is_an_input_error(world: World) -> None:
 def test_disabled_and_pending_deletion_keys_fail_at_once(world: World) -> None:
     kms = world.source.client("kms", endpoint_url=world.endpoint_url)
     key_id = world.source_key_arn.split("/")[-1]
-    kms.disable_key(KeyId=key_id)  # moto answers 500 when given the ARN (DESIGN.md)
+    kms.disable_key(KeyId=key_id)  # moto answers 500 when given the ARN (docs/design.md)
     disabled = probe(world, world.source_key_arn, ("generate_data_key",))
     assert disabled.terminal and disabled.state == "Disabled" and "enable it" in (disabled.problem or "")
     other = kms.create_key()["KeyMetadata"]

@@ -1,4 +1,4 @@
-"""DESIGN.md's layering: the core never imports Airflow (the CLI and other tools use it alone)."""
+"""docs/design.md's layering: the core never imports Airflow (the CLI and other tools use it alone)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def planned(s: TransferSpec, tmp_path: Path) -> PolicySet:
     return load_policy_dir(tmp_path)
 
 
-# -- the blog's policies (shared/reference/cross-account-s3-blog-2017.txt), verbatim in substance ---
+# -- the blog's policies (docs/reference-workflow.md), verbatim in substance ---
 
 BLOG_IDENTITY = {
     "Version": "2012-10-17",

@@ -1,7 +1,7 @@
 """Parsing AWS's access-denied messages (enriched, legacy and plain forms).
 
 The formats are documented in S3's "Troubleshoot access denied (403 Forbidden) errors" page and
-seen verbatim in the wild (shared/reference/aws-error-shapes.md); no library parses them, hence
+seen verbatim in the wild (docs/aws-errors.md); no library parses them, hence
 the regular expressions here. Wording changes over the years, so everything is matched by pattern,
 never by equality, and anything unrecognised falls back to the plain form.
 """

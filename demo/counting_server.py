@@ -10,6 +10,11 @@ once, by one shard). Its own endpoints, beside moto's:
 
 - ``/__bench__/stats``: requests per S3 operation; ``/__bench__/reset`` returns them and clears all;
 - ``/__bench__/copies``: CopyObject requests per destination ``/bucket/key``;
+- ``/__bench__/requests``: every S3 request in order, as ``{op, path, agent, access_key}``: which
+  client sent it (botocore's User-Agent or the CRT's) and with whose credentials, so tests can
+  assert who did what on the wire;
+- ``/__bench__/in-flight``: the most requests of each operation the server was handling at once
+  (the witness of a concurrency bound);
 - ``/__bench__/delay?seconds=S``: change the delay (seed fast, then copy at S3-like latency);
 - ``/__bench__/fault?op=CopyObject&path=/bucket/key&status=503&code=SlowDown&times=2``: answer
   the next ``times`` such requests with that S3 error document instead of moto's answer (status
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -35,7 +41,11 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 _counts: Counter[str] = Counter()
 _copies: Counter[str] = Counter()
 _faults: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
+_requests: list[dict[str, str]] = []
+_in_flight: Counter[str] = Counter()
+_max_in_flight: Counter[str] = Counter()
 _lock = threading.Lock()
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 _ERROR = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{}</Code><Message>{}</Message><RequestId>fault</RequestId></Error>'
 
@@ -83,6 +93,10 @@ def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
     with _lock:
         if path.endswith("/copies"):
             return json.dumps(dict(_copies)).encode()
+        if path.endswith("/requests"):
+            return json.dumps(_requests).encode()
+        if path.endswith("/in-flight"):
+            return json.dumps(dict(_max_in_flight)).encode()
         if path.endswith("/fault"):
             _add_fault(parse_qs(query))
             return b"{}"
@@ -94,6 +108,8 @@ def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
             _counts.clear()
             _copies.clear()
             _faults.clear()
+            _requests.clear()
+            _max_in_flight.clear()
         return body
 
 
@@ -126,20 +142,39 @@ def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
             body = _own_endpoint(path, environ.get("QUERY_STRING", ""), settings)
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
-        if settings["delay"]:
-            time.sleep(settings["delay"])
-        if "HTTP_AUTHORIZATION" in environ and "s3" in environ.get("HTTP_AUTHORIZATION", ""):
-            op = operation(environ)
-            with _lock:
-                _counts[op] += 1
-                if op == "CopyObject":
-                    _copies[path] += 1
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        if "s3" not in authorization:
+            if settings["delay"]:
+                time.sleep(settings["delay"])
+            return moto_app(environ, start_response)
+        op = operation(environ)
+        credential = _CREDENTIAL.search(authorization)
+        with _lock:
+            _counts[op] += 1
+            if op == "CopyObject":
+                _copies[path] += 1
+            _requests.append(
+                {
+                    "op": op,
+                    "path": path,
+                    "agent": environ.get("HTTP_USER_AGENT", ""),
+                    "access_key": credential.group(1) if credential else "",
+                }
+            )
+            _in_flight[op] += 1
+            _max_in_flight[op] = max(_max_in_flight[op], _in_flight[op])
+        try:
+            if settings["delay"]:
+                time.sleep(settings["delay"])
             fault = _take_fault(op, path)
             if fault is not None:
                 status, body = fault
                 start_response(f"{status} FAULT", [("Content-Type", "application/xml")])
                 return [body]
-        return moto_app(environ, start_response)
+            return moto_app(environ, start_response)
+        finally:
+            with _lock:
+                _in_flight[op] -= 1
 
     return app
 

@@ -412,8 +412,36 @@ def test_finished_copies_are_handed_back_once_in_the_order_they_finished() -> No
     assert [obj.key for _, obj in in_flight.finished(block=False)] == ["a"]
     assert in_flight.finished(block=False) == []
     failed.set_exception(RuntimeError("denied"))
-    threading.Timer(0.05, late.set_result, [CopyOutcome("b", 1, multipart=False)]).start()
     handed = in_flight.finished(block=True)  # the failure is already there: no wait for "b"
     assert [obj.key for _, obj in handed] == ["c"] and len(in_flight) == 1
-    assert [obj.key for _, obj in in_flight.finished(block=True)] == ["b"]  # waits for the late one
+    # "b" finishes on another thread only once released; whether it lands before or while the
+    # main thread blocks, finished(block=True) must hand it back (never [] with one in flight).
+    release = threading.Event()
+    finisher = threading.Thread(
+        target=lambda: (release.wait(), late.set_result(CopyOutcome("b", 1, multipart=False)))
+    )
+    finisher.start()
+    release.set()
+    assert [obj.key for _, obj in in_flight.finished(block=True)] == ["b"]
+    finisher.join()
     assert len(in_flight) == 0
+
+
+def test_no_more_copies_in_flight_than_the_concurrency(world: World) -> None:
+    """The engine's bound, observed by the server: the CRT alone would send every copy at once."""
+    from tests.wire import max_in_flight, server_delay
+
+    for i in range(24):
+        world.put(f"data/{i:02d}", b"x")
+    with server_delay(world, 0.15):
+        report = run(world, TransferClients.from_session(world.principal, concurrency=3, endpoint_url=world.endpoint_url), concurrency=3)
+    assert report.copied == 24
+    assert 2 <= max_in_flight(world)["CopyObject"] <= 3
+
+
+def test_a_listing_failure_carries_its_diagnosis(world: World) -> None:
+    with pytest.raises(ListingFailedError) as failed:
+        run(world, source="s3://no-such-bucket/data/")
+    message = str(failed.value)
+    assert "NoSuchBucket" in message and "no-such-bucket" in message
+    assert str(failed.value.diagnosis) in message and failed.value.diagnosis.cause in message

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.aws_world import World
+from tests.wire import forget, identity_of, seen
 
 
 def s3xacct(world: World, *args: str) -> subprocess.CompletedProcess[str]:
@@ -112,11 +113,12 @@ def test_progress_bar_shows_objects_and_bytes(world: World) -> None:
         world, "copy", f"s3://{world.source_bucket}/data/", f"s3://{world.dest_bucket}/p/", "--progress"
     )
     assert result.returncode == 0
-    assert "copying" in result.stderr and "5/5 objects, 0 failed" in result.stderr
+    assert "copying" in result.stderr and "5/5 objects, 500 bytes, 0 failed" in result.stderr
 
 
 def test_role_arn_is_assumed_for_the_copy(world: World) -> None:
     world.put("data/a", b"1")
+    forget(world)
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "base",
@@ -141,17 +143,9 @@ def test_role_arn_is_assumed_for_the_copy(world: World) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+    copy_requests = seen(world)  # before the test's own look at the destination
     assert last_json(result.stdout)["copied"] == 1 and world.dest_keys("r/") == ["r/a"]
-    caller = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from airflow_provider_s3xacct.transfer.session import build_session, caller_arn;"
-            "print(caller_arn(build_session(role_arn='arn:aws:iam::222222222222:role/sync-role')))",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert caller.stdout.strip().startswith("arn:aws:sts::222222222222:assumed-role/sync-role/")
+    # On the wire: every request of the copy was signed with the role session's credentials.
+    assert copy_requests and {r["op"] for r in copy_requests} >= {"ListObjects", "CopyObject"}
+    signers = {identity_of(world, key) for key in {r["access_key"] for r in copy_requests}}
+    assert len(signers) == 1 and signers.pop().startswith("arn:aws:sts::222222222222:assumed-role/sync-role/")

@@ -139,12 +139,12 @@ def test_crt_enriched_denial_names_action_and_resource(world: World) -> None:
 @pytest.mark.parametrize("transport", ["crt", "botocore"])
 def test_the_chosen_client_sends_the_small_copies_and_botocore_the_parts(world: World, transport: str) -> None:
     """Seen on the wire (the server records each request's User-Agent), not in our own objects."""
-    from tests.wire import agents, seen
+    from tests.wire import agents, forget, seen
 
     for i in range(3):
         world.put(f"data/small-{i}", b"s" * 10)
     world.put("data/large", b"L" * (6 * 1024 * 1024))
-    requests.get(f"{world.endpoint_url}/__bench__/reset", timeout=10)
+    forget(world)
     report = run(world, transport=transport, multipart_threshold=5 * 1024 * 1024)
     assert report.ok and report.copied == 4
     copies = seen(world, "CopyObject")

@@ -16,6 +16,11 @@ import requests
 from tests.aws_world import REGION, World
 
 
+def forget(world: World) -> None:
+    """Start the record afresh (after a test's setup requests)."""
+    requests.get(f"{world.endpoint_url}/__bench__/reset", timeout=10).raise_for_status()
+
+
 def seen(world: World, op: str | None = None) -> list[dict[str, str]]:
     """Every S3 request since the test's reset, in arrival order (optionally of one operation)."""
     got = requests.get(f"{world.endpoint_url}/__bench__/requests", timeout=10).json()

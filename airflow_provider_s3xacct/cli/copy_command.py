@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ProfileNotFound
 from rich.console import Console
+from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from airflow_provider_s3xacct.cli.common import (
@@ -112,7 +113,7 @@ def spec_from_args(args: argparse.Namespace, region: str | None) -> CopySpec:
 
 
 class _ProgressBar:
-    """A rich progress bar: objects done, bytes copied, rate. The total is unknown while listing."""
+    """A rich progress bar: objects done, bytes copied and their rate. The total is unknown while listing."""
 
     def __init__(self) -> None:
         self._progress = Progress(
@@ -138,7 +139,7 @@ class _ProgressBar:
         self._progress.update(
             self._task,
             completed=report.bytes_copied,
-            objects=f"{done}/{report.listed} objects, {report.failed} failed",
+            objects=f"{done}/{report.listed} objects, {decimal(report.bytes_copied)}, {report.failed} failed",
         )
 
 

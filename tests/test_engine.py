@@ -445,3 +445,16 @@ def test_a_listing_failure_carries_its_diagnosis(world: World) -> None:
     message = str(failed.value)
     assert "NoSuchBucket" in message and "no-such-bucket" in message
     assert str(failed.value.diagnosis) in message and failed.value.diagnosis.cause in message
+
+
+def test_a_shard_copies_and_deletes_only_its_key_range(world: World) -> None:
+    """(start_after, end_key] on both sides: neighbours' keys are neither copied nor deleted."""
+    for key in ["a", "b", "c", "d", "e"]:
+        world.put(f"data/{key}", key.encode())
+    for key in ["b", "cc", "e", "f"]:  # "cc" is this shard's stale key; "f" is another shard's
+        world.dst_s3.put_object(Bucket=world.dest_bucket, Key=f"copy/{key}", Body=b"old")
+    report = run(world, mode="sync", delete=True, max_delete=5, start_after="b", end_key="d")
+    assert (report.listed, report.copied, report.deleted) == (2, 2, 1)
+    assert sorted(world.dest_keys()) == ["copy/b", "copy/c", "copy/d", "copy/e", "copy/f"]
+    body = world.dst_s3.get_object(Bucket=world.dest_bucket, Key="copy/e")["Body"].read()
+    assert body == b"old"  # outside the shard: left as it was

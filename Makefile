@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit ui venv clean bench system-deps
+.PHONY: demo test test-fast lint typecheck unit ui venv clean bench system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ unit: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
+
+# The quick local loop: everything but the real-Airflow end-to-end and the slow scale checks.
+# `make test` (and CI) still run everything.
+test-fast: lint typecheck $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e and not slow"
 
 clean:
 	rm -rf $(VENV) .venv-peers .demo

@@ -23,6 +23,8 @@ from demo import stack
 from demo.airflow_env import REPO
 from demo.ui import UiStack, ui_stack
 
+pytestmark = pytest.mark.e2e
+
 DAG = "s3xacct_manual_copy"
 CHROMIUM = os.environ.get("S3XACCT_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this

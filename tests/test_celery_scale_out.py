@@ -17,6 +17,8 @@ import pytest
 from demo import stack
 from demo.celery_stack import CeleryStack, celery_stack
 
+pytestmark = pytest.mark.e2e
+
 DAG = "s3xacct_sharded_sync"
 OBJECTS = 600  # plus the demo stack's three larger objects
 WORKERS = ("worker-1", "worker-2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tracemalloc
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,6 +40,7 @@ def test_a_hot_prefix_is_split_like_any_other() -> None:
     assert len(plan) == 8 and all(s.objects in (1126, 1127) for s in plan)
 
 
+@pytest.mark.slow
 def test_planning_a_million_keys_streams_the_listing_twice_without_keeping_it() -> None:
     calls = []
 

@@ -40,13 +40,36 @@ def _ordered(objects: Iterable[ListedObject], side: str) -> Iterator[ListedObjec
         yield obj
 
 
-class SyncPlanner:
-    """Plan a run from the source listing and (for sync) the destination listing.
+def merged(
+    source: Iterable[ListedObject], destination: Iterable[ListedObject]
+) -> Iterator[tuple[ListedObject | None, ListedObject | None]]:
+    """The two listings walked together by key: ``(src, dst)`` for a key on both sides,
+    ``(src, None)`` for one only in the source, ``(None, dst)`` for one only in the destination.
 
     Both listings arrive sorted in UTF-8 byte order, which for Python ``str`` is code point
-    order, so a merge walk compares keys directly and holds one object per side: memory is O(1)
-    in the number of keys.
+    order, so the walk compares keys directly and holds one object per side: memory is O(1) in
+    the number of keys. A listing out of order raises ``ListingOrderError``.
     """
+    src_iter = _ordered(source, "source")
+    dst_iter = _ordered(destination, "destination")
+    src = next(src_iter, None)
+    dst = next(dst_iter, None)
+    while src is not None or dst is not None:
+        if dst is None or (src is not None and src.key < dst.key):
+            yield src, None
+            src = next(src_iter, None)
+        elif src is None or dst.key < src.key:
+            yield None, dst
+            dst = next(dst_iter, None)
+        else:
+            yield src, dst
+            src = next(src_iter, None)
+            dst = next(dst_iter, None)
+
+
+class SyncPlanner:
+    """Plan a run from the source listing and (for sync) the destination listing, streaming
+    (``merged``): memory is O(1) in the number of keys."""
 
     def __init__(
         self,
@@ -66,27 +89,19 @@ class SyncPlanner:
             for obj in source:
                 yield PlannedAction(Action.COPY, obj.key, obj, "copy mode")
             return
-        src_iter = _ordered(source, "source")
-        dst_iter = _ordered(destination, "destination")
-        src = next(src_iter, None)
-        dst = next(dst_iter, None)
-        while src is not None or dst is not None:
-            if dst is None or (src is not None and src.key < dst.key):
+        for src, dst in merged(source, destination):
+            if dst is None:
                 assert src is not None
                 yield PlannedAction(Action.COPY, src.key, src, "new")
-                src = next(src_iter, None)
-            elif src is None or dst.key < src.key:
+            elif src is None:
                 if self.delete:
                     yield PlannedAction(Action.DELETE, dst.key, None, "not in source")
-                dst = next(dst_iter, None)
             else:
                 reason = self._change(src, dst)
                 if reason:
                     yield PlannedAction(Action.COPY, src.key, src, reason)
                 else:
                     yield PlannedAction(Action.SKIP, src.key, src, "unchanged")
-                src = next(src_iter, None)
-                dst = next(dst_iter, None)
 
     def _change(self, src: ListedObject, dst: ListedObject) -> str | None:
         """Why ``src`` must be copied over ``dst``, or None when they match (``aws s3 sync`` rules)."""

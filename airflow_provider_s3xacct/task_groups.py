@@ -71,6 +71,7 @@ def cross_account_sync(
             operations=["generate_data_key"],
             discover_keys_from=source_uri,
             bucket_region=_field(transfer, "destination.region"),
+            source_region=_field(transfer, "source.region"),
             timeout=sensor_timeout,
             mode="reschedule",
             doc_md="Waits until the sync principal can decrypt with every key the source objects use and "

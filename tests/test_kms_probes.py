@@ -43,7 +43,8 @@ def probe(
     # moto's KMS keeps keys per account and cannot share them (docs/design.md): probes of a key are run
     # as a principal of the key's own account; cross-account answers are covered with Stubber below.
     clients = world_clients(world, session or world.source)
-    (result,) = probe_all([KeyProbePlan(key_arn, ops, sample)], clients, **kw)
+    region = kw.pop("bucket_region", None)
+    (result,) = probe_all([KeyProbePlan(key_arn, ops, sample, region)], clients, **kw)
     return result
 
 
@@ -89,7 +90,7 @@ def test_key_in_another_region_than_the_bucket_fails_without_a_call() -> None:
         raise AssertionError("no AWS call expected")
 
     (result,) = probe_all(
-        [KeyProbePlan(KEY, ("decrypt",), "s3://src-bucket/a")], no_client, bucket_region="eu-west-1"
+        [KeyProbePlan(KEY, ("decrypt",), "s3://src-bucket/a", bucket_region="eu-west-1")], no_client
     )
     assert result.terminal and "us-east-1" in (result.problem or "") and "eu-west-1" in (result.problem or "")
 
@@ -102,7 +103,7 @@ def _stubbed(service: str) -> tuple[Any, Stubber]:
 def _run(plan: KeyProbePlan, kms: Any, s3: Any | None = None, **kw: Any) -> KeyAccess:
     clients = {"kms": kms, "s3": s3}
     return run_probe(
-        plan.start(kw.get("bucket_region"), kw.get("principal_account", DEST_ACCOUNT)),
+        plan.start(kw.get("principal_account", DEST_ACCOUNT)),
         lambda service, region: clients[service],
     )
 

@@ -83,7 +83,9 @@ def test_deferrable_sensor_defers_to_a_serialisable_trigger(monkeypatch: pytest.
     assert classpath == "airflow_provider_s3xacct.triggers.kms.KmsAccessTrigger"
     rebuilt = KmsAccessTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
-    assert kwargs["plans"] == [{"key_arn": key, "operations": ["generate_data_key"], "sample_object": None}]
+    assert kwargs["plans"] == [
+        {"key_arn": key, "operations": ["generate_data_key"], "sample_object": None, "bucket_region": None}
+    ]
     assert (kwargs["poll_interval"], kwargs["max_attempts"]) == (7.0, 10)
 
 
@@ -175,3 +177,77 @@ def test_trigger_stops_on_terminal_and_times_out(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(KmsAccessTrigger, "probe_round", denied)
     (event,) = _collect(_trigger([{"key_arn": key, "operations": ["generate_data_key"]}], max_attempts=2))
     assert event.payload["status"] == "timeout"
+
+
+def test_a_transfer_across_regions_probes_each_key_in_its_bucket_s_region(as_source: World) -> None:
+    """Source bucket and key in us-east-1, destination key in eu-west-1 (moto: both in one account)."""
+    world = as_source
+    world.put("data/a", b"1", kms=world.source_key_arn)
+    dest_key = world.source.client("kms", region_name="eu-west-1", endpoint_url=world.endpoint_url).create_key()[
+        "KeyMetadata"
+    ]["Arn"]
+    common = {
+        "key_arns": [dest_key],
+        "operations": ["generate_data_key"],
+        "discover_keys_from": f"s3://{world.source_bucket}/data/",
+        "bucket_region": "eu-west-1",
+    }
+    result = sensor(**common, source_region="us-east-1").poke({})  # type: ignore[arg-type]
+    assert result.is_done
+    by_key = {r["key_arn"]: r for r in result.xcom_value}
+    assert by_key[world.source_key_arn]["operations"] == {"decrypt": True}
+    assert by_key[dest_key]["operations"] == {"generate_data_key": True}
+    # One region for every key (the old behaviour) refuses the source key as "in another region".
+    with pytest.raises(AirflowFailException, match="the bucket is in eu-west-1"):
+        sensor(**common).poke({})  # type: ignore[arg-type]
+
+
+def test_a_missing_source_bucket_during_discovery_fails_for_good_with_its_diagnosis(as_source: World) -> None:
+    s = sensor(discover_keys_from="s3://no-such-bucket/data/", bucket_region="us-east-1")
+    with pytest.raises(AirflowFailException, match="NoSuchBucket") as failed:
+        s.poke({})  # type: ignore[arg-type]
+    assert "no-such-bucket" in str(failed.value) and "Fix:" in str(failed.value)
+
+
+def _unreachable(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Every AWS request goes to a closed loopback port: a network error, not an AWS answer."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    return {"retries": {"max_attempts": 1}, "connect_timeout": 1, "read_timeout": 1}
+
+
+def test_a_network_error_is_not_a_verdict_the_sensor_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _unreachable(monkeypatch)
+    key = "arn:aws:kms:us-east-1:222222222222:key/k"
+    s = sensor(key_arns=[key], operations=["generate_data_key"], botocore_config=config)
+    monkeypatch.setattr(KmsAccessSensor, "_principal_account", lambda self: "222222222222")
+    result = s.poke({})  # type: ignore[arg-type]
+    assert result.is_done is False  # poked again later, never failed for good
+
+
+def test_a_network_error_in_the_trigger_ends_as_a_retry_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _unreachable(monkeypatch)
+    key = "arn:aws:kms:us-east-1:222222222222:key/k"
+    (event,) = _collect(
+        _trigger([{"key_arn": key, "operations": ["generate_data_key"]}], max_attempts=2, botocore_config=config)
+    )
+    assert event.payload["status"] == "timeout"
+    assert "no answer from KMS" in event.payload["results"][0]["problem"]
+    assert event.payload["results"][0]["terminal"] is False
+
+
+def test_any_exception_in_the_trigger_becomes_an_error_event_and_a_retryable_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    async def broken(self: KmsAccessTrigger) -> list[KeyAccess]:
+        raise RuntimeError("credentials provider exploded")
+
+    monkeypatch.setattr(KmsAccessTrigger, "probe_round", broken)
+    (event,) = _collect(_trigger([{"key_arn": "arn:aws:kms:us-east-1:222222222222:key/k", "operations": ["generate_data_key"]}]))
+    assert event.payload == {"status": "error", "message": "RuntimeError: credentials provider exploded"}
+    s = sensor(key_arns="arn:aws:kms:us-east-1:222222222222:key/k", operations="generate_data_key")
+    for bad in (event.payload, None, {"status": "???"}):
+        with pytest.raises(AirflowException) as failed:
+            s.execute_complete({}, bad)  # type: ignore[arg-type]
+        assert not isinstance(failed.value, AirflowFailException)  # retryable: the task's retries apply

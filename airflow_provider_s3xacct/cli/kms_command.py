@@ -57,7 +57,8 @@ def _plans(args: argparse.Namespace) -> list[KeyProbePlan]:
     if len(samples) == 1:
         samples = samples * len(args.key_arns)
     plans = [
-        KeyProbePlan(arn, operations, samples[i] if samples else None) for i, arn in enumerate(args.key_arns)
+        KeyProbePlan(arn, operations, samples[i] if samples else None, args.bucket_region)
+        for i, arn in enumerate(args.key_arns)
     ]
     validate_plans(plans)
     return plans
@@ -70,9 +71,7 @@ def run(args: argparse.Namespace) -> int:
         return fail_usage(str(exc), args.json)
     session = build_session(args.profile, args.role_arn, args.region, args.external_id)
     clients = ClientCache(lambda service, region: session.client(service, region_name=region))
-    results = probe_all(
-        plans, clients, bucket_region=args.bucket_region, principal_account=account_of(caller_arn(session))
-    )
+    results = probe_all(plans, clients, principal_account=account_of(caller_arn(session)))
     for result in results:
         verdict = "usable" if result.ok else result.problem
         sys.stderr.write(f"{result.key_arn} [{result.state or 'state unknown'}]: {verdict}\n")

@@ -6,9 +6,24 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.kms.probes import SampleObject
 from airflow_provider_s3xacct.transfer.listing import list_objects
 from airflow_provider_s3xacct.transfer.locations import S3Location
+
+
+class KeyDiscoveryError(RuntimeError):
+    """The prefix could not be listed or sampled. ``permanent``: waiting or retrying cannot help."""
+
+    def __init__(self, location: S3Location, message: str, diagnosis: Diagnosis | None) -> None:
+        self.diagnosis = diagnosis
+        # A network error has no diagnosis and is worth another try; an AWS answer such as
+        # NoSuchBucket or AccessDenied is permanent unless the diagnosis says otherwise (throttling).
+        self.permanent = diagnosis.permanent if diagnosis is not None else False
+        detail = f" {diagnosis}" if diagnosis is not None else ""
+        super().__init__(f"key discovery under {location.uri} failed: {message}.{detail}")
 
 
 @dataclass
@@ -32,6 +47,18 @@ def discover_keys(
     Encryption is per object and can differ within a prefix (the blog's closing note), so a sample,
     not the bucket default, says which keys the copy will need.
     """
+    try:
+        return _sample(s3_client, location, sample_size, expected_owner)
+    except ClientError as exc:
+        operation = exc.operation_name or "ListObjectsV2"
+        diagnosis = Diagnoser(TransferContext(location.bucket, "")).explain_client_error(operation, "", exc)
+        err = exc.response.get("Error", {})
+        raise KeyDiscoveryError(location, f"{err.get('Code')}: {err.get('Message')}", diagnosis) from exc
+    except BotoCoreError as exc:
+        raise KeyDiscoveryError(location, f"S3 could not be reached ({exc})", None) from exc
+
+
+def _sample(s3_client: Any, location: S3Location, sample_size: int, expected_owner: str | None) -> KeyDiscovery:
     found = KeyDiscovery()
     owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
     for obj in list_objects(

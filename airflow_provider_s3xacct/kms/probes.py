@@ -12,13 +12,16 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.diagnosis.messages import parse_denial
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import KmsKeyRef, S3Location
 
 OPERATIONS = ("decrypt", "generate_data_key")
+# The code a probe sees for a request that never got an answer (connection refused or reset, a
+# timeout): not a verdict about the key, so never terminal; the next poke or round asks again.
+NETWORK_ERROR = "NetworkError"
 DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden"})
 # Key states in which waiting cannot help (KMS DescribeKey KeyState values).
 TERMINAL_STATES = {
@@ -105,6 +108,8 @@ def _error(result: Any) -> tuple[str, str] | None:
     if isinstance(result, ClientError):
         err = result.response.get("Error", {})
         return str(err.get("Code", "")), str(err.get("Message", ""))
+    if isinstance(result, BotoCoreError):
+        return NETWORK_ERROR, str(result)
     return None
 
 
@@ -157,6 +162,8 @@ def probe_key(
     described = yield Call("kms", ref.region, "describe_key", {"KeyId": key_arn})
     if (error := _error(described)) is not None:
         code, message = error
+        if code == NETWORK_ERROR:
+            return access.fail(f"no answer from KMS ({message}); asked again at the next check")
         cross_account = principal_account is not None and ref.account_id != principal_account
         if code == "NotFoundException" and cross_account:
             # Another account's key may be invisible to DescribeKey without being unusable: the
@@ -232,7 +239,10 @@ def _probe_decrypt(
     code, message = error
     if code in DENIED:
         head = yield Call("s3", bucket_region, "head_object", {"Bucket": sample.bucket, "Key": sample.key})
-        if _error(head) is not None:
+        if (head_error := _error(head)) is not None and head_error[0] == NETWORK_ERROR:
+            access.fail(f"no answer from S3 ({head_error[1]}); asked again at the next check")
+            return
+        if head_error is not None:
             access.operations["decrypt"] = None
             access.fail(
                 f"S3 denies even a HEAD of {sample.uri}: grant s3:GetObject on it (identity policy "
@@ -284,7 +294,7 @@ def run_probe(
         while True:
             try:
                 result = _settled(getattr(client_for(call.service, call.region), call.method)(**call.kwargs))
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:  # answers and network errors alike go to the probe
                 result = exc
             call = probe.send(result)
     except StopIteration as stop:
@@ -301,7 +311,7 @@ async def run_probe_async(
             try:
                 client = await client_for(call.service, call.region)
                 result = _settled(await getattr(client, call.method)(**call.kwargs))
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:  # answers and network errors alike go to the probe
                 result = exc
             call = probe.send(result)
     except StopIteration as stop:
@@ -323,16 +333,18 @@ class KeyProbePlan:
     key_arn: str
     operations: tuple[str, ...]
     sample_object: str | None = None
+    # Region of the bucket this key serves: a source key is probed against the source bucket's
+    # region and the destination key against the destination's, so a transfer across regions
+    # checks each key where S3 will use it.
+    bucket_region: str | None = None
 
-    def start(
-        self, bucket_region: str | None, principal_account: str | None
-    ) -> Generator[Call, Any, KeyAccess]:
+    def start(self, principal_account: str | None) -> Generator[Call, Any, KeyAccess]:
         sample = SampleObject.parse(self.sample_object) if self.sample_object else None
         return probe_key(
             self.key_arn,
             self.operations,
             sample_object=sample,
-            bucket_region=bucket_region,
+            bucket_region=self.bucket_region,
             principal_account=principal_account,
         )
 
@@ -341,11 +353,14 @@ class KeyProbePlan:
             "key_arn": self.key_arn,
             "operations": list(self.operations),
             "sample_object": self.sample_object,
+            "bucket_region": self.bucket_region,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeyProbePlan:
-        return cls(data["key_arn"], tuple(data["operations"]), data.get("sample_object"))
+        return cls(
+            data["key_arn"], tuple(data["operations"]), data.get("sample_object"), data.get("bucket_region")
+        )
 
 
 def validate_plans(plans: Sequence[KeyProbePlan]) -> None:
@@ -369,10 +384,9 @@ def probe_all(
     plans: Sequence[KeyProbePlan],
     client_for: Callable[[str, str | None], Any],
     *,
-    bucket_region: str | None = None,
     principal_account: str | None = None,
 ) -> list[KeyAccess]:
-    return [run_probe(plan.start(bucket_region, principal_account), client_for) for plan in plans]
+    return [run_probe(plan.start(principal_account), client_for) for plan in plans]
 
 
 class ClientCache:

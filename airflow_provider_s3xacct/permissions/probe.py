@@ -35,9 +35,12 @@ def live_probes(spec: TransferSpec, client_for: Callable[[str, str | None], Any]
             results.append(_result("head source object", True, f"s3://{src.bucket}/{key}"))
             if head.get("ServerSideEncryption") == "aws:kms" and listed[0]["Size"] > 0:
                 (access,) = probe_all(
-                    [KeyProbePlan(head["SSEKMSKeyId"], ("decrypt",), SampleObject(src.bucket, key).uri)],
+                    [
+                        KeyProbePlan(
+                            head["SSEKMSKeyId"], ("decrypt",), SampleObject(src.bucket, key).uri, src.region
+                        )
+                    ],
                     client_for,
-                    bucket_region=src.region,
                 )
                 results.append(_result("decrypt source object", access.ok, access.problem or "one byte read"))
             elif listed[0]["Size"] > 0:
@@ -47,9 +50,12 @@ def live_probes(spec: TransferSpec, client_for: Callable[[str, str | None], Any]
             results.append(_result("read source object", False, str(exc)))
     if spec.destination.kms_key_arn:
         (access,) = probe_all(
-            [KeyProbePlan(spec.destination.kms_key_arn, ("generate_data_key",))],
+            [
+                KeyProbePlan(
+                    spec.destination.kms_key_arn, ("generate_data_key",), bucket_region=spec.destination.region
+                )
+            ],
             client_for,
-            bucket_region=spec.destination.region,
         )
         results.append(
             _result("GenerateDataKey (DryRun) on the destination key", access.ok, access.problem or "allowed")

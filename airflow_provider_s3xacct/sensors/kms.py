@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
@@ -16,7 +17,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
-from airflow_provider_s3xacct.kms.discovery import discover_keys
+from airflow_provider_s3xacct.kms.discovery import KeyDiscoveryError, discover_keys
 from airflow_provider_s3xacct.kms.probes import (
     ClientCache,
     KeyAccess,
@@ -27,7 +28,7 @@ from airflow_provider_s3xacct.kms.probes import (
     probe_all,
     validate_plans,
 )
-from airflow_provider_s3xacct.operators.errors import invalid_input
+from airflow_provider_s3xacct.operators.errors import failure, invalid_input
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import KmsKeyRef, S3Location
 from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger
@@ -53,7 +54,9 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
     under the key for ``decrypt``. While access is denied it keeps waiting (IAM and key policy
     changes take time to propagate); it fails at once with ``AirflowFailException`` when waiting
     cannot help (key disabled, pending deletion, missing, in another region than the bucket,
-    asymmetric, or the AWS managed ``aws/s3`` key of another account).
+    asymmetric, or the AWS managed ``aws/s3`` key of another account). It waits 30 minutes by
+    default (``timeout``), checking every 30 seconds (``poke_interval``): long enough for IAM and
+    key-policy changes to propagate, short enough that a nightly run is not held all night.
 
     :param key_arns: key ARNs to probe (templated).
     :param operations: ``decrypt`` and/or ``generate_data_key`` for every key, or a mapping
@@ -61,9 +64,16 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
     :param sample_objects: key ARN -> ``s3://bucket/key`` of an object encrypted under it, for the
         decrypt probe.
     :param discover_keys_from: ``s3://bucket/prefix`` whose objects are sampled (HEAD) to find the
-        keys really in use; each found key is probed for ``decrypt`` with a sample object.
-    :param bucket_region: region of the bucket(s) the keys serve; a key elsewhere is refused.
-    :param deferrable: wait on the triggerer instead of a worker slot.
+        keys really in use; each found key is probed for ``decrypt`` with a sample object (templated).
+    :param discover_sample_size: how many objects under ``discover_keys_from`` to HEAD.
+    :param bucket_region: region of the bucket the ``key_arns`` serve (the destination's, for
+        ``generate_data_key``); a key in another region is refused, as S3 would (templated).
+    :param source_region: region of the bucket in ``discover_keys_from``: discovery lists it there,
+        and the keys found are probed against it, so a transfer across regions checks each key
+        where S3 will use it. Defaults to ``bucket_region`` (templated).
+    :param deferrable: wait on the triggerer instead of a worker slot. A network error during a
+        check is not a verdict: the sensor checks again at the next poke (or trigger round); an
+        error of the trigger itself fails the task retryably.
     :param check_before_defer: with ``deferrable``, probe once on the worker first, so a run whose
         access is already there (the usual case) finishes without a trip to the triggerer. False
         hands every check to the triggerer, the wait then shows as deferred from the start.
@@ -71,7 +81,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
 
     aws_hook_class = SyncPrincipalHook
     template_fields: Sequence[str] = aws_template_fields(
-        "key_arns", "operations", "sample_objects", "discover_keys_from", "bucket_region"
+        "key_arns", "operations", "sample_objects", "discover_keys_from", "bucket_region", "source_region"
     )
     ui_color = "#e8d8f5"
 
@@ -84,6 +94,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         discover_keys_from: str | None = None,
         discover_sample_size: int = 100,
         bucket_region: str | None = None,
+        source_region: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         check_before_defer: bool = True,
         **kwargs: Any,
@@ -97,6 +108,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         self.discover_keys_from = discover_keys_from
         self.discover_sample_size = discover_sample_size
         self.bucket_region = bucket_region
+        self.source_region = source_region
         self.deferrable = deferrable
         self.check_before_defer = check_before_defer
         self._plans: list[KeyProbePlan] | None = None
@@ -137,10 +149,14 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         for uri in samples.values():
             SampleObject.parse(uri, "sample_objects")
         given = set(arns)
+        source_region = self.source_region or self.bucket_region
         if location is not None:
-            discovery = discover_keys(
-                self.hook.client_for("s3", self.bucket_region), location, self.discover_sample_size
-            )
+            try:
+                discovery = discover_keys(
+                    self.hook.client_for("s3", source_region), location, self.discover_sample_size
+                )
+            except KeyDiscoveryError as exc:
+                raise failure(str(exc), retryable=not exc.permanent) from exc
             self.log.info("key discovery under %s: %s", location.uri, discovery.describe())
             for key_arn, sample in discovery.keys.items():
                 samples.setdefault(key_arn, sample.uri)
@@ -148,7 +164,12 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
                     arns.append(key_arn)
         # Keys found only by discovery encrypt source objects: the copy needs decrypt on them.
         plans = [
-            KeyProbePlan(a, self._operations_for(a) if a in given else ("decrypt",), samples.get(a))
+            KeyProbePlan(
+                a,
+                self._operations_for(a) if a in given else ("decrypt",),
+                samples.get(a),
+                self.bucket_region if a in given else source_region,
+            )
             for a in arns
         ]
         if plans:
@@ -164,12 +185,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
 
     def _probe(self) -> list[KeyAccess]:
         clients = ClientCache(lambda service, region: self.hook.client_for(service, region))
-        return probe_all(
-            self.build_plans(),
-            clients,
-            bucket_region=self.bucket_region,
-            principal_account=self._principal_account(),
-        )
+        return probe_all(self.build_plans(), clients, principal_account=self._principal_account())
 
     # -- poke / reschedule ------------------------------------------------------------------------
 
@@ -213,8 +229,14 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
             timeout=timedelta(seconds=float(self.timeout)),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        event = validate_execute_complete_event(event)
         results = event.get("results", [])
+        if event.get("status") == "error":
+            # The trigger itself failed (not a verdict on the keys): a retry may well succeed.
+            raise failure(f"the KMS access trigger failed: {event.get('message')}", retryable=True)
+        if event.get("status") not in ("success", "failed", "timeout"):
+            raise failure(f"unexpected event from the KMS access trigger: {event!r}", retryable=True)
         if event.get("status") == "success":
             self.log.info("every key is usable:\n%s", _describe(results))
             return list(results)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -16,8 +17,20 @@ from airflow_provider_s3xacct.kms.probes import KeyAccess, KeyProbePlan, run_pro
 class KmsAccessTrigger(BaseTrigger):
     """Re-run the probes every ``poll_interval`` seconds until every key is usable or one cannot be.
 
-    Emits one event: ``status`` is ``success`` (all usable), ``failed`` (a terminal problem) or
-    ``timeout`` (``max_attempts`` rounds without success); ``results`` holds each key's probe.
+    Emits one event: ``status`` is ``success`` (all usable), ``failed`` (a terminal problem),
+    ``timeout`` (``max_attempts`` rounds without success), each with ``results`` (each key's
+    probe), or ``error`` with ``message`` when the trigger itself failed (the amazon provider's
+    triggers do the same): an exception never escapes ``run``.
+
+    :param plans: the probes, as ``KeyProbePlan.to_dict()``; each carries its bucket's region.
+    :param bucket_region: region for plans that carry none (triggers serialised before plans had one).
+    :param principal_account: the sync principal's account, to recognise cross-account keys.
+    :param poll_interval: seconds between rounds.
+    :param max_attempts: rounds before ``timeout``.
+    :param aws_conn_id: the sync principal's connection.
+    :param region_name: default region of its clients.
+    :param verify: TLS verification, as the amazon provider's hooks take it.
+    :param botocore_config: botocore client configuration, as a dict.
     """
 
     def __init__(
@@ -81,12 +94,18 @@ class KmsAccessTrigger(BaseTrigger):
                 return clients[(service, region)]
 
             plans = [KeyProbePlan.from_dict(p) for p in self.plans]
-            return [
-                await run_probe_async(p.start(self.bucket_region, self.principal_account), client_for)
-                for p in plans
-            ]
+            plans = [p if p.bucket_region else replace(p, bucket_region=self.bucket_region) for p in plans]
+            return [await run_probe_async(p.start(self.principal_account), client_for) for p in plans]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            async for event in self._rounds():
+                yield event
+        except Exception as exc:
+            self.log.exception("KMS access trigger failed")
+            yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+
+    async def _rounds(self) -> AsyncIterator[TriggerEvent]:
         results: list[KeyAccess] = []
         for attempt in range(1, self.max_attempts + 1):
             results = await self.probe_round()

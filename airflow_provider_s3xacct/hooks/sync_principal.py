@@ -16,8 +16,15 @@ class SyncPrincipalHook(AwsBaseHook):
 
     All credential handling (assume role, ExternalId, refresh, endpoint_url for local stacks) is
     the amazon provider's; this hook only hands its session to the core with the engine's client
-    configuration.
+    configuration. Its connection type ``s3xacct_sync`` shows the aws connection's form under its
+    own name in the UI; any ``aws`` connection works as well (the fields are the same).
+
+    :param aws_conn_id: the sync principal's connection (type ``aws`` or ``s3xacct_sync``).
+    :param region_name: default region of its clients.
     """
+
+    conn_type = "s3xacct_sync"
+    hook_name = "S3 cross-account sync principal (AWS)"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("client_type", "s3")

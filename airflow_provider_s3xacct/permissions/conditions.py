@@ -1,121 +1,560 @@
-"""IAM Condition blocks, evaluated against a request context.
+"""IAM Condition blocks, decided three-valued against a request context.
 
 No maintained Python library evaluates IAM policies offline (parliament lints, it does not
-decide), so the documented rules are implemented here, limited to the operator families these
-documents use: String*, Arn*, Bool, Null, Numeric*, with IfExists and ForAnyValue/ForAllValues.
-Rules (IAM User Guide, "Condition operators" and "multiple context keys or values"):
-operators AND, keys AND, values OR (NOR for negated operators); a key absent from the context
-makes the condition false, except for negated operators (true), ...IfExists (true), Null.
+decide), so the documented rules are written here, from the IAM User Guide:
+
+- "IAM JSON policy elements: Condition operators": the operator families String*, Numeric*, Date*,
+  Bool, BinaryEquals, IpAddress/NotIpAddress, Arn*, Null and every ...IfExists (Null has none). A
+  key absent from the request makes a condition false, except for negated operators (true),
+  ...IfExists (true) and Null (which tests exactly that).
+- "Condition with multiple context keys or values": operators AND, keys AND, the values of one
+  key OR; a negated operator is true when the request value matches none of the values (NOR).
+- "Single-valued vs. multivalued context keys": ForAllValues is true when every request value
+  matches (and when the key is absent or empty), ForAnyValue when at least one does (false when
+  the key is absent or empty). The operator after the qualifier applies to each request value,
+  so ``ForAllValues:StringNotLike`` means every value matches none of the patterns and
+  ``ForAnyValue:StringNotEquals`` means at least one value is none of the listed ones.
+- "IAM policy elements: Variables and tags": ``${key}`` in String*, Arn* and Bool values (and in
+  Resource, through :func:`resolve_variables`), ``${*}``, ``${?}``, ``${$}`` for the literal
+  characters, ``${key, 'default'}`` for a key without a value.
+
+Verify cannot know everything AWS puts in a request, so a :class:`Context` says for each key
+whether it is present (its values), known absent, or unknown, and the answer is an
+:class:`Outcome` whose ``matched`` is ``None`` when it depends on something not known here. The
+logic is Kleene's: FALSE dominates AND (operators, keys), TRUE dominates OR (values), so an
+undetermined part only leaves the whole undetermined when it could still change it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import enum
+import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from functools import cache
+from types import MappingProxyType
 from typing import Any
+
+# A piece of a policy value: (text, wildcards active). Text typed in the policy keeps its
+# wildcards; what a variable substitutes (and ${*}, ${?}, ${$}) is literal.
+Part = tuple[str, bool]
+
+
+class _Unknown(enum.Enum):
+    UNKNOWN = "unknown"
+
+
+UNKNOWN = _Unknown.UNKNOWN
+"""What :meth:`Context.get` returns for a key verify cannot know."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What AWS would put in the request context. Key names are case-insensitive.
+
+    ``values`` holds the keys present in the request and their value(s); ``absent`` the keys known
+    NOT to be in it, where an entry ending in ``*`` covers every key it prefixes
+    (``"aws:PrincipalTag/*"``: the principal has no tags; ``"*"``: nothing else is present). Any
+    other key is unknown: verify cannot know it here. A key present with no value (an empty
+    list) counts as absent, as AWS treats an empty multivalued key.
+    """
+
+    values: Mapping[str, tuple[str, ...]]
+    absent: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        values = {str(k).lower(): _as_strings(v) for k, v in self.values.items()}
+        object.__setattr__(self, "values", MappingProxyType(values))
+        object.__setattr__(self, "absent", frozenset(str(k).lower() for k in self.absent))
+
+    @classmethod
+    def from_flat(cls, mapping: Mapping[str, Any]) -> Context:
+        """A context where ``mapping`` holds every key present and every other key is absent.
+
+        The semantics of the old flat dictionaries: a value may be a string, a boolean or a list
+        (a multivalued key).
+        """
+        return cls({k: _as_strings(v) for k, v in mapping.items()}, frozenset({"*"}))
+
+    def get(self, key: str) -> tuple[str, ...] | _Unknown | None:
+        """The key's values, ``None`` when it is known absent, :data:`UNKNOWN` otherwise."""
+        name = key.lower()
+        if name in self.values:
+            return self.values[name] or None
+        for entry in self.absent:
+            if name == entry or (entry.endswith("*") and name.startswith(entry[:-1])):
+                return None
+        return UNKNOWN
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A Condition's result: ``matched`` is ``None`` when it could not be decided here.
+
+    ``unknown`` names what could not be known, each entry either a context key exactly as the
+    policy spells it (``"aws:SourceIp"``) or a sentence about an operator or value that cannot be
+    evaluated. It is empty when ``matched`` is decided.
+    """
+
+    matched: bool | None
+    unknown: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A policy value after ``${...}`` substitution.
+
+    ``text`` is ``None`` when a variable has no value and no default (the element then matches
+    nothing) or when a variable's value is unknown (``unknown`` names it; the caller treats the
+    element as undetermined). ``${*}`` and ``${?}`` appear in ``text`` as the bare characters,
+    so match a resolved pattern with :meth:`regex`, which keeps them literal.
+    """
+
+    text: str | None
+    unknown: tuple[str, ...] = ()
+    parts: tuple[Part, ...] = ()
+
+    def regex(self, ignore_case: bool = False) -> re.Pattern[str]:
+        """The value as an IAM wildcard pattern (``*``, ``?``), its literal characters kept literal."""
+        if self.text is None:
+            raise ValueError("a policy value without a value has no pattern")
+        return _parts_regex(self.parts, ignore_case)
 
 
 @cache
 def glob_regex(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
     """An IAM wildcard pattern (``*`` any run, ``?`` one character) as a compiled regex."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+    return _parts_regex(((pattern, True),), ignore_case)
 
 
-def _string_equals(value: str, expected: str) -> bool:
-    return value == expected
+@cache
+def _parts_regex(parts: tuple[Part, ...], ignore_case: bool) -> re.Pattern[str]:
+    body = "".join(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+        if wild
+        else re.escape(text)
+        for text, wild in parts
+    )
+    return re.compile(f"^{body}$", (re.IGNORECASE | re.DOTALL) if ignore_case else re.DOTALL)
 
 
-def _string_ieq(value: str, expected: str) -> bool:
-    return value.lower() == expected.lower()
+# ---------------------------------------------------------------------------------------------
+# Policy variables ("IAM policy elements: Variables and tags")
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_KEY_AND_DEFAULT = re.compile(r"\s*([^\s,']+)\s*(?:,\s*'([^']*)'\s*)?")
 
 
-def _like(value: str, expected: str) -> bool:
-    return bool(glob_regex(expected).match(value))
+def resolve_variables(text: str, context: Context) -> Resolved:
+    """Substitute the ``${...}`` policy variables of ``text`` from ``context``.
+
+    One round only: a default's text is not substituted again. A variable whose key is absent
+    takes its default, and without one the value has no value at all: AWS documents that such a
+    variable "might cause the entire statement to be invalid", so the element matches nothing.
+    A multivalued key cannot be a policy variable ("Single-valued vs. multivalued context keys")
+    and a malformed ``${...}`` has no documented meaning; both leave the value undetermined
+    rather than guessed. The substituted text is literal: a ``*`` in a tag value is no wildcard.
+    """
+    parts: list[Part] = []
+    unknown: list[str] = []
+    no_value = False
+    end = 0
+    for match in _VARIABLE.finditer(text):
+        if match.start() > end:
+            parts.append((text[end : match.start()], True))
+        end = match.end()
+        body = match.group(1)
+        if body in ("*", "?", "$"):
+            parts.append((body, False))
+            continue
+        key_default = _KEY_AND_DEFAULT.fullmatch(body)
+        if key_default is None:
+            unknown.append(f"malformed policy variable {match.group(0)!r}")
+            continue
+        key, default = key_default.group(1), key_default.group(2)
+        value = context.get(key)
+        if value is UNKNOWN:
+            unknown.append(key)
+        elif value is None:
+            if default is None:
+                no_value = True
+            else:
+                parts.append((default, False))
+        elif len(value) > 1:
+            unknown.append(f"{key} (multivalued: it cannot be a policy variable)")
+        else:
+            parts.append((value[0], False))
+    if end < len(text):
+        parts.append((text[end:], True))
+    if unknown:
+        return Resolved(None, tuple(dict.fromkeys(unknown)))
+    if no_value:
+        return Resolved(None)
+    return Resolved("".join(t for t, _ in parts), parts=tuple(parts))
 
 
-def _bool(value: str, expected: str) -> bool:
-    return value.lower() == expected.lower()
+def _literal(text: str) -> Resolved:
+    """A value of an operator family that does not take policy variables: the text as typed."""
+    return Resolved(text, parts=((text, True),))
 
 
-def _numeric(compare: Callable[[float, float], bool]) -> Callable[[str, str], bool]:
-    def match(value: str, expected: str) -> bool:
-        try:
-            return compare(float(value), float(expected))
-        except ValueError:
-            return False
-
-    return match
+# ---------------------------------------------------------------------------------------------
+# Operator families ("IAM JSON policy elements: Condition operators")
 
 
-# operator -> (positive matcher, negated?)
-_OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
-    "StringEquals": (_string_equals, False),
-    "StringNotEquals": (_string_equals, True),
-    "StringEqualsIgnoreCase": (_string_ieq, False),
-    "StringNotEqualsIgnoreCase": (_string_ieq, True),
-    "StringLike": (_like, False),
-    "StringNotLike": (_like, True),
-    "ArnEquals": (_like, False),
-    "ArnLike": (_like, False),
-    "ArnNotEquals": (_like, True),
-    "ArnNotLike": (_like, True),
-    "Bool": (_bool, False),
-    "NumericEquals": (_numeric(lambda a, b: a == b), False),
-    "NumericNotEquals": (_numeric(lambda a, b: a == b), True),
-    "NumericLessThan": (_numeric(lambda a, b: a < b), False),
-    "NumericLessThanEquals": (_numeric(lambda a, b: a <= b), False),
-    "NumericGreaterThan": (_numeric(lambda a, b: a > b), False),
-    "NumericGreaterThanEquals": (_numeric(lambda a, b: a >= b), False),
+def _as_strings(raw: Any) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list | tuple) else [raw]
+    return tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in items)
+
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_EPOCH = re.compile(r"-?\d+(\.\d+)?")
+_YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+def _number(text: str) -> Decimal | None:
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
+        return None
+
+
+def _date(text: str) -> datetime | None:
+    """W3C ISO 8601 (a date, a date-time with or without zone, UTC assumed) or epoch seconds.
+
+    An all-digit value is read as epoch seconds (``aws:EpochTime``), never as a bare year.
+    """
+    text = text.strip()
+    try:
+        if _EPOCH.fullmatch(text):
+            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=float(text))
+        year_month = _YEAR_MONTH.fullmatch(text)
+        if year_month:
+            return datetime(int(year_month.group(1)), int(year_month.group(2)), 1, tzinfo=UTC)
+        value = datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _bool(text: str) -> bool | None:
+    return {"true": True, "false": False}.get(text.strip().lower())
+
+
+def _binary(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _arn(text: str) -> tuple[str, ...] | None:
+    """The six colon-separated parts of an ARN (the resource part keeps its own colons)."""
+    segments = text.split(":", 5)
+    return tuple(segments) if len(segments) == 6 else None
+
+
+def _arn_pattern(value: Resolved) -> tuple[re.Pattern[str], ...] | None:
+    """One wildcard pattern per ARN segment: a wildcard matches within its segment only."""
+    segments: list[list[Part]] = [[]]
+    for text, wild in value.parts:
+        pieces = text.split(":")
+        for index, piece in enumerate(pieces):
+            if index:
+                segments.append([])
+            if piece:
+                segments[-1].append((piece, wild))
+    if len(segments) < 6:
+        return None
+    head, resource = segments[:5], segments[5:]
+    joined: list[Part] = []
+    for index, segment in enumerate(resource):
+        if index:
+            joined.append((":", False))
+        joined.extend(segment)
+    return tuple(_parts_regex(tuple(s), False) for s in [*head, joined])
+
+
+def _in_network(address: Any, network: Any) -> bool:
+    return bool(address.version == network.version and address in network)
+
+
+def _arn_matches(value: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> bool:
+    return all(p.match(v) for p, v in zip(patterns, value, strict=True))
+
+
+@dataclass(frozen=True)
+class _Operator:
+    """One base operator: how to read a policy value and a request value, and how to compare."""
+
+    kind: str  # what its values are, for messages
+    prepare: Callable[[Resolved], Any]  # policy value -> comparable (None: unreadable)
+    read: Callable[[str], Any]  # request value -> comparable (None: unreadable)
+    test: Callable[[Any, Any], bool]
+    negated: bool = False
+    variables: bool = False  # accepts policy variables
+
+
+def _string(test: Callable[[str, Any], bool], prepare: Callable[[Resolved], Any], negated: bool) -> _Operator:
+    return _Operator("string", prepare, str, test, negated, variables=True)
+
+
+def _typed(
+    kind: str, parse: Callable[[str], Any], test: Callable[[Any, Any], bool], negated: bool = False
+) -> _Operator:
+    return _Operator(kind, lambda v: parse(v.text or ""), parse, test, negated)
+
+
+def _text(value: Resolved) -> str | None:
+    return value.text
+
+
+def _equals(a: Any, b: Any) -> bool:
+    return bool(a == b)
+
+
+def _iequals(a: str, b: str) -> bool:
+    return a.lower() == b.lower()
+
+
+def _like(a: str, pattern: re.Pattern[str]) -> bool:
+    return pattern.match(a) is not None
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "Equals": lambda a, b: a == b,
+    "LessThan": lambda a, b: a < b,
+    "LessThanEquals": lambda a, b: a <= b,
+    "GreaterThan": lambda a, b: a > b,
+    "GreaterThanEquals": lambda a, b: a >= b,
 }
 
 
-class UnsupportedCondition(ValueError):
-    """An operator the evaluator does not implement; the statement's outcome is then unknown."""
+def _ordered(kind: str, parse: Callable[[str], Any]) -> dict[str, _Operator]:
+    """Numeric* and Date*: the five comparisons and NotEquals."""
+    prefix = kind.capitalize()
+    table = {f"{prefix}{name}": _typed(kind, parse, test) for name, test in _COMPARISONS.items()}
+    table[f"{prefix}NotEquals"] = _typed(kind, parse, _COMPARISONS["Equals"], negated=True)
+    return table
 
 
-def _values(raw: Any) -> list[str]:
+_ARN = _Operator("ARN", _arn_pattern, _arn, _arn_matches, variables=True)
+_NOT_ARN = _Operator("ARN", _arn_pattern, _arn, _arn_matches, negated=True, variables=True)
+
+_OPERATORS: dict[str, _Operator] = {
+    "StringEquals": _string(_equals, _text, False),
+    "StringNotEquals": _string(_equals, _text, True),
+    "StringEqualsIgnoreCase": _string(_iequals, _text, False),
+    "StringNotEqualsIgnoreCase": _string(_iequals, _text, True),
+    "StringLike": _string(_like, lambda v: v.regex(), False),
+    "StringNotLike": _string(_like, lambda v: v.regex(), True),
+    **_ordered("numeric", _number),
+    **_ordered("date", _date),
+    "Bool": _Operator("boolean", lambda v: _bool(v.text or ""), _bool, _equals, variables=True),
+    "BinaryEquals": _typed("base64", _binary, _equals),
+    "IpAddress": _Operator("IP", lambda v: _network(v.text or ""), _address, _in_network),
+    "NotIpAddress": _Operator("IP", lambda v: _network(v.text or ""), _address, _in_network, negated=True),
+    # ArnEquals and ArnLike are the same comparison: per segment, with wildcards.
+    "ArnEquals": _ARN,
+    "ArnLike": _ARN,
+    "ArnNotEquals": _NOT_ARN,
+    "ArnNotLike": _NOT_ARN,
+}
+_BY_LOWER = {name.lower(): (name, op) for name, op in _OPERATORS.items()}
+_QUALIFIERS = {"forallvalues": "ForAllValues", "foranyvalue": "ForAnyValue"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Three-valued combination
+
+
+def _all(outcomes: Iterable[Outcome]) -> Outcome:
+    """Kleene AND: any FALSE decides; otherwise any unknown leaves it undetermined."""
+    unknown: list[str] = []
+    for outcome in outcomes:
+        if outcome.matched is False:
+            return Outcome(False)
+        if outcome.matched is None:
+            unknown.extend(outcome.unknown)
+    return Outcome(None, tuple(dict.fromkeys(unknown))) if unknown else Outcome(True)
+
+
+def _any(outcomes: Iterable[Outcome]) -> Outcome:
+    """Kleene OR: any TRUE decides; otherwise any unknown leaves it undetermined."""
+    unknown: list[str] = []
+    for outcome in outcomes:
+        if outcome.matched is True:
+            return Outcome(True)
+        if outcome.matched is None:
+            unknown.extend(outcome.unknown)
+    return Outcome(None, tuple(dict.fromkeys(unknown))) if unknown else Outcome(False)
+
+
+def _not(outcome: Outcome) -> Outcome:
+    return outcome if outcome.matched is None else Outcome(not outcome.matched)
+
+
+def _undetermined(reason: str) -> Outcome:
+    return Outcome(None, (reason,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def evaluate_conditions(block: Any, context: Context) -> Outcome:
+    """Decide a whole Condition element against ``context``.
+
+    ``None`` (or ``{}``) is a statement without a Condition, which always applies: callers pass
+    ``stmt.get("Condition")``, and IAM rejects an explicit JSON null when the document is
+    written. Anything else that is not what the IAM JSON grammar allows (the element not an
+    object, an operator not mapping keys to values, a value that is an object or an empty list)
+    is a lint error for the document as a whole; here it makes the outcome undetermined with the
+    reason, because guessing either way could hide a Deny or invent an Allow.
+    """
+    if block is None:
+        return Outcome(True)
+    if not isinstance(block, Mapping):
+        return _undetermined(f"malformed Condition: an object is required, not {type(block).__name__}")
+    return _all(_evaluate_operator(str(name), pairs, context) for name, pairs in block.items())
+
+
+def _evaluate_operator(raw_name: str, pairs: Any, context: Context) -> Outcome:
+    qualifier_raw, _, operator = raw_name.rpartition(":")
+    qualifier = _QUALIFIERS.get(qualifier_raw.lower()) if qualifier_raw else ""
+    if_exists = operator.lower().endswith("ifexists")
+    base = operator[: -len("IfExists")] if if_exists else operator
+    if qualifier is None:
+        return _undetermined(f"condition operator {raw_name!r} is not supported")
+    if not isinstance(pairs, Mapping):
+        return _undetermined(f"malformed Condition: {raw_name} must map context keys to values")
+    if base.lower() == "null":
+        if qualifier or if_exists:  # no ...IfExists and no set form of Null exists
+            return _undetermined(f"condition operator {raw_name!r} is not supported")
+        return _all(_evaluate_null(str(key), values, context) for key, values in pairs.items())
+    found = _BY_LOWER.get(base.lower())
+    if found is None:
+        return _undetermined(f"condition operator {raw_name!r} is not supported")
+    name, op = found
+    return _all(
+        _evaluate_key(name, op, qualifier, if_exists, str(key), values, context)
+        for key, values in pairs.items()
+    )
+
+
+def _policy_values(raw: Any) -> tuple[str, ...] | None:
+    """The condition values of one key as strings; ``None`` when the JSON grammar forbids them."""
     items = raw if isinstance(raw, list) else [raw]
-    return [str(v).lower() if isinstance(v, bool) else str(v) for v in items]
+    if not items or not all(isinstance(v, str | bool | int | float) for v in items):
+        return None
+    return _as_strings(items)
 
 
-def _lookup(context: Mapping[str, Any], key: str) -> list[str] | None:
-    """Context keys are case-insensitive; a value may be a list (multivalued key)."""
-    for name, value in context.items():
-        if name.lower() == key.lower():
-            return _values(value)
-    return None
+def _evaluate_null(key: str, raw: Any, context: Context) -> Outcome:
+    values = _policy_values(raw)
+    wanted = None if values is None else [_bool(v) for v in values]
+    if wanted is None or None in wanted:
+        return _undetermined(f"malformed Condition: Null on {key} takes true or false, not {raw!r}")
+    actual = context.get(key)
+    if actual is UNKNOWN:
+        return _undetermined(key)
+    return Outcome((actual is None) in wanted)
 
 
-def condition_matches(block: Mapping[str, Mapping[str, Any]] | None, context: Mapping[str, Any]) -> bool:
-    """True when every operator of the Condition ``block`` holds for ``context``."""
-    for raw_operator, pairs in (block or {}).items():
-        qualifier, _, operator = raw_operator.rpartition(":")
-        if_exists = operator.endswith("IfExists")
-        base = operator.removesuffix("IfExists")
-        for key, expected_raw in pairs.items():
-            expected = _values(expected_raw)
-            actual = _lookup(context, key)
-            if base == "Null":
-                if (actual is None) != (expected[0].lower() == "true"):
-                    return False
-                continue
-            if base not in _OPERATORS:
-                raise UnsupportedCondition(f"condition operator {raw_operator!r} is not supported")
-            matcher, negated = _OPERATORS[base]
-            if actual is None:
-                if if_exists or negated or qualifier == "ForAllValues":
-                    continue
-                return False
+def _evaluate_key(
+    name: str, op: _Operator, qualifier: str, if_exists: bool, key: str, raw: Any, context: Context
+) -> Outcome:
+    label = f"{qualifier}:{name}" if qualifier else name
+    values = _policy_values(raw)
+    if values is None:
+        return _undetermined(f"malformed Condition: {label} on {key} has value {raw!r}")
 
-            def one(
-                value: str, matcher: Callable[[str, str], bool] = matcher, expected: list[str] = expected
-            ) -> bool:
-                return any(matcher(value, e) for e in expected)
+    # The policy's values, variables substituted. A variable without a value and without a
+    # default makes the condition not match ("Variables and tags": the statement may be invalid).
+    prepared: list[Any] = []
+    pending: list[str] = []  # variables whose value is unknown: those values might still match
+    for text in values:
+        resolved = resolve_variables(text, context) if op.variables else _literal(text)
+        if resolved.unknown:
+            pending.extend(resolved.unknown)
+            continue
+        if resolved.text is None:
+            return Outcome(False)
+        comparable = op.prepare(resolved)
+        if comparable is None:
+            return _undetermined(f"{label} on {key}: {text!r} is not a valid {op.kind} value")
+        prepared.append(comparable)
 
-            # ForAllValues: every context value must match; ForAnyValue or a single-valued key: one.
-            hit = all(one(v) for v in actual) if qualifier == "ForAllValues" else any(one(v) for v in actual)
-            if hit == negated:
-                return False
-    return True
+    actual = context.get(key)
+    if actual is UNKNOWN:
+        return _undetermined(key)
+    if actual is None:
+        if qualifier == "ForAllValues":
+            return Outcome(True)
+        if qualifier == "ForAnyValue":
+            if if_exists:
+                return _undetermined(
+                    f"{label}IfExists on absent {key}: the IfExists rule says true, the ForAnyValue rule false"
+                )
+            return Outcome(False)
+        return Outcome(if_exists or op.negated)
+
+    def one(value: str) -> Outcome:
+        """Whether one request value satisfies the operator (values OR; negated: NOR)."""
+        comparable = op.read(value)
+        if comparable is None:
+            return _undetermined(
+                f"{label} on {key}: the request value {value!r} is not a valid {op.kind} value"
+            )
+        hit = _any([Outcome(op.test(comparable, p)) for p in prepared] + [_undetermined(v) for v in pending])
+        return _not(hit) if op.negated else hit
+
+    if qualifier == "ForAllValues":
+        return _all(one(v) for v in actual)
+    if qualifier == "ForAnyValue":
+        return _any(one(v) for v in actual)
+    if len(actual) > 1:
+        return _undetermined(f"{label} on multivalued {key} needs ForAllValues or ForAnyValue")
+    return one(actual[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Bridge for evaluator.py until it consumes Outcome (remove when the evaluator switches).
+
+
+class UnsupportedCondition(ValueError):
+    """A condition that could not be decided; the statement's outcome is then unknown."""
+
+
+def condition_matches(block: Any, context: Mapping[str, Any]) -> bool:
+    """True when the Condition ``block`` holds for a flat ``context`` (every other key absent).
+
+    Raises :class:`UnsupportedCondition` when the outcome is undetermined. Kept only for the
+    evaluator's single call site until it uses :func:`evaluate_conditions`; remove then.
+    """
+    outcome = evaluate_conditions(block, Context.from_flat(context))
+    if outcome.matched is None:
+        raise UnsupportedCondition("; ".join(outcome.unknown))
+    return outcome.matched

@@ -146,7 +146,8 @@ def _parts_regex(parts: tuple[Part, ...], ignore_case: bool) -> re.Pattern[str]:
 # ---------------------------------------------------------------------------------------------
 # Policy variables ("IAM policy elements: Variables and tags")
 
-_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+# ${key}, ${key, 'default'} (the default may hold braces), ${*}, ${?}, ${$}
+_VARIABLE = re.compile(r"\$\{(\s*[^\s,'{}]+\s*,\s*'[^']*'\s*|[^}]*)\}")
 _KEY_AND_DEFAULT = re.compile(r"\s*([^\s,']+)\s*(?:,\s*'([^']*)'\s*)?")
 
 
@@ -160,9 +161,14 @@ def resolve_variables(text: str, context: Context) -> Resolved:
     and a malformed ``${...}`` has no documented meaning; both leave the value undetermined
     rather than guessed. The substituted text is literal: a ``*`` in a tag value is no wildcard.
     """
+    return _resolve(text, context)[0]
+
+
+def _resolve(text: str, context: Context) -> tuple[Resolved, bool]:
+    """:func:`resolve_variables`, and whether an unknown variable without a default may have no value."""
     parts: list[Part] = []
     unknown: list[str] = []
-    no_value = False
+    no_value = maybe_no_value = False
     end = 0
     for match in _VARIABLE.finditer(text):
         if match.start() > end:
@@ -180,6 +186,7 @@ def resolve_variables(text: str, context: Context) -> Resolved:
         value = context.get(key)
         if value is UNKNOWN:
             unknown.append(key)
+            maybe_no_value = maybe_no_value or default is None
         elif value is None:
             if default is None:
                 no_value = True
@@ -191,11 +198,11 @@ def resolve_variables(text: str, context: Context) -> Resolved:
             parts.append((value[0], False))
     if end < len(text):
         parts.append((text[end:], True))
+    if no_value:  # whatever the unknown ones are, this value has none
+        return Resolved(None), False
     if unknown:
-        return Resolved(None, tuple(dict.fromkeys(unknown)))
-    if no_value:
-        return Resolved(None)
-    return Resolved("".join(t for t, _ in parts), parts=tuple(parts))
+        return Resolved(None, tuple(dict.fromkeys(unknown))), maybe_no_value
+    return Resolved("".join(t for t, _ in parts), parts=tuple(parts)), False
 
 
 def _literal(text: str) -> Resolved:
@@ -270,14 +277,18 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _arn(text: str) -> tuple[str, ...] | None:
-    """The six colon-separated parts of an ARN (the resource part keeps its own colons)."""
-    segments = text.split(":", 5)
-    return tuple(segments) if len(segments) == 6 else None
+def _arn(text: str) -> tuple[str, ...]:
+    """The colon-separated parts of an ARN, at most six (the resource part keeps its own colons)."""
+    return tuple(text.split(":", 5))
 
 
-def _arn_pattern(value: Resolved) -> tuple[re.Pattern[str], ...] | None:
-    """One wildcard pattern per ARN segment: a wildcard matches within its segment only."""
+def _arn_pattern(value: Resolved) -> tuple[re.Pattern[str], ...]:
+    """One wildcard pattern per ARN segment: a wildcard matches within its segment only.
+
+    "Each of the six colon-delimited components of the ARN is checked separately", so a value
+    with fewer than six (``arn:aws:s3:*``) has nothing to match a component against: it matches
+    no ARN (an empty tuple), however its wildcards would have spanned the colons.
+    """
     segments: list[list[Part]] = [[]]
     for text, wild in value.parts:
         pieces = text.split(":")
@@ -287,7 +298,7 @@ def _arn_pattern(value: Resolved) -> tuple[re.Pattern[str], ...] | None:
             if piece:
                 segments[-1].append((piece, wild))
     if len(segments) < 6:
-        return None
+        return ()
     head, resource = segments[:5], segments[5:]
     joined: list[Part] = []
     for index, segment in enumerate(resource):
@@ -302,7 +313,12 @@ def _in_network(address: Any, network: Any) -> bool:
 
 
 def _arn_matches(value: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> bool:
-    return all(p.match(v) for p, v in zip(patterns, value, strict=True))
+    """Segment by segment; a request value that is no six-part ARN matches no pattern."""
+    return (
+        len(value) == 6
+        and len(patterns) == 6
+        and all(p.match(v) for p, v in zip(patterns, value, strict=True))
+    )
 
 
 @dataclass(frozen=True)
@@ -495,10 +511,13 @@ def _evaluate_key(
     # default makes the condition not match ("Variables and tags": the statement may be invalid).
     prepared: list[Any] = []
     pending: list[str] = []  # variables whose value is unknown: those values might still match
+    defined = Outcome(True)  # undetermined while an unknown variable may turn out to have no value
     for text in values:
-        resolved = resolve_variables(text, context) if op.variables else _literal(text)
+        resolved, maybe_no_value = _resolve(text, context) if op.variables else (_literal(text), False)
         if resolved.unknown:
             pending.extend(resolved.unknown)
+            if maybe_no_value:
+                defined = _all([defined, Outcome(None, resolved.unknown)])
             continue
         if resolved.text is None:
             return Outcome(False)
@@ -506,7 +525,20 @@ def _evaluate_key(
         if comparable is None:
             return _undetermined(f"{label} on {key}: {text!r} is not a valid {op.kind} value")
         prepared.append(comparable)
+    return _all([defined, _compare_key(label, op, qualifier, if_exists, key, prepared, pending, context)])
 
+
+def _compare_key(
+    label: str,
+    op: _Operator,
+    qualifier: str,
+    if_exists: bool,
+    key: str,
+    prepared: list[Any],
+    pending: list[str],
+    context: Context,
+) -> Outcome:
+    """The request's value(s) of ``key`` against the policy's ``prepared`` values."""
     actual = context.get(key)
     if actual is UNKNOWN:
         return _undetermined(key)

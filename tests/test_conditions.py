@@ -41,6 +41,7 @@ ABSENT = f"{OPS}, introduction (a key not in the request: false, negated operato
 MULTI = f"{GUIDE}, 'Condition with multiple context keys or values'"
 SETS = f"{GUIDE}, 'Single-valued vs. multivalued context keys', set operators"
 VARS = f"{GUIDE}, 'IAM policy elements: Variables and tags'"
+COND = f"{GUIDE}, 'IAM JSON policy elements: Condition'"
 GRAMMAR = f"{GUIDE}, 'Grammar of the IAM JSON policy language' (condition_block)"
 
 ROLE = "arn:aws:iam::222222222222:role/sync"
@@ -213,7 +214,9 @@ ROWS: list[tuple[str, Any, Context, bool | None]] = [
     (MULTI, {"StringEquals": {"aws:SourceVpce": "vpce-1", "k": "a"}}, partial({"k": "b"}), FALSE),
     (MULTI, {"StringEquals": {"aws:SourceVpce": "vpce-1"}, "Foo": {"k": "a"}}, ctx(aws__SourceVpce="vpce-2"), FALSE),
     (OPS, {"StringStartsWith": {"k": "a"}}, ctx(k="a"), UNDETERMINED),
-    (OPS, {"stringequals": {"K": "a"}}, ctx(k="a"), TRUE),  # names of operators and keys: any case
+    (COND, {"StringEquals": {"K": "a"}}, ctx(k="a"), TRUE),  # key names are not case-sensitive
+    # operator names: the reference spells them one way, and another spelling is not guessed at
+    (OPS, {"stringequals": {"k": "a"}}, ctx(k="a"), UNDETERMINED),
     # --- malformed blocks ------------------------------------------------------------------
     (GRAMMAR, None, ctx(), TRUE),  # no Condition element
     (GRAMMAR, {}, ctx(), TRUE),

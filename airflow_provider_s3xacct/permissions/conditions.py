@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from types import MappingProxyType
 from typing import Any
@@ -79,7 +79,7 @@ class Context:
         The semantics of the old flat dictionaries: a value may be a string, a boolean or a list
         (a multivalued key).
         """
-        return cls({k: _as_strings(v) for k, v in mapping.items()}, frozenset({"*"}))
+        return cls(dict(mapping), frozenset({"*"}))
 
     def get(self, key: str) -> tuple[str, ...] | _Unknown | None:
         """The key's values, ``None`` when it is known absent, :data:`UNKNOWN` otherwise."""
@@ -228,10 +228,7 @@ def _number(text: str) -> Decimal | None:
     text = text.strip()
     if not _NUMBER.fullmatch(text):
         return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
-        return None
+    return Decimal(text)
 
 
 def _date(text: str) -> datetime | None:
@@ -309,7 +306,7 @@ def _arn_pattern(value: Resolved) -> tuple[re.Pattern[str], ...]:
 
 
 def _in_network(address: Any, network: Any) -> bool:
-    return bool(address.version == network.version and address in network)
+    return address in network  # False across IPv4 and IPv6
 
 
 def _arn_matches(value: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> bool:
@@ -398,8 +395,6 @@ _OPERATORS: dict[str, _Operator] = {
     "ArnNotEquals": _NOT_ARN,
     "ArnNotLike": _NOT_ARN,
 }
-_BY_LOWER = {name.lower(): (name, op) for name, op in _OPERATORS.items()}
-_QUALIFIERS = {"forallvalues": "ForAllValues", "foranyvalue": "ForAnyValue"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,12 +438,13 @@ def _undetermined(reason: str) -> Outcome:
 def evaluate_conditions(block: Any, context: Context) -> Outcome:
     """Decide a whole Condition element against ``context``.
 
-    ``None`` (or ``{}``) is a statement without a Condition, which always applies: callers pass
-    ``stmt.get("Condition")``, and IAM rejects an explicit JSON null when the document is
-    written. Anything else that is not what the IAM JSON grammar allows (the element not an
-    object, an operator not mapping keys to values, a value that is an object or an empty list)
-    is a lint error for the document as a whole; here it makes the outcome undetermined with the
-    reason, because guessing either way could hide a Deny or invent an Allow.
+    ``None`` is a statement without a Condition element, which always applies (callers pass
+    ``stmt.get("Condition")``, which cannot tell a JSON null from a missing element); ``{}``
+    constrains nothing either. Anything else the IAM JSON grammar does not allow (the element
+    not an object, an operator not mapping keys to values, a key's value an object, null or an
+    empty list) is a lint error for the document as a whole; here it makes the outcome
+    undetermined with the reason, because guessing either way could hide a Deny or invent an
+    Allow.
     """
     if block is None:
         return Outcome(True)
@@ -458,24 +454,20 @@ def evaluate_conditions(block: Any, context: Context) -> Outcome:
 
 
 def _evaluate_operator(raw_name: str, pairs: Any, context: Context) -> Outcome:
-    qualifier_raw, _, operator = raw_name.rpartition(":")
-    qualifier = _QUALIFIERS.get(qualifier_raw.lower()) if qualifier_raw else ""
-    if_exists = operator.lower().endswith("ifexists")
-    base = operator[: -len("IfExists")] if if_exists else operator
-    if qualifier is None:
+    """One operator of the block, spelled as the reference spells it (anything else: undetermined)."""
+    qualifier, _, operator = raw_name.rpartition(":")
+    base = operator.removesuffix("IfExists")
+    if_exists = base != operator
+    if qualifier not in ("", "ForAllValues", "ForAnyValue") or (base not in _OPERATORS and base != "Null"):
         return _undetermined(f"condition operator {raw_name!r} is not supported")
     if not isinstance(pairs, Mapping):
         return _undetermined(f"malformed Condition: {raw_name} must map context keys to values")
-    if base.lower() == "null":
+    if base == "Null":
         if qualifier or if_exists:  # no ...IfExists and no set form of Null exists
             return _undetermined(f"condition operator {raw_name!r} is not supported")
         return _all(_evaluate_null(str(key), values, context) for key, values in pairs.items())
-    found = _BY_LOWER.get(base.lower())
-    if found is None:
-        return _undetermined(f"condition operator {raw_name!r} is not supported")
-    name, op = found
     return _all(
-        _evaluate_key(name, op, qualifier, if_exists, str(key), values, context)
+        _evaluate_key(base, _OPERATORS[base], qualifier, if_exists, str(key), values, context)
         for key, values in pairs.items()
     )
 

@@ -155,20 +155,22 @@ def resolve_variables(text: str, context: Context) -> Resolved:
     """Substitute the ``${...}`` policy variables of ``text`` from ``context``.
 
     One round only: a default's text is not substituted again. A variable whose key is absent
-    takes its default, and without one the value has no value at all: AWS documents that such a
-    variable "might cause the entire statement to be invalid", so the element matches nothing.
-    A multivalued key cannot be a policy variable ("Single-valued vs. multivalued context keys")
+    takes its default, and without one the value has no value at all (``text`` is ``None``): a
+    Resource then matches nothing, whichever way AWS's "the value is effectively null" and "this
+    might cause the entire statement to be invalid" are read. A multivalued key cannot be a policy variable ("Single-valued vs. multivalued context keys")
     and a malformed ``${...}`` has no documented meaning; both leave the value undetermined
     rather than guessed. The substituted text is literal: a ``*`` in a tag value is no wildcard.
     """
     return _resolve(text, context)[0]
 
 
-def _resolve(text: str, context: Context) -> tuple[Resolved, bool]:
-    """:func:`resolve_variables`, and whether an unknown variable without a default may have no value."""
+def _resolve(text: str, context: Context) -> tuple[Resolved, bool, tuple[str, ...]]:
+    """:func:`resolve_variables`; whether an unknown variable without a default may have no
+    value; the keys of the variables that have none."""
     parts: list[Part] = []
     unknown: list[str] = []
-    no_value = maybe_no_value = False
+    missing: list[str] = []
+    maybe_no_value = False
     end = 0
     for match in _VARIABLE.finditer(text):
         if match.start() > end:
@@ -189,7 +191,7 @@ def _resolve(text: str, context: Context) -> tuple[Resolved, bool]:
             maybe_no_value = maybe_no_value or default is None
         elif value is None:
             if default is None:
-                no_value = True
+                missing.append(key)
             else:
                 parts.append((default, False))
         elif len(value) > 1:
@@ -198,11 +200,11 @@ def _resolve(text: str, context: Context) -> tuple[Resolved, bool]:
             parts.append((value[0], False))
     if end < len(text):
         parts.append((text[end:], True))
-    if no_value:  # whatever the unknown ones are, this value has none
-        return Resolved(None), False
+    if missing:  # whatever the unknown ones are, this value has none
+        return Resolved(None), False, tuple(missing)
     if unknown:
-        return Resolved(None, tuple(dict.fromkeys(unknown))), maybe_no_value
-    return Resolved("".join(t for t, _ in parts), parts=tuple(parts)), False
+        return Resolved(None, tuple(dict.fromkeys(unknown))), maybe_no_value, ()
+    return Resolved("".join(t for t, _ in parts), parts=tuple(parts)), False, ()
 
 
 def _literal(text: str) -> Resolved:
@@ -279,12 +281,13 @@ def _arn(text: str) -> tuple[str, ...]:
     return tuple(text.split(":", 5))
 
 
-def _arn_pattern(value: Resolved) -> tuple[re.Pattern[str], ...]:
+def _arn_pattern(value: Resolved) -> tuple[re.Pattern[str], ...] | None:
     """One wildcard pattern per ARN segment: a wildcard matches within its segment only.
 
-    "Each of the six colon-delimited components of the ARN is checked separately", so a value
-    with fewer than six (``arn:aws:s3:*``) has nothing to match a component against: it matches
-    no ARN (an empty tuple), however its wildcards would have spanned the colons.
+    "Each of the six colon-delimited components of the ARN is checked separately". A value with
+    fewer (``arn:aws:s3:*``) has no documented meaning: it could match nothing, or its last
+    ``*`` could reach across the colons as it may in a Resource element ("IAM JSON policy
+    elements: Resource"), so it is not read (``None``: undetermined).
     """
     segments: list[list[Part]] = [[]]
     for text, wild in value.parts:
@@ -295,7 +298,7 @@ def _arn_pattern(value: Resolved) -> tuple[re.Pattern[str], ...]:
             if piece:
                 segments[-1].append((piece, wild))
     if len(segments) < 6:
-        return ()
+        return None
     head, resource = segments[:5], segments[5:]
     joined: list[Part] = []
     for index, segment in enumerate(resource):
@@ -311,11 +314,7 @@ def _in_network(address: Any, network: Any) -> bool:
 
 def _arn_matches(value: tuple[str, ...], patterns: tuple[re.Pattern[str], ...]) -> bool:
     """Segment by segment; a request value that is no six-part ARN matches no pattern."""
-    return (
-        len(value) == 6
-        and len(patterns) == 6
-        and all(p.match(v) for p, v in zip(patterns, value, strict=True))
-    )
+    return len(value) == 6 and all(p.match(v) for p, v in zip(patterns, value, strict=True))
 
 
 @dataclass(frozen=True)
@@ -500,24 +499,38 @@ def _evaluate_key(
         return _undetermined(f"malformed Condition: {label} on {key} has value {raw!r}")
 
     # The policy's values, variables substituted. A variable without a value and without a
-    # default makes the condition not match ("Variables and tags": the statement may be invalid).
+    # default has two documented readings ("Variables and tags"): the value is null, with "no
+    # equal or like value", so it matches nothing; or "the entire statement" is invalid, so the
+    # condition does not match. Where they agree the outcome is decided, elsewhere undetermined.
     prepared: list[Any] = []
     pending: list[str] = []  # variables whose value is unknown: those values might still match
-    defined = Outcome(True)  # undetermined while an unknown variable may turn out to have no value
+    missing: list[str] = []  # variables without a value: those values match nothing
+    maybe_missing: list[str] = []  # unknown variables without a default: they may have none
     for text in values:
-        resolved, maybe_no_value = _resolve(text, context) if op.variables else (_literal(text), False)
+        if op.variables:
+            resolved, maybe_no_value, no_value = _resolve(text, context)
+        else:
+            resolved, maybe_no_value, no_value = _literal(text), False, ()
+        missing.extend(no_value)
         if resolved.unknown:
             pending.extend(resolved.unknown)
             if maybe_no_value:
-                defined = _all([defined, Outcome(None, resolved.unknown)])
+                maybe_missing.extend(resolved.unknown)
             continue
         if resolved.text is None:
-            return Outcome(False)
+            continue
         comparable = op.prepare(resolved)
         if comparable is None:
             return _undetermined(f"{label} on {key}: {text!r} is not a valid {op.kind} value")
         prepared.append(comparable)
-    return _all([defined, _compare_key(label, op, qualifier, if_exists, key, prepared, pending, context)])
+    # "null" reading; the "invalid statement" reading is FALSE, so only a FALSE here is certain
+    outcome = _compare_key(label, op, qualifier, if_exists, key, prepared, pending, context)
+    if missing and outcome.matched is not False:
+        variables = ", ".join(f"${{{v}}}" for v in dict.fromkeys(missing))
+        return _undetermined(f"{label} on {key}: {variables} has no value, and AWS leaves the outcome open")
+    if maybe_missing and outcome.matched is True:
+        return Outcome(None, tuple(dict.fromkeys(maybe_missing)))
+    return outcome
 
 
 def _compare_key(

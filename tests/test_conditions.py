@@ -215,7 +215,8 @@ ROWS: list[tuple[str, Any, Context, bool | None]] = [
     # a multivalued key cannot be a variable
     (VARS, {"StringEquals": {"k": "${aws:TagKeys}"}}, ctx(k="a", aws__TagKeys=["a", "b"]), UNDETERMINED),
     (VARS, {"StringEquals": {"k": "${aws:username"}}, ctx(k="${aws:username"), TRUE),  # not a variable
-    (VARS, {"StringEquals": {"k": "${not a key}"}}, ctx(k="x"), UNDETERMINED),
+    (VARS, {"StringEquals": {"k": "${aws:username, unquoted}"}}, ctx(k="x"), UNDETERMINED),
+    (VARS, {"StringEquals": {"k": "${aws:PrincipalTag/cost center}"}}, ctx({"aws:PrincipalTag/Cost Center": "x"}, k="x"), TRUE),
     # --- what verify cannot know, and Kleene logic -----------------------------------------
     (ABSENT, {"StringEquals": {"aws:SourceVpce": "vpce-1"}}, partial({}), UNDETERMINED),
     (MULTI, {"StringEquals": {"aws:SourceVpce": "vpce-1", "k": "a"}}, partial({"k": "b"}), FALSE),
@@ -358,29 +359,49 @@ def test_bridge_raises_on_undetermined() -> None:
 
 # --- properties --------------------------------------------------------------------------------
 
-KEYS = ("k1", "k2", "k3")
-WORDS = st.sampled_from(["a", "b", "ab", "a*", "?b", "*", "${k2}", "${k3, 'a'}", "${*}"])
 STRING_OPS = [
     "StringEquals", "StringNotEquals", "StringLike", "StringNotLike", "StringEqualsIgnoreCase",
     "StringLikeIfExists", "StringNotEqualsIfExists", "ForAllValues:StringLike", "ForAnyValue:StringEquals",
     "ForAllValues:StringNotEquals", "ForAnyValue:StringNotLike", "ForAllValues:StringEqualsIfExists",
 ]  # fmt: skip
-CONCRETE = st.one_of(
-    st.none(), st.lists(st.sampled_from(["a", "b", "ab", "A", "a*"]), min_size=1, max_size=3)
-)
-STATE = st.one_of(st.just("unknown"), CONCRETE)
+WORDS = ["a", "b", "ab", "a*", "?b", "*", "${k2}", "${k3, 'a'}", "${*}", "${ip}"]
+# key -> (operators, policy values, request values); "k*" keys may be multivalued
+TYPED: dict[str, tuple[list[str], list[str], list[str]]] = {
+    "k1": (STRING_OPS, WORDS, ["a", "b", "ab", "A", "a*"]),
+    "k2": (STRING_OPS, WORDS, ["a", "b", "ab", "A", "a*"]),
+    "k3": (STRING_OPS, WORDS, ["a", "b", "ab", "A", "a*"]),
+    "n": (["NumericLessThan", "NumericNotEquals", "NumericGreaterThanEqualsIfExists"], ["1", "5", "-2.5"], ["0", "5", "9"]),
+    "d": (["DateLessThan", "DateNotEqualsIfExists", "DateGreaterThanEquals"], ["2024-01-01", "1704067200", "2030-01-01T00:00:00+01:00"],
+          ["2023-12-31T23:00:00Z", "1704067200", "2031-01-01T00:00:00Z"]),
+    "b": (["Bool", "BoolIfExists"], ["true", "false", "${k1}"], ["true", "false"]),
+    "ip": (["IpAddress", "NotIpAddress", "IpAddressIfExists"], ["10.0.0.0/8", "2001:db8::/32", "10.1.2.3"],
+           ["10.1.2.3", "192.0.2.1", "2001:db8::1"]),
+    "arn": (["ArnLike", "ArnNotEquals", "ArnLikeIfExists", "ForAnyValue:ArnLike"],
+            ["arn:aws:iam::*:role/*", "arn:aws:s3:::${k2}/*", "arn:aws:s3:::*", "arn:aws:iam::*"],
+            [ROLE, "arn:aws:s3:::a/k", "arn:aws:s3:::b/k"]),
+}  # fmt: skip
+KEYS = tuple(TYPED)
+
+
+def concrete(key: str) -> st.SearchStrategy[Any]:
+    """A known state of ``key``: absent (None) or its request value(s)."""
+    size = 3 if key.startswith("k") else 1
+    return st.one_of(st.none(), st.lists(st.sampled_from(TYPED[key][2]), min_size=1, max_size=size))
 
 
 @st.composite
 def blocks(draw: st.DrawFn) -> dict[str, Any]:
     block: dict[str, Any] = {}
     for _ in range(draw(st.integers(1, 3))):
-        operator = draw(st.sampled_from([*STRING_OPS, "Null"]))
-        keys = draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=2, unique=True))
+        key = draw(st.sampled_from(KEYS))
+        operators, words, _ = TYPED[key]
+        operator = draw(st.sampled_from([*operators, "Null"]))
         if operator == "Null":
-            block[operator] = {k: draw(st.sampled_from(["true", "false"])) for k in keys}
+            block.setdefault(operator, {})[key] = draw(st.sampled_from(["true", "false"]))
         else:
-            block[operator] = {k: draw(st.lists(WORDS, min_size=1, max_size=3)) for k in keys}
+            block.setdefault(operator, {})[key] = draw(
+                st.lists(st.sampled_from(words), min_size=1, max_size=3)
+            )
     return block
 
 
@@ -390,19 +411,23 @@ def _context(states: dict[str, Any]) -> Context:
     return Context(present, absent)
 
 
-@settings(max_examples=300, deadline=None)
-@given(block=blocks(), states=st.fixed_dictionaries({k: STATE for k in KEYS}), data=st.data())
+def states() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({k: st.one_of(st.just("unknown"), concrete(k)) for k in KEYS})
+
+
+@settings(max_examples=500, deadline=None)
+@given(block=blocks(), known_or_not=states(), data=st.data())
 def test_an_unknown_key_never_decides_what_a_known_value_would_not(
-    block: dict[str, Any], states: dict[str, Any], data: st.DataObject
+    block: dict[str, Any], known_or_not: dict[str, Any], data: st.DataObject
 ) -> None:
     """Replacing each unknown key by any concrete value (or absence) never contradicts a decision.
 
     This is what makes "undetermined" safe to act on: a decided outcome holds whatever the keys
     verify could not know turn out to be (Kleene logic, contract of issue 13).
     """
-    outcome = evaluate_conditions(block, _context(states))
-    concrete = {k: data.draw(CONCRETE) if v == "unknown" else v for k, v in states.items()}
-    known = evaluate_conditions(block, _context(concrete))
+    outcome = evaluate_conditions(block, _context(known_or_not))
+    filled = {k: data.draw(concrete(k)) if v == "unknown" else v for k, v in known_or_not.items()}
+    known = evaluate_conditions(block, _context(filled))
     if outcome.matched is not None:
         assert known.matched is outcome.matched
     assert not set(known.unknown) & set(KEYS), known  # every key known: none reported unknown

@@ -147,8 +147,9 @@ def _parts_regex(parts: tuple[Part, ...], ignore_case: bool) -> re.Pattern[str]:
 # Policy variables ("IAM policy elements: Variables and tags")
 
 # ${key}, ${key, 'default'} (the default may hold braces), ${*}, ${?}, ${$}
-_VARIABLE = re.compile(r"\$\{(\s*[^\s,'{}]+\s*,\s*'[^']*'\s*|[^}]*)\}")
-_KEY_AND_DEFAULT = re.compile(r"\s*([^\s,']+)\s*(?:,\s*'([^']*)'\s*)?")
+_VARIABLE = re.compile(r"\$\{([^,'{}]+,\s*'[^']*'\s*|[^}]*)\}")
+# the key may hold inner spaces (tag keys do); the default is quoted
+_KEY_AND_DEFAULT = re.compile(r"\s*([^,'\s](?:[^,']*[^,'\s])?)\s*(?:,\s*'([^']*)'\s*)?")
 
 
 def resolve_variables(text: str, context: Context) -> Resolved:

@@ -23,6 +23,12 @@ whether it is present (its values), known absent, or unknown, and the answer is 
 :class:`Outcome` whose ``matched`` is ``None`` when it depends on something not known here. The
 logic is Kleene's: FALSE dominates AND (operators, keys), TRUE dominates OR (values), so an
 undetermined part only leaves the whole undetermined when it could still change it.
+
+Where the documentation leaves the result open, the answer is undetermined too, never a guess:
+an operator outside the reference (or spelled otherwise), a value its operator cannot read, a
+malformed block, a variable without a value where AWS's two readings differ, an ARN value
+without six components, ForAnyValue with IfExists on an absent key, a plain operator on a
+multivalued key.
 """
 
 from __future__ import annotations

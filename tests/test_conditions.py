@@ -262,6 +262,8 @@ def test_undetermined_names_the_key_verify_could_not_know() -> None:
 def test_absent_covers_families_and_keys_are_case_insensitive() -> None:
     """Context: ``prefix/*`` in ``absent`` covers every key of that family."""
     context = Context({"AWS:PrincipalTag/Team": ("data",)}, frozenset({"aws:principaltag/*"}))
+    same = Context({"aws:principaltag/team": ["data"]}, frozenset({"AWS:PrincipalTag/*"}))
+    assert context == same and hash(context) == hash(same)
     assert context.get("aws:principaltag/team") == ("data",)
     assert context.get("aws:PrincipalTag/other") is None
     assert evaluate_conditions({"StringEquals": {"aws:PrincipalTag/other": "x"}}, context).matched is False

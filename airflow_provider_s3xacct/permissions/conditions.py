@@ -78,6 +78,9 @@ class Context:
         object.__setattr__(self, "values", MappingProxyType(values))
         object.__setattr__(self, "absent", frozenset(str(k).lower() for k in self.absent))
 
+    def __hash__(self) -> int:  # hashable like any frozen value, so callers may cache on it
+        return hash((frozenset(self.values.items()), self.absent))
+
     @classmethod
     def from_flat(cls, mapping: Mapping[str, Any]) -> Context:
         """A context where ``mapping`` holds every key present and every other key is absent.

@@ -410,26 +410,26 @@ _OPERATORS: dict[str, _Operator] = {
 # Three-valued combination
 
 
-def _all(outcomes: Iterable[Outcome]) -> Outcome:
-    """Kleene AND: any FALSE decides; otherwise any unknown leaves it undetermined."""
+def _kleene(outcomes: Iterable[Outcome], decisive: bool) -> Outcome:
+    """Kleene AND (``decisive=False``: any FALSE decides) or OR (``True``: any TRUE decides).
+
+    Otherwise any unknown part leaves the result undetermined, naming all that was unknown.
+    """
     unknown: list[str] = []
     for outcome in outcomes:
-        if outcome.matched is False:
-            return Outcome(False)
+        if outcome.matched is decisive:
+            return Outcome(decisive)
         if outcome.matched is None:
             unknown.extend(outcome.unknown)
-    return Outcome(None, tuple(dict.fromkeys(unknown))) if unknown else Outcome(True)
+    return Outcome(None, tuple(dict.fromkeys(unknown))) if unknown else Outcome(not decisive)
+
+
+def _all(outcomes: Iterable[Outcome]) -> Outcome:
+    return _kleene(outcomes, decisive=False)
 
 
 def _any(outcomes: Iterable[Outcome]) -> Outcome:
-    """Kleene OR: any TRUE decides; otherwise any unknown leaves it undetermined."""
-    unknown: list[str] = []
-    for outcome in outcomes:
-        if outcome.matched is True:
-            return Outcome(True)
-        if outcome.matched is None:
-            unknown.extend(outcome.unknown)
-    return Outcome(None, tuple(dict.fromkeys(unknown))) if unknown else Outcome(False)
+    return _kleene(outcomes, decisive=True)
 
 
 def _not(outcome: Outcome) -> Outcome:

@@ -503,6 +503,7 @@ def _evaluate_null(key: str, raw: Any, context: Context) -> Outcome:
 def _evaluate_key(
     name: str, op: _Operator, qualifier: str, if_exists: bool, key: str, raw: Any, context: Context
 ) -> Outcome:
+    """One key of one operator: the policy's values read, then compared with the request's."""
     label = f"{qualifier}:{name}" if qualifier else name
     values = _policy_values(raw)
     if values is None:

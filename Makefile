@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast lint typecheck unit ui venv clean bench system-deps
+.PHONY: demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,14 +39,21 @@ typecheck: $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
-unit: $(STAMP) system-deps
+# The condition tests' independent oracle (npm package @cloud-copilot/iam-simulate, ~20 MB, pinned
+# in tests/differential/package-lock.json); without npm the differential test is skipped.
+test-oracles:
+	@if command -v npm >/dev/null; then \
+	  test -d tests/differential/node_modules || npm ci --prefix tests/differential --silent --no-audit --no-fund; \
+	else echo "npm not found: tests/test_conditions_differential.py will be skipped"; fi
+
+unit: $(STAMP) system-deps test-oracles
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
 
 # The quick local loop: everything but the real-Airflow end-to-end and the slow scale checks.
 # `make test` (and CI) still run everything.
-test-fast: lint typecheck $(STAMP)
+test-fast: lint typecheck $(STAMP) test-oracles
 	$(BIN)/python -m pytest -m "not e2e and not slow"
 
 clean:

@@ -1,6 +1,6 @@
 """IAM Condition blocks, decided three-valued against a request context.
 
-No maintained Python library evaluates IAM policies offline (parliament lints, it does not
+No maintained Python library evaluates IAM policies offline (linters check grammar, they do not
 decide), so the documented rules are written here, from the IAM User Guide:
 
 - "IAM JSON policy elements: Condition operators": the operator families String*, Numeric*, Date*,

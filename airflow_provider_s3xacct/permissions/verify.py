@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow_provider_s3xacct.permissions.documents import PolicySet
 from airflow_provider_s3xacct.permissions.evaluator import Document, Request, evaluate, statement_matches
-from airflow_provider_s3xacct.permissions.lint import LintFinding, lint_all
+from airflow_provider_s3xacct.permissions.lint import LintFinding, lint_policies
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
     DEST_KEY_FILE,
@@ -162,4 +162,4 @@ def verify_policies(spec: TransferSpec, policies: PolicySet) -> VerifyReport:
                 fix,
             )
         )
-    return VerifyReport(checks, lint_all(policies.all_documents()))
+    return VerifyReport(checks, lint_policies(policies))

@@ -259,6 +259,20 @@ BAD: list[tuple[str, PolicyKind, dict[str, Any], str, str]] = [
         "high",
     ),
     (
+        "public Allow, a condition on something else",
+        "bucket",
+        {"Principal": "*", "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}},
+        "PUBLIC_ACCESS",
+        "high",
+    ),
+    (
+        "public Allow, IfExists holds without the key",
+        "bucket",
+        {"Principal": "*", "Condition": {"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1a2b3c4d"}}},
+        "PUBLIC_ACCESS",
+        "high",
+    ),
+    (
         "Allow with NotPrincipal",
         "bucket",
         {"Principal": None, "NotPrincipal": {"AWS": A}},
@@ -294,6 +308,14 @@ def test_document_level_defects() -> None:
     assert findings(doc(ok, {**ok, "Action": "s3:ListBucket"}), "identity") == [
         ("#1", "error", "RESOURCE_MISMATCH")
     ]
+
+
+def test_an_action_with_a_space_is_explained() -> None:
+    (finding,) = lint_document(
+        Document("identity.json", doc({"Effect": "Allow", "Action": "s3: PutObject", "Resource": OBJ})),
+        "identity",
+    )
+    assert "'s3: PutObject'" in finding.message and "whitespace" in finding.message
 
 
 def test_the_message_tells_what_the_statement_fails_to_grant() -> None:

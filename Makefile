@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps
+.PHONY: demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps check-py312
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,5 +56,10 @@ test: lint typecheck unit
 test-fast: lint typecheck $(STAMP) test-oracles
 	$(BIN)/python -m pytest -m "not e2e and not slow"
 
+# plan + verify in a fresh Python 3.12 venv with setuptools >= 82 (no pkg_resources),
+# installed with every declared dependency; not part of `make test` (it downloads Airflow).
+check-py312:
+	bash scripts/check-py312.sh
+
 clean:
-	rm -rf $(VENV) .venv-peers .demo
+	rm -rf $(VENV) .venv-peers .venv-py312 .demo

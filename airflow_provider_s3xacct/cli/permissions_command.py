@@ -19,6 +19,7 @@ from airflow_provider_s3xacct.cli.common import (
 )
 from airflow_provider_s3xacct.kms.probes import ClientCache
 from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
+from airflow_provider_s3xacct.permissions.aws_checks import run_aws_checks
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir, write_policy_dir
 from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.probe import live_probes
@@ -48,6 +49,19 @@ def register(commands: Any) -> None:
         "--policies-dir", metavar="DIR", help="review these files offline instead of reading AWS"
     )
     verify.add_argument("--probe", action="store_true", help="also probe live as the sync principal")
+    verify.add_argument(
+        "--validate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="IAM Access Analyzer ValidatePolicy on each document, beside our lint "
+        "(default: on when reading AWS, off with --policies-dir)",
+    )
+    verify.add_argument(
+        "--simulate",
+        action="store_true",
+        help="ask the IAM policy simulator (SimulatePrincipalPolicy) about each request and report "
+        "where it disagrees with verify (reads AWS; not with --policies-dir)",
+    )
     verify.add_argument("--json", action="store_true")
     _admin_args(verify)
     add_credential_args(verify)
@@ -92,15 +106,27 @@ def _print_report(report: VerifyReport, as_json: bool) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    if args.simulate and args.policies_dir:
+        return fail_usage(
+            "--simulate: the simulator reads the principal's deployed policies, so it cannot be "
+            "compared with files from --policies-dir; drop one of the two options",
+            args.json,
+        )
+    validate = args.validate if args.validate is not None else not args.policies_dir
     try:
         spec = TransferSpec.from_file(args.config)
-        policies = load_policy_dir(args.policies_dir) if args.policies_dir else _admins(args, spec).read_all()
+        admins = _admins(args, spec) if (validate or args.simulate or not args.policies_dir) else None
+        policies = (
+            load_policy_dir(args.policies_dir) if args.policies_dir or admins is None else admins.read_all()
+        )
     except (InvalidInputError, OSError) as exc:
         return fail_usage(str(exc), args.json)
     except (ClientError, BotoCoreError) as exc:
         sys.stderr.write(f"s3xacct: reading the deployed policies failed: {exc}\n")
         return EXIT_FAILED
     report = verify_policies(spec, policies)
+    if admins is not None and (validate or args.simulate):
+        report.aws = run_aws_checks(spec, policies, admins.client, validate, args.simulate)
     if args.probe:
         session = build_session(args.profile, args.role_arn, args.region, args.external_id)
         report.probes = live_probes(spec, ClientCache(lambda s, r: session.client(s, region_name=r)))

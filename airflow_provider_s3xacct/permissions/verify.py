@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_s3xacct.permissions.documents import PolicySet
 from airflow_provider_s3xacct.permissions.evaluator import Document, Request, evaluate, statement_matches
@@ -20,6 +20,9 @@ from airflow_provider_s3xacct.permissions.plan import (
 )
 from airflow_provider_s3xacct.permissions.requests import RequiredRequest, required_requests
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
+
+if TYPE_CHECKING:
+    from airflow_provider_s3xacct.permissions.aws_checks import AwsChecks
 
 
 @dataclass
@@ -49,10 +52,15 @@ class VerifyReport:
     checks: list[Check]
     lint: list[LintFinding]
     probes: list[dict[str, Any]] = field(default_factory=list)
+    aws: AwsChecks | None = None  # AWS's own checks when online (aws_checks.py)
 
     @property
     def ok(self) -> bool:
-        return all(c.allowed for c in self.checks) and all(p.get("ok", True) for p in self.probes)
+        return (
+            all(c.allowed for c in self.checks)
+            and all(p.get("ok", True) for p in self.probes)
+            and (self.aws is None or self.aws.ok)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +68,7 @@ class VerifyReport:
             "checks": [c.to_dict() for c in self.checks],
             "lint": [f.to_dict() for f in self.lint],
             "probes": self.probes,
+            **({"aws": self.aws.to_dict()} if self.aws else {}),
         }
 
     def summary(self) -> str:
@@ -71,6 +80,8 @@ class VerifyReport:
                 lines.append(f"  fix: {c.fix}")
         for f in self.lint:
             lines.append(f"lint [{f.severity}] {f.document} {f.sid or ''}: {f.message}")
+        if self.aws:
+            lines += self.aws.summary_lines()
         return "\n".join(lines)
 
 
@@ -127,20 +138,25 @@ def _fix(
     return "; ".join(fixes)
 
 
+def evaluator_request(spec: TransferSpec, req: RequiredRequest) -> Request:
+    """The evaluator's view of one required request, made by the spec's principal."""
+    return Request(
+        spec.principal_arn,
+        spec.principal_account,
+        req.action,
+        req.resource,
+        req.resource_account,
+        req.context,
+        is_kms=req.action.startswith("kms:"),
+    )
+
+
 def verify_policies(spec: TransferSpec, policies: PolicySet) -> VerifyReport:
     """Lint every document and evaluate every request the copy makes."""
     plan = plan_policies(spec)
     checks = []
     for req in required_requests(spec):
-        request = Request(
-            spec.principal_arn,
-            spec.principal_account,
-            req.action,
-            req.resource,
-            req.resource_account,
-            req.context,
-            is_kms=req.action.startswith("kms:"),
-        )
+        request = evaluator_request(spec, req)
         decision = evaluate(request, policies.identity, _resource_document(req, policies, spec))
         if decision.allowed:
             fix = None

@@ -369,3 +369,14 @@ def test_verify_runs_without_pkg_resources_or_parliament(tmp_path: Path) -> None
     )
     assert run.returncode == 0, run.stderr
     assert "required requests allowed" in run.stderr and "lint [" not in run.stderr
+
+
+def test_a_statement_over_a_bucket_and_its_objects_is_fine() -> None:
+    """S3 User Guide, "Policy resources for Amazon S3": one statement may list both ARNs."""
+    stmt = {
+        "Sid": "ReadAll",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket", "s3:GetObject"],
+        "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+    }
+    assert findings(doc(stmt), "identity") == []

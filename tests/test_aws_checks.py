@@ -276,7 +276,7 @@ def test_simulator_gets_each_request_with_context_and_bucket_policy_and_disagree
     report = verify_policies(s, policies)
     report.aws = checks
     summary = report.summary()
-    assert "IAM policy simulator: 9/11 requests agree with verify" in summary
+    assert f"IAM policy simulator, as {USER}: 9/11 requests agree with verify" in summary
     assert (
         f"DISAGREE kms:Decrypt on {SRC_KEY} (decrypt source objects encrypted under this key): AWS simulator says "
         "implicitDeny, verify says allowed [identity policies only (key policies are not simulated)]; denied by an SCP"
@@ -314,6 +314,7 @@ def test_a_role_is_simulated_on_its_identity_side_only_and_a_disagreement_fails_
     report.aws = checks
     # ...but AWS's simulator does not: verify must not pass.
     assert not report.ok and report.to_dict()["ok"] is False
+    assert f"as {ROLE} (the copy's assumed-role session is simulated as its role): 10/11" in report.summary()
     assert [(d.request.action, d.aws_decision) for d in checks.disagreements] == [
         ("s3:AbortMultipartUpload", "implicitDeny")
     ]

@@ -95,6 +95,7 @@ class AwsChecks:
 
     findings: list[LintFinding] = field(default_factory=list)
     simulations: list[Simulation] = field(default_factory=list)
+    simulated_as: str = ""  # the PolicySourceArn, and why when it is a role
     not_checked: list[str] = field(default_factory=list)
 
     @property
@@ -110,6 +111,7 @@ class AwsChecks:
         return {
             "findings": [f.to_dict() for f in self.findings],
             "simulations": [s.to_dict() for s in self.simulations],
+            "simulated_as": self.simulated_as,
             "disagreements": len(self.disagreements),
             "not_checked": self.not_checked,
         }
@@ -120,7 +122,8 @@ class AwsChecks:
         ]
         if self.simulations:
             lines.append(
-                f"IAM policy simulator: {len(self.simulations) - len(self.disagreements)}/"
+                f"IAM policy simulator, as {self.simulated_as}: "
+                f"{len(self.simulations) - len(self.disagreements)}/"
                 f"{len(self.simulations)} requests agree with verify"
             )
         for s in self.disagreements:
@@ -326,5 +329,10 @@ def run_aws_checks(
             checks.not_checked.append(f"IAM policy simulator ({_error(exc)})")
         else:
             checks.simulations, notes = simulate_requests(spec, policies, iam)
+            checks.simulated_as = spec.principal_arn + (
+                " (the copy's assumed-role session is simulated as its role)"
+                if spec.principal_kind == "role"
+                else ""
+            )
             checks.not_checked += notes
     return checks

@@ -350,3 +350,47 @@ def test_simulate_with_a_policies_dir_is_a_usage_error(tmp_path: Path) -> None:
         timeout=120,
     )
     assert run.returncode == 2 and "--simulate" in run.stderr and "--policies-dir" in run.stderr
+
+
+def test_online_verify_validates_by_default_and_says_what_aws_would_not_answer(
+    moto: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Online, ValidatePolicy runs unless --no-validate; moto answers it with 404 "Not yet
+    implemented", which verify lists as not checked instead of failing."""
+    from airflow_provider_s3xacct.cli import main
+
+    account = "123456789012"  # moto's in-process account: one account plays both sides
+    s = TransferSpec.create(
+        {
+            "source": {
+                "account_id": account,
+                "bucket": "src-bucket",
+                "prefix": "data/",
+                "region": "us-east-1",
+            },
+            "destination": {"account_id": account, "bucket": "dst-bucket", "region": "us-east-1"},
+            "principal_arn": f"arn:aws:iam::{account}:user/sync_user",
+        }
+    )
+    iam = boto3.client("iam")
+    iam.create_user(UserName="sync_user")
+    files = plan_policies(s).files(s)
+    iam.put_user_policy(
+        UserName="sync_user", PolicyName="s3xacct-sync", PolicyDocument=json.dumps(files["identity.json"])
+    )
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="src-bucket")
+    s3.create_bucket(Bucket="dst-bucket")
+    s3.put_bucket_policy(Bucket="dst-bucket", Policy=json.dumps(files["dest-bucket-policy.json"]))
+    config = tmp_path / "transfer.json"
+    config.write_text(s.model_dump_json())
+
+    assert main(["verify", "--config", str(config), "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out.splitlines()[-1])["aws"]["not_checked"] == [
+        "IAM Access Analyzer ValidatePolicy of inline policy 's3xacct-sync' of user sync_user (404: Not yet implemented)",
+        "IAM Access Analyzer ValidatePolicy of bucket policy of dst-bucket (404: Not yet implemented)",
+    ]
+    assert "not checked: IAM Access Analyzer ValidatePolicy of bucket policy of dst-bucket" in out.err
+    assert main(["verify", "--config", str(config), "--json", "--no-validate"]) == 0
+    assert "aws" not in json.loads(capsys.readouterr().out.splitlines()[-1])

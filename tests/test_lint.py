@@ -128,6 +128,13 @@ ACCESS_LOGS = {  # S3 User Guide, "Enabling Amazon S3 server access logging": th
         "StringEquals": {"aws:SourceAccount": A},
     },
 }
+CLOUDFRONT_OAI = {  # CloudFront Developer Guide, "Restricting access to an Amazon S3 origin" (legacy OAI)
+    "Sid": "2",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E15MNIMTCFKK4C"},
+    "Action": "s3:GetObject",
+    "Resource": "arn:aws:s3:::src-bucket/*",
+}
 ORG_ONLY = {  # S3 User Guide, bucket policy examples: "aws:PrincipalOrgID"
     "Sid": "AllowOrganization",
     "Effect": "Allow",
@@ -143,9 +150,9 @@ ORG_ONLY = {  # S3 User Guide, bucket policy examples: "aws:PrincipalOrgID"
     [
         ("key", default_key_policy(A)),  # Sid "Enable IAM User Permissions" has spaces: fine in a key policy
         ("key", doc(default_key_policy(A)["Statement"][0], KMS_GUIDE_OTHER_ACCOUNT, KMS_GUIDE_VIA_SERVICE)),
-        ("bucket", doc(BUCKET_OWNER, ACCESS_LOGS, ORG_ONLY)),
+        ("bucket", doc(BUCKET_OWNER, ACCESS_LOGS, ORG_ONLY, CLOUDFRONT_OAI)),
     ],
-    ids=["default key policy", "KMS guide patterns", "bucket owner, access logs, organization"],
+    ids=["default key policy", "KMS guide patterns", "bucket owner, access logs, organization, CloudFront"],
 )
 def test_aws_own_documents_have_no_findings(kind: PolicyKind, policy: dict[str, Any]) -> None:
     assert findings(policy, kind) == []

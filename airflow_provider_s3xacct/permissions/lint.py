@@ -104,7 +104,8 @@ _ACTION_RE = re.compile(r"^([A-Za-z0-9-]+):([A-Za-z0-9*?]+)$")
 _SID_IAM_RE = re.compile(r"^[A-Za-z0-9]*$")  # IAM policies; S3 and KMS accept more (spaces)
 _AWS_PRINCIPAL_RE = re.compile(
     r"^arn:aws[a-z-]*:(?:iam::\d{12}:(?:root|user/.+|role/.+)"
-    r"|sts::\d{12}:(?:assumed-role/[^/]+/.+|federated-user/.+))$"
+    r"|sts::\d{12}:(?:assumed-role/[^/]+/.+|federated-user/.+)"
+    r"|iam::cloudfront:user/CloudFront Origin Access Identity \w+)$"  # what S3 writes for an OAI
 )
 _UNIQUE_ID_RE = re.compile(r"^A[A-Z]{3}[A-Z0-9]{12,}$")  # AIDA.../AROA...: what a deleted principal becomes
 

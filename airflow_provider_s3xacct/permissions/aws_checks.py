@@ -273,8 +273,11 @@ def simulate_requests(
             scope = f"identity policies and {bucket.name}"
             ours = evaluate(request, policies.identity, bucket).allowed
         else:
-            why = "key policies are not simulated" if req.key_arn else "no bucket policy"
-            if req.key_arn is None and bucket is not None:
+            if req.key_arn:
+                why = "key policies are not simulated"
+            elif bucket is None:
+                why = "no bucket policy"
+            else:
                 why = "a resource policy is simulated only for an IAM user"
             scope = f"identity policies only ({why})"
             # The identity side alone: the same request as if it were same-account and not KMS,

@@ -27,6 +27,7 @@ bench: $(STAMP)
 	command -v rclone >/dev/null || (apt-get install -y -qq rclone >/dev/null 2>&1 || echo "rclone not installed: skipped")
 	$(BIN)/python -m benchmarks.memory
 	$(BIN)/python -m benchmarks.client_cpu
+	$(BIN)/python -m benchmarks.listing_cpu
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 lint: $(STAMP)

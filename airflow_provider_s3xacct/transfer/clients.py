@@ -8,6 +8,7 @@ from typing import Any
 from botocore.config import Config
 
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
+from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
 
 # botocore's "standard" retry mode retries SlowDown/503, 500s and (since botocore 1.35.45) S3's
 # 200-with-<Error> bodies with jittered exponential backoff: the library does it, not us.
@@ -59,6 +60,7 @@ class TransferClients:
         verify: bool | str | None = None,
         base_config: Config | None = None,
     ) -> TransferClients:
+        use_fast_timestamps(session)  # listings: a LastModified per key (timestamps.py)
         config = engine_config(concurrency, base=base_config)
         kwargs: dict[str, Any] = {"config": config, "endpoint_url": endpoint_url}
         if verify is not None:

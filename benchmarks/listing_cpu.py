@@ -1,0 +1,101 @@
+"""Client CPU per listed key: botocore's default timestamp parser against transfer/timestamps.py.
+
+A canned-response server in another process answers ListObjectsV2 with pages of 1,000 keys (S3's
+format, continuation tokens), so this process's own CPU (getrusage) divided by the keys listed is
+the client's cost of a listing alone, the work a no-op sync repeats every night.
+Run as ``python -m benchmarks.listing_cpu [--keys 100000] [--rounds 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import boto3
+
+from airflow_provider_s3xacct.transfer.clients import engine_config
+from airflow_provider_s3xacct.transfer.listing import list_objects
+from airflow_provider_s3xacct.transfer.locations import S3Location
+from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
+from demo.stack import free_port
+
+# The server: stdlib only. Page n holds keys n*1000 .. n*1000+999; the token is the page number.
+_SERVER = """
+import sys
+from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+from urllib.parse import urlsplit, parse_qs
+TOTAL = int(sys.argv[2])
+def page(n):
+    first, last = n * 1000, min(TOTAL, n * 1000 + 1000)
+    more = last < TOTAL
+    rows = "".join(
+        f"<Contents><Key>data/{i:09d}</Key><LastModified>2026-11-28T00:41:03.{i % 1000:03d}Z</LastModified>"
+        f"<ETag>&quot;5ebe2294ecd0e0f08eab7690d2a6ee69&quot;</ETag><Size>{i}</Size>"
+        "<StorageClass>STANDARD</StorageClass></Contents>" for i in range(first, last))
+    token = f"<NextContinuationToken>{n + 1}</NextContinuationToken>" if more else ""
+    return ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            f"<Name>b</Name><Prefix>data/</Prefix><KeyCount>{last - first}</KeyCount><MaxKeys>1000</MaxKeys>"
+            f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>{token}{rows}</ListBucketResult>").encode()
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        query = parse_qs(urlsplit(self.path).query)
+        body = page(int(query.get("continuation-token", ["0"])[0]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _round(fast: bool, endpoint: str, keys: int) -> float:
+    """Microseconds of client CPU per listed key, with a fresh session and client."""
+    session = boto3.Session(aws_access_key_id="a", aws_secret_access_key="b", region_name="us-east-1")
+    if fast:
+        use_fast_timestamps(session)
+    client = session.client("s3", endpoint_url=endpoint, config=engine_config(4))
+    cpu = _cpu()
+    listed = sum(1 for _ in list_objects(client, S3Location("b", "data/")))
+    assert listed == keys, listed
+    return 1e6 * (_cpu() - cpu) / keys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", _SERVER, str(port), str(args.keys)])
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        time.sleep(1)
+        _round(False, endpoint, args.keys)  # warm: imports, connections
+        runs: dict[str, list[float]] = {"botocore (dateutil)": [], "fast timestamps": []}
+        for _ in range(args.rounds):  # alternate, so drift in the machine hits both alike
+            runs["botocore (dateutil)"].append(_round(False, endpoint, args.keys))
+            runs["fast timestamps"].append(_round(True, endpoint, args.keys))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    print(f"ListObjectsV2 of {args.keys} keys, {args.rounds} rounds (medians)")
+    print("| parser | client CPU µs / listed key |\n|---|---|")
+    for name, values in runs.items():
+        print(f"| {name} | {statistics.median(values):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

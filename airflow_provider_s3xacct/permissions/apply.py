@@ -1,18 +1,25 @@
-"""``apply``: merge our statements into each deployed document by Sid, and nothing else."""
+"""``apply``: splice our statements into each deployed document, and touch nothing else.
+
+Ours are the statements whose Sid is one ``plan_policies`` writes (``PLANNED_SIDS``), by exact
+Sid: a person's ``S3xacctBreakGlassDeny`` is not ours. Every other statement is kept as the text
+AWS returned it (characters, key order, number formatting, layout): the new document is the old
+text with our statements cut out of its ``Statement`` array and the new ones appended, never a
+re-serialisation of the whole policy.
+"""
 
 from __future__ import annotations
 
-import copy
 import difflib
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins
 from airflow_provider_s3xacct.permissions.plan import (
     IDENTITY_POLICY_NAME,
-    SID_PREFIX,
+    PLANNED_SIDS,
     default_key_policy,
     plan_policies,
 )
@@ -20,49 +27,113 @@ from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
 
 class ConcurrentChangeError(RuntimeError):
-    """A document changed between our read and our write; nothing was written to it."""
+    """Someone else changed a document while apply was reading or writing it."""
 
 
-def _statements(policy: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not policy:
-        return []
-    raw = policy.get("Statement", [])
-    return [raw] if isinstance(raw, dict) else list(raw)
+_WS = " \t\n\r"
+_DECODER = json.JSONDecoder()
 
 
-def merge_statements(
-    existing: dict[str, Any] | None, ours: list[dict[str, Any]], empty: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """``existing`` with every statement whose Sid has our prefix replaced by ``ours``.
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _WS:
+        i += 1
+    return i
 
-    Every other statement is kept exactly, in its place; ours come after them. None when there is
-    no document and nothing to add.
+
+def _spans(text: str, start: int, closing: str) -> list[tuple[int, int, Any]]:
+    """(start, end, value) of each member value (object) or element (array) opening at ``start``.
+
+    ``text`` is known to be valid JSON (it was parsed before), so the scanner only needs
+    to find the boundaries, with the standard library's own decoder for each value.
     """
-    if existing is None and not ours:
-        return None
-    base = (
-        copy.deepcopy(existing) if existing is not None else copy.deepcopy(empty or {"Version": "2012-10-17"})
-    )
-    kept = [s for s in _statements(base) if not str(s.get("Sid", "")).startswith(SID_PREFIX)]
-    base["Statement"] = kept + copy.deepcopy(ours)
-    return base
+    spans: list[tuple[int, int, Any]] = []
+    i = _skip(text, start + 1)
+    while text[i] != closing:
+        if closing == "}":
+            key, i = _DECODER.raw_decode(text, i)
+            i = _skip(text, _skip(text, i) + 1)  # past ':'
+        else:
+            key = None
+        value, end = _DECODER.raw_decode(text, i)
+        spans.append((i, end, (key, value)))
+        i = _skip(text, end)
+        if text[i] == ",":
+            i = _skip(text, i + 1)
+    return spans
+
+
+def _render(statements: Sequence[dict[str, Any]], indent: str) -> list[str]:
+    if "\n" not in indent:
+        return [json.dumps(s, ensure_ascii=False) for s in statements]
+    margin = indent.rsplit("\n", 1)[-1]
+    return [json.dumps(s, indent=2, ensure_ascii=False).replace("\n", "\n" + margin) for s in statements]
+
+
+def _is_ours(statement: Any, owned: frozenset[str]) -> bool:
+    return isinstance(statement, dict) and statement.get("Sid") in owned
+
+
+def splice_statements(text: str, ours: Sequence[dict[str, Any]], owned: frozenset[str]) -> str:
+    """``text`` with the statements whose Sid is in ``owned`` replaced by ``ours`` (appended).
+
+    Every other character of ``text`` stays: foreign statements, their order, the other members.
+    """
+    start = _skip(text, 0)
+    members = _spans(text, start, "}")
+    statement = [m for m in members if m[2][0] == "Statement"]
+    if not statement:  # no Statement member yet: add one after the last member
+        if not ours:
+            return text
+        at = members[-1][1] if members else start + 1
+        added = f'"Statement": [{", ".join(_render(ours, ""))}]'
+        return text[:at] + (", " if members else "") + added + text[at:]
+    begin, end, (_, value) = statement[-1]  # JSON's last duplicate wins, as json.loads decides
+    if isinstance(value, dict):  # a single statement object
+        kept = [] if _is_ours(value, owned) else [text[begin:end]]
+        if kept and not ours:
+            return text
+        return text[:begin] + "[" + ", ".join(kept + _render(ours, "")) + "]" + text[end:]
+    elements = _spans(text, begin, "]")
+    kept = [text[a:b] for a, b, (_, v) in elements if not _is_ours(v, owned)]
+    if elements:
+        lead, trail = text[begin + 1 : elements[0][0]], text[elements[-1][1] : end - 1]
+        sep = text[elements[0][1] : elements[1][0]] if len(elements) > 1 else "," + (lead or " ")
+    else:
+        lead, trail, sep = "", "", ", "
+    items = kept + _render(ours, lead)
+    body = lead + sep.join(items) + trail if items else ""
+    return text[:begin] + "[" + body + "]" + text[end:]
 
 
 def _canonical(policy: dict[str, Any] | None) -> str:
     return json.dumps(policy, sort_keys=True) if policy is not None else "null"
 
 
+def _parse(text: str | None) -> dict[str, Any] | None:
+    return None if text is None else dict(json.loads(text))
+
+
 @dataclass
 class DocumentChange:
+    """One document: as read (text), as apply would write it (text), and how to read/write it."""
+
     name: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    read: Callable[[], dict[str, Any] | None]
-    write: Callable[[dict[str, Any]], None]
+    before_text: str | None
+    after_text: str | None
+    read: Callable[[], str | None]
+    write: Callable[[str], None]
+
+    @property
+    def before(self) -> dict[str, Any] | None:
+        return _parse(self.before_text)
+
+    @property
+    def after(self) -> dict[str, Any] | None:
+        return _parse(self.after_text)
 
     @property
     def changed(self) -> bool:
-        return self.after is not None and _canonical(self.before) != _canonical(self.after)
+        return self.after_text is not None and _canonical(self.before) != _canonical(self.after)
 
     def diff(self) -> str:
         def lines(p: dict[str, Any] | None) -> list[str]:
@@ -96,6 +167,17 @@ class ApplyResult:
         }
 
 
+def merged_text(before: str | None, ours: list[dict[str, Any]], empty: dict[str, Any] | None = None) -> str | None:
+    """The document to write: ``before`` with our statements spliced in, or a new one; None when
+    there is no document and nothing to add."""
+    owned = PLANNED_SIDS | {s["Sid"] for s in ours}
+    if before is None:
+        if not ours:
+            return None
+        return splice_statements(json.dumps(empty or {"Version": "2012-10-17"}), ours, owned)
+    return splice_statements(before, ours, owned)
+
+
 def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChange]:
     """Read each document we touch and compute its merged version."""
     plan = plan_policies(spec)
@@ -103,8 +185,7 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
     changes = []
     iam = admins.client(spec.principal_account, "iam")
 
-    def write_identity(doc: dict[str, Any]) -> None:
-        body = json.dumps(doc)
+    def write_identity(body: str) -> None:
         if spec.principal_kind == "user":
             iam.put_user_policy(
                 UserName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME, PolicyDocument=body
@@ -114,13 +195,13 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
                 RoleName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME, PolicyDocument=body
             )
 
-    before = admins.read_identity_inline()
+    before = admins.read_identity_inline_text()
     changes.append(
         DocumentChange(
             f"inline policy {IDENTITY_POLICY_NAME!r} of {spec.principal_arn}",
             before,
-            merge_statements(before, plan.identity),
-            admins.read_identity_inline,
+            merged_text(before, plan.identity),
+            admins.read_identity_inline_text,
             write_identity,
         )
     )
@@ -130,23 +211,15 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
         (dst.account_id, dst.bucket, dst.region, plan.dest_bucket),
     ):
 
-        def read_bucket(a: str = account, b: str = bucket, r: str = region) -> dict[str, Any] | None:
-            return admins.read_bucket_policy(a, b, r)
+        def read_bucket(a: str = account, b: str = bucket, r: str = region) -> str | None:
+            return admins.read_bucket_policy_text(a, b, r)
 
-        def write_bucket(doc: dict[str, Any], a: str = account, b: str = bucket, r: str = region) -> None:
-            admins.client(a, "s3", r).put_bucket_policy(
-                Bucket=b, Policy=json.dumps(doc), ExpectedBucketOwner=a
-            )
+        def write_bucket(body: str, a: str = account, b: str = bucket, r: str = region) -> None:
+            admins.client(a, "s3", r).put_bucket_policy(Bucket=b, Policy=body, ExpectedBucketOwner=a)
 
         before = read_bucket()
         changes.append(
-            DocumentChange(
-                f"bucket policy of {bucket}",
-                before,
-                merge_statements(before, ours),
-                read_bucket,
-                write_bucket,
-            )
+            DocumentChange(f"bucket policy of {bucket}", before, merged_text(before, ours), read_bucket, write_bucket)
         )
 
     key_statements = dict(plan.source_keys)
@@ -154,20 +227,20 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
         key_statements[dst.kms_key_arn] = plan.dest_key
     for arn, ours in key_statements.items():
 
-        def read_key(a: str = arn) -> dict[str, Any] | None:
-            return admins.read_key_policy(a)
+        def read_key(a: str = arn) -> str | None:
+            return admins.read_key_policy_text(a)
 
-        def write_key(doc: dict[str, Any], a: str = arn) -> None:
+        def write_key(body: str, a: str = arn) -> None:
             kms = admins.client(a.split(":")[4], "kms", a.split(":")[3])
             # Never BypassPolicyLockoutSafetyCheck: KMS must keep refusing a policy that locks the owner out.
-            kms.put_key_policy(KeyId=a.rsplit("/", 1)[-1], PolicyName="default", Policy=json.dumps(doc))
+            kms.put_key_policy(KeyId=a.rsplit("/", 1)[-1], PolicyName="default", Policy=body)
 
         before = read_key()
         changes.append(
             DocumentChange(
                 f"key policy of {arn}",
                 before,
-                merge_statements(before, ours, default_key_policy(arn.split(":")[4])),
+                merged_text(before, ours, default_key_policy(arn.split(":")[4])),
                 read_key,
                 write_key,
             )
@@ -175,21 +248,41 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
     return changes
 
 
-def apply_changes(changes: list[DocumentChange], *, dry_run: bool = False) -> ApplyResult:
-    """Write the documents that change; refuse any that changed since they were read."""
+def apply_changes(
+    changes: list[DocumentChange], *, dry_run: bool = False, settle: Sequence[float] = (1.0, 2.0, 4.0)
+) -> ApplyResult:
+    """Write the documents that change; refuse any that changed since they were read.
+
+    Neither S3, IAM nor KMS offers a conditional write, so a change made between our last read and
+    our write cannot be seen. Each document is read again right before its write (a change before
+    that is refused, nothing written to it) and right after it: a document that is then not what
+    we wrote was changed by someone else meanwhile, and that is reported. While the re-read still
+    shows the previous version it is retried after each ``settle`` delay (IAM and bucket policies
+    are eventually consistent), then reported too.
+    """
     result = ApplyResult(changes, dry_run)
     if dry_run:
         return result
     for change in changes:
         if not change.changed:
             continue
-        current = change.read()
-        if _canonical(current) != _canonical(change.before):
+        done = f"(already written: {', '.join(result.written) or 'nothing'})"
+        if _canonical(_parse(change.read())) != _canonical(change.before):
             raise ConcurrentChangeError(
-                f"{change.name} changed since it was read; nothing was written to it. Run apply again "
-                f"(already written: {', '.join(result.written) or 'nothing'})"
+                f"{change.name} changed since it was read; nothing was written to it. Run apply again {done}"
             )
-        assert change.after is not None
-        change.write(change.after)
+        assert change.after_text is not None
+        change.write(change.after_text)
         result.written.append(change.name)
+        for delay in (*settle, None):
+            current = _canonical(_parse(change.read()))
+            if current == _canonical(change.after) or current != _canonical(change.before) or delay is None:
+                break
+            time.sleep(delay)
+        if current != _canonical(change.after):
+            raise ConcurrentChangeError(
+                f"{change.name} is not what apply wrote: someone changed it at the same time"
+                + (" (it still shows the previous version)" if current == _canonical(change.before) else "")
+                + f". Check it, then run apply again (written: {', '.join(result.written)})"
+            )
     return result

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
@@ -57,6 +58,71 @@ def _load_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InvalidInputError(path.name, f"{path} is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(path.name, f"{path} is not UTF-8 text: {exc}") from None
+
+
+_STRINGS = "a string or a list of strings"
+_CONDITION_VALUE = (str, bool, int, float)
+
+
+def _strings(value: Any) -> bool:
+    items = value if isinstance(value, list) else [value]
+    return all(isinstance(v, str) for v in items)
+
+
+def validate_policy_document(doc: Any, name: str) -> dict[str, Any]:
+    """``doc`` if it has the shape the IAM policy grammar gives each element, else an error naming it.
+
+    The evaluator reads these elements without further checks, so a file that is a list, a
+    ``Statement`` that is a string or an ``Action`` that is a number is refused here, naming the
+    file and the element (IAM JSON policy reference, "Grammar of the IAM JSON policy language").
+    """
+
+    def bad(where: str, expected: str, got: Any) -> InvalidInputError:
+        return InvalidInputError(f"{name} {where}".strip(), f"must be {expected} (got {json.dumps(got)})")
+
+    if not isinstance(doc, dict):
+        raise bad("", 'a JSON object {"Version": "2012-10-17", "Statement": [...]}', doc)
+    if "Statement" not in doc:
+        raise InvalidInputError(name, 'has no "Statement": a policy needs at least one statement')
+    raw = doc["Statement"]
+    statements = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(statements, list) or not all(isinstance(st, dict) for st in statements):
+        raise bad("Statement", "a statement object or a list of statement objects", raw)
+    for i, st in enumerate(statements):
+        where = f"Statement[{i}]" if isinstance(raw, list) else "Statement"
+        if st.get("Effect") not in ("Allow", "Deny"):
+            raise bad(f"{where}.Effect", '"Allow" or "Deny"', st.get("Effect"))
+        for element in ("Sid",):
+            if element in st and not isinstance(st[element], str):
+                raise bad(f"{where}.{element}", "a string", st[element])
+        for element in ("Action", "NotAction", "Resource", "NotResource"):
+            if element in st and not _strings(st[element]):
+                raise bad(f"{where}.{element}", _STRINGS, st[element])
+        for element in ("Principal", "NotPrincipal"):
+            value = st.get(element, "*")
+            if value != "*" and not (isinstance(value, dict) and all(_strings(v) for v in value.values())):
+                raise bad(f"{where}.{element}", '"*" or an object such as {"AWS": [ARN, ...]}', value)
+        if "Condition" in st:
+            condition = st["Condition"]
+            if not isinstance(condition, dict):
+                raise bad(f"{where}.Condition", 'an object {"Operator": {"key": value}}', condition)
+            for operator, tests in condition.items():
+                if not isinstance(tests, dict):
+                    raise bad(f"{where}.Condition.{operator}", 'an object {"key": value}', tests)
+                for key, value in tests.items():
+                    items = value if isinstance(value, list) else [value]
+                    if not all(isinstance(v, _CONDITION_VALUE) for v in items):
+                        raise bad(
+                            f"{where}.Condition.{operator}.{key}", "a string, number, boolean or list", value
+                        )
+    return doc
+
+
+def _load_document(path: Path, name: str | None = None) -> Document:
+    name = name or path.name
+    return Document(name, validate_policy_document(_load_json(path), name))
 
 
 def load_policy_dir(directory: str | Path) -> PolicySet:
@@ -68,27 +134,34 @@ def load_policy_dir(directory: str | Path) -> PolicySet:
     if (path := root / IDENTITY_FILE).exists():
         raw = _load_json(path)
         docs = raw if isinstance(raw, list) else [raw]
-        policies.identity = [
-            Document(f"{IDENTITY_FILE}[{i}]" if len(docs) > 1 else IDENTITY_FILE, d)
-            for i, d in enumerate(docs)
-        ]
+        names = [f"{IDENTITY_FILE}[{i}]" if len(docs) > 1 else IDENTITY_FILE for i in range(len(docs))]
+        policies.identity = [Document(n, validate_policy_document(d, n)) for n, d in zip(names, docs)]
     if (path := root / SOURCE_BUCKET_FILE).exists():
-        policies.source_bucket = Document(SOURCE_BUCKET_FILE, _load_json(path))
+        policies.source_bucket = _load_document(path)
     if (path := root / SOURCE_KEYS_FILE).exists():
         raw = _load_json(path)
         if not isinstance(raw, dict):
             raise InvalidInputError(SOURCE_KEYS_FILE, "must be an object mapping key ARN -> key policy")
-        policies.source_keys = {arn: Document(f"{SOURCE_KEYS_FILE}[{arn}]", doc) for arn, doc in raw.items()}
+        policies.source_keys = {
+            arn: Document(f"{SOURCE_KEYS_FILE}[{arn}]", validate_policy_document(doc, f"{SOURCE_KEYS_FILE}[{arn}]"))
+            for arn, doc in raw.items()
+        }
     if (path := root / DEST_BUCKET_FILE).exists():
-        policies.dest_bucket = Document(DEST_BUCKET_FILE, _load_json(path))
+        policies.dest_bucket = _load_document(path)
     if (path := root / DEST_KEY_FILE).exists():
-        policies.dest_key = Document(DEST_KEY_FILE, _load_json(path))
+        policies.dest_key = _load_document(path)
     return policies
 
 
 def write_policy_dir(files: dict[str, Any], directory: str | Path) -> list[Path]:
+    """Write the offline layout; a folder that cannot be made is bad input, named as ``--out``."""
     root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(
+            "--out", f"cannot create the folder {root} ({exc.strerror}); give a folder path"
+        ) from None
     written = []
     for name, content in files.items():
         path = root / name
@@ -99,6 +172,27 @@ def write_policy_dir(files: dict[str, Any], directory: str | Path) -> list[Path]
 
 def _policy_json(value: Any) -> dict[str, Any]:
     return dict(json.loads(value)) if isinstance(value, str) else dict(value)
+
+
+def _iam_document_text(iam: Any, method: str, **params: Any) -> str:
+    """The PolicyDocument text exactly as IAM returned it (URL-decoded).
+
+    botocore's own ``json_decode_policies`` handler turns it into a dict, which loses the
+    characters, number formatting and layout ``apply`` keeps for statements it does not own.
+    """
+    captured: list[str] = []
+
+    def grab(parsed: dict[str, Any], **_: Any) -> None:
+        if isinstance(parsed.get("PolicyDocument"), str):
+            captured.append(unquote(parsed["PolicyDocument"]))
+
+    event = f"after-call.iam.{iam.meta.method_to_api_mapping[method]}"
+    iam.meta.events.register_first(event, grab)
+    try:
+        response = getattr(iam, method)(**params)
+    finally:
+        iam.meta.events.unregister(event, grab)
+    return captured[0] if captured else json.dumps(response["PolicyDocument"])
 
 
 ClientFactory = Callable[[str, "str | None"], Any]
@@ -178,7 +272,8 @@ class AccountAdmins:
             docs.append(Document(f"managed policy {item['PolicyArn']}", _policy_json(doc)))
         return docs
 
-    def read_bucket_policy(self, account: str, bucket: str, region: str) -> dict[str, Any] | None:
+    def read_bucket_policy_text(self, account: str, bucket: str, region: str) -> str | None:
+        """The bucket policy as S3 returns it, or None when the bucket has none."""
         try:
             raw = self.client(account, "s3", region).get_bucket_policy(
                 Bucket=bucket, ExpectedBucketOwner=account
@@ -187,28 +282,40 @@ class AccountAdmins:
             if exc.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
                 return None
             raise
-        return _policy_json(raw["Policy"])
+        return str(raw["Policy"])
+
+    def read_bucket_policy(self, account: str, bucket: str, region: str) -> dict[str, Any] | None:
+        text = self.read_bucket_policy_text(account, bucket, region)
+        return None if text is None else _policy_json(text)
+
+    def read_key_policy_text(self, key_arn: str) -> str:
+        """The key policy as KMS returns it (a key always has one)."""
+        kms = self.client(_account(key_arn), "kms", key_arn.split(":")[3])
+        return str(kms.get_key_policy(KeyId=key_arn.rsplit("/", 1)[-1], PolicyName="default")["Policy"])
 
     def read_key_policy(self, key_arn: str) -> dict[str, Any]:
-        kms = self.client(_account(key_arn), "kms", key_arn.split(":")[3])
-        return _policy_json(
-            kms.get_key_policy(KeyId=key_arn.rsplit("/", 1)[-1], PolicyName="default")["Policy"]
-        )
+        return _policy_json(self.read_key_policy_text(key_arn))
 
-    def read_identity_inline(self) -> dict[str, Any] | None:
-        """The inline policy this tool owns on the principal, or None."""
+    def read_identity_inline_text(self) -> str | None:
+        """The inline policy this tool owns on the principal, as IAM returns it, or None."""
         spec = self.spec
         iam = self.client(spec.principal_account, "iam")
         try:
             if spec.principal_kind == "user":
-                doc = iam.get_user_policy(UserName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME)
-            else:
-                doc = iam.get_role_policy(RoleName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME)
+                return _iam_document_text(
+                    iam, "get_user_policy", UserName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME
+                )
+            return _iam_document_text(
+                iam, "get_role_policy", RoleName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
                 return None
             raise
-        return _policy_json(doc["PolicyDocument"])
+
+    def read_identity_inline(self) -> dict[str, Any] | None:
+        text = self.read_identity_inline_text()
+        return None if text is None else _policy_json(text)
 
     def read_all(self) -> PolicySet:
         spec = self.spec

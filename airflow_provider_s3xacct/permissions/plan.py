@@ -8,6 +8,22 @@ from typing import Any
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
 SID_PREFIX = "S3xacct"
+# Every Sid plan_policies can write: the statements ``apply`` owns, by exact Sid. Another statement
+# is never ours, whatever its Sid starts with (a person's ``S3xacctBreakGlassDeny`` stays).
+PLANNED_SIDS = frozenset(
+    SID_PREFIX + name
+    for name in (
+        "ListSource",
+        "ReadSource",
+        "ListDestination",
+        "WriteDestination",
+        "DecryptSource",
+        "EncryptDestination",
+        "DenyOtherKmsKeys",
+        "DenyOtherEncryption",
+        "DenyInsecureTransport",
+    )
+)
 IDENTITY_POLICY_NAME = "s3xacct-sync"  # the inline policy we own on the user or role
 
 # File names of the offline layout (`plan --out`, `verify --policies-dir`).

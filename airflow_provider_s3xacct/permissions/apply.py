@@ -167,7 +167,9 @@ class ApplyResult:
         }
 
 
-def merged_text(before: str | None, ours: list[dict[str, Any]], empty: dict[str, Any] | None = None) -> str | None:
+def merged_text(
+    before: str | None, ours: list[dict[str, Any]], empty: dict[str, Any] | None = None
+) -> str | None:
     """The document to write: ``before`` with our statements spliced in, or a new one; None when
     there is no document and nothing to add."""
     owned = PLANNED_SIDS | {s["Sid"] for s in ours}
@@ -219,7 +221,9 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
 
         before = read_bucket()
         changes.append(
-            DocumentChange(f"bucket policy of {bucket}", before, merged_text(before, ours), read_bucket, write_bucket)
+            DocumentChange(
+                f"bucket policy of {bucket}", before, merged_text(before, ours), read_bucket, write_bucket
+            )
         )
 
     key_statements = dict(plan.source_keys)

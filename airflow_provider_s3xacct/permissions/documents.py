@@ -135,7 +135,9 @@ def load_policy_dir(directory: str | Path) -> PolicySet:
         raw = _load_json(path)
         docs = raw if isinstance(raw, list) else [raw]
         names = [f"{IDENTITY_FILE}[{i}]" if len(docs) > 1 else IDENTITY_FILE for i in range(len(docs))]
-        policies.identity = [Document(n, validate_policy_document(d, n)) for n, d in zip(names, docs)]
+        policies.identity = [
+            Document(n, validate_policy_document(d, n)) for n, d in zip(names, docs, strict=True)
+        ]
     if (path := root / SOURCE_BUCKET_FILE).exists():
         policies.source_bucket = _load_document(path)
     if (path := root / SOURCE_KEYS_FILE).exists():
@@ -143,7 +145,9 @@ def load_policy_dir(directory: str | Path) -> PolicySet:
         if not isinstance(raw, dict):
             raise InvalidInputError(SOURCE_KEYS_FILE, "must be an object mapping key ARN -> key policy")
         policies.source_keys = {
-            arn: Document(f"{SOURCE_KEYS_FILE}[{arn}]", validate_policy_document(doc, f"{SOURCE_KEYS_FILE}[{arn}]"))
+            arn: Document(
+                f"{SOURCE_KEYS_FILE}[{arn}]", validate_policy_document(doc, f"{SOURCE_KEYS_FILE}[{arn}]")
+            )
             for arn, doc in raw.items()
         }
     if (path := root / DEST_BUCKET_FILE).exists():

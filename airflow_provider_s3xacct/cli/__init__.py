@@ -7,12 +7,21 @@ Exit codes: 0 success, 1 something failed or was denied, 2 usage or validation e
 from __future__ import annotations
 
 import argparse
+import sys
 
 from airflow_provider_s3xacct.cli import check_command, copy_command, kms_command, permissions_command
+from airflow_provider_s3xacct.cli.common import (
+    CliParser,
+    UsageError,
+    check_credential_args,
+    fail_usage,
+    wants_json,
+)
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s3xacct", description=__doc__.splitlines()[0])
+    parser = CliParser(prog="s3xacct", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     copy_command.register(commands)
     check_command.register(commands)
@@ -22,5 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        check_credential_args(args)
+    except UsageError as exc:
+        sys.stderr.write(exc.usage)
+        return fail_usage(str(exc), wants_json(argv))
+    except InvalidInputError as exc:
+        return fail_usage(str(exc), wants_json(argv))
     return int(args.handler(args))

@@ -5,9 +5,50 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.locations import (
+    validate_external_id,
+    validate_region,
+    validate_role_arn,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TERMINAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """argparse found bad usage; ``main`` reports it (as JSON too under ``--json``), exit 2."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class CliParser(argparse.ArgumentParser):
+    """An ArgumentParser (and, inherited, its subparsers) that hands usage errors to ``main``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.format_usage())
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether ``--json`` (or an abbreviation argparse accepts) is among the arguments."""
+    return any(a.startswith("--js") and "--json".startswith(a) for a in argv)
+
+
+def checked(validate: Callable[[Any, str], Any], flag: str) -> Callable[[str], str]:
+    """An argparse ``type`` applying the core's validation rule, so the flag is checked before any call."""
+
+    def convert(value: str) -> str:
+        try:
+            validate(value, flag)
+        except InvalidInputError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+        return value
+
+    return convert
 
 
 def add_credential_args(parser: argparse.ArgumentParser) -> None:
@@ -15,9 +56,25 @@ def add_credential_args(parser: argparse.ArgumentParser) -> None:
         "credentials (default: the standard AWS chain, AWS_ENDPOINT_URL honoured)"
     )
     group.add_argument("--profile", help="AWS profile of the sync principal")
-    group.add_argument("--role-arn", help="assume this role first (the sync principal)")
-    group.add_argument("--external-id", help="ExternalId for --role-arn")
-    group.add_argument("--region", help="region of the sync principal's clients")
+    group.add_argument(
+        "--role-arn",
+        type=checked(validate_role_arn, "--role-arn"),
+        help="assume this role first (the sync principal)",
+    )
+    group.add_argument(
+        "--external-id", type=checked(validate_external_id, "--external-id"), help="ExternalId for --role-arn"
+    )
+    group.add_argument(
+        "--region", type=checked(validate_region, "--region"), help="region of the sync principal's clients"
+    )
+
+
+def check_credential_args(args: argparse.Namespace) -> None:
+    """Combinations argparse cannot express; raises :class:`InvalidInputError`."""
+    if getattr(args, "external_id", None) and not getattr(args, "role_arn", None):
+        raise InvalidInputError(
+            "--external-id", "is only sent when assuming a role: give --role-arn too, or drop it"
+        )
 
 
 def print_json(payload: dict[str, Any]) -> None:

@@ -17,12 +17,14 @@ from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_credential_args,
+    checked,
     fail_usage,
     print_json,
 )
 from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.locations import validate_region
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.session import build_session, caller_arn
 from airflow_provider_s3xacct.transfer.spec import CopySpec
@@ -62,8 +64,16 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--source-account-id", help="expected owner of the source bucket")
     parser.add_argument("--dest-account-id", help="expected owner of the destination bucket")
-    parser.add_argument("--source-region", help="region of the source bucket (default: --region)")
-    parser.add_argument("--dest-region", help="region of the destination bucket (default: --region)")
+    parser.add_argument(
+        "--source-region",
+        type=checked(validate_region, "--source-region"),
+        help="region of the source bucket (default: --region)",
+    )
+    parser.add_argument(
+        "--dest-region",
+        type=checked(validate_region, "--dest-region"),
+        help="region of the destination bucket (default: --region)",
+    )
     parser.add_argument("--report", metavar="PATH_OR_S3_URI", help="write a JSON-lines line per object")
     parser.add_argument(
         "--json", action="store_true", help="print the summary as one JSON object (last line)"

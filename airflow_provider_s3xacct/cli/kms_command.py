@@ -11,6 +11,7 @@ from airflow_provider_s3xacct.cli.common import (
     EXIT_OK,
     EXIT_TERMINAL,
     add_credential_args,
+    checked,
     fail_usage,
     print_json,
 )
@@ -23,6 +24,7 @@ from airflow_provider_s3xacct.kms.probes import (
     validate_plans,
 )
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.locations import validate_region
 from airflow_provider_s3xacct.transfer.session import build_session, caller_arn
 
 
@@ -43,7 +45,11 @@ def register(commands: Any) -> None:
         metavar="S3_URI",
         help="an object encrypted under the key, for the decrypt probe (one per key, in order)",
     )
-    parser.add_argument("--bucket-region", help="region of the bucket the keys serve")
+    parser.add_argument(
+        "--bucket-region",
+        type=checked(validate_region, "--bucket-region"),
+        help="region of the bucket the keys serve",
+    )
     parser.add_argument("--json", action="store_true")
     add_credential_args(parser)
     parser.set_defaults(handler=run)

@@ -14,6 +14,7 @@ from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_credential_args,
+    checked,
     fail_usage,
     print_json,
 )
@@ -26,6 +27,7 @@ from airflow_provider_s3xacct.permissions.probe import live_probes
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import VerifyReport, verify_policies
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.locations import validate_role_arn
 from airflow_provider_s3xacct.transfer.session import build_session
 
 
@@ -33,7 +35,9 @@ def _admin_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("admin credentials of each account (default: the standard chain)")
     for side in ("source", "dest"):
         group.add_argument(f"--{side}-admin-profile")
-        group.add_argument(f"--{side}-admin-role-arn")
+        group.add_argument(
+            f"--{side}-admin-role-arn", type=checked(validate_role_arn, f"--{side}-admin-role-arn")
+        )
 
 
 def register(commands: Any) -> None:
@@ -89,7 +93,11 @@ def run_plan(args: argparse.Namespace) -> int:
         return fail_usage(str(exc), args.json)
     files = plan_policies(spec).files(spec)
     if args.out:
-        for path in write_policy_dir(files, args.out):
+        try:
+            written = write_policy_dir(files, args.out)
+        except InvalidInputError as exc:
+            return fail_usage(str(exc), args.json)
+        for path in written:
             sys.stderr.write(f"wrote {path}\n")
     if args.json:
         print_json(files)
@@ -150,6 +158,8 @@ def run_apply(args: argparse.Namespace) -> int:
         result = apply_changes(changes, dry_run=args.dry_run)
     except ConcurrentChangeError as exc:
         sys.stderr.write(f"s3xacct: {exc}\n")
+        if args.json:
+            print_json({"error": str(exc), "concurrent_change": True})
         return EXIT_FAILED
     for change in changes:
         if change.changed:

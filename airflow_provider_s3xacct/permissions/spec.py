@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import (
+    IAM_PRINCIPAL_RE,
     KmsKeyRef,
     normalise_prefix,
     validate_account_id,
@@ -19,7 +19,13 @@ from airflow_provider_s3xacct.transfer.locations import (
     validate_region,
 )
 
-_PRINCIPAL_RE = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):(user|role)/([\w+=,.@/-]+)$")
+_PRINCIPAL_RE = IAM_PRINCIPAL_RE
+# In a policy's Resource and s3:prefix condition these are wildcards or a variable, not characters.
+_POLICY_SPECIAL = (
+    ("*", "matches any characters"),
+    ("?", "matches any one character"),
+    ("${", "starts a policy variable"),
+)
 
 
 def _key_arn(arn: str, field: str) -> str:
@@ -52,6 +58,13 @@ class _BucketSide(BaseModel):
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
+        for token, meaning in _POLICY_SPECIAL:
+            if token in v:
+                raise InvalidInputError(
+                    f"{cls.side}.prefix",
+                    f"{v!r} contains {token!r}, which {meaning} in the generated policies, so they would "
+                    "grant more than this prefix; rename the objects' prefix or give one without it",
+                )
         return normalise_prefix(v)
 
     @field_validator("region")
@@ -82,7 +95,8 @@ class DestinationSpec(_BucketSide):
 
 
 class TransferOptions(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: `delete: "yes"` is an error, not True (YAML's unquoted yes/no/true/false are booleans).
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     mode: Literal["copy", "sync"] = "sync"
     copy_tags: bool = True

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import botocore.loaders
 
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
@@ -15,6 +19,9 @@ _KMS_ARN_RE = re.compile(
 )
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
+# An IAM user or role ARN: partition, account, kind, path + name (IAM's name characters).
+IAM_PRINCIPAL_RE = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):(user|role)/([\w+=,.@/-]+)$")
+_EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")  # sts:AssumeRole's ExternalId constraints
 
 
 def validate_bucket_name(name: str, field: str) -> str:
@@ -43,9 +50,47 @@ def validate_account_id(value: str | None, field: str) -> str | None:
     return value
 
 
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition in botocore's endpoint data (endpoints.json, partitions.json)."""
+    loader = botocore.loaders.create_loader()
+    regions: set[str] = set()
+    for data in ("endpoints", "partitions"):
+        for partition in loader.load_data(data)["partitions"]:
+            regions.update(partition.get("regions", {}))
+    return frozenset(r for r in regions if _REGION_RE.match(r))
+
+
 def validate_region(value: str | None, field: str) -> str | None:
-    if value is not None and not _REGION_RE.match(value):
+    """A region botocore knows; a typo (``us-east-7``) would otherwise fail only at the first request."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _REGION_RE.match(value):
         raise InvalidInputError(field, f"{value!r} is not an AWS region name such as 'us-east-1'")
+    if value not in known_regions():
+        raise InvalidInputError(
+            field,
+            f"{value!r} is not a region of any AWS partition botocore "
+            f"{botocore.__version__} knows; check the spelling (a region opened since needs a newer botocore)",
+        )
+    return value
+
+
+def validate_role_arn(value: Any, field: str) -> str:
+    """An IAM role ARN, as sts:AssumeRole needs it."""
+    match = IAM_PRINCIPAL_RE.match(value) if isinstance(value, str) else None
+    if not match or match.group(3) != "role":
+        raise InvalidInputError(
+            field, f"{value!r} is not an IAM role ARN; write it as arn:aws:iam::<account-id>:role/<name>"
+        )
+    return str(value)
+
+
+def validate_external_id(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not _EXTERNAL_ID_RE.match(value):
+        raise InvalidInputError(
+            field, f"{value!r} is not an ExternalId (2-1224 characters: letters, digits and +=,.@:/-_)"
+        )
     return value
 
 
@@ -101,8 +146,8 @@ class KmsKeyRef:
     name: str
 
     @classmethod
-    def parse(cls, arn: str, field: str) -> KmsKeyRef:
-        match = _KMS_ARN_RE.match(arn or "")
+    def parse(cls, arn: Any, field: str) -> KmsKeyRef:
+        match = _KMS_ARN_RE.match(arn) if isinstance(arn, str) else None
         if not match:
             raise InvalidInputError(
                 field,
@@ -110,6 +155,7 @@ class KmsKeyRef:
                 "arn:aws:kms:<region>:<account-id>:key/<key-id> (a bare key id or alias name would "
                 "resolve in the caller's account, not the key owner's)",
             )
+        validate_region(match["region"], field)
         return cls(
             arn=arn,
             partition=match["partition"],

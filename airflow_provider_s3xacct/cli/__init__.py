@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from botocore.exceptions import ProfileNotFound
+
 from airflow_provider_s3xacct.cli import check_command, copy_command, kms_command, permissions_command
 from airflow_provider_s3xacct.cli.common import (
     CliParser,
@@ -40,4 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail_usage(str(exc), wants_json(argv))
     except InvalidInputError as exc:
         return fail_usage(str(exc), wants_json(argv))
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except ProfileNotFound as exc:  # raised when a session is built, before any request
+        return fail_usage(str(exc), wants_json(argv))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
@@ -127,10 +127,12 @@ def run_verify(args: argparse.Namespace) -> int:
         policies = (
             load_policy_dir(args.policies_dir) if args.policies_dir or admins is None else admins.read_all()
         )
-    except (InvalidInputError, OSError) as exc:
+    except (InvalidInputError, OSError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
     except (ClientError, BotoCoreError) as exc:
         sys.stderr.write(f"s3xacct: reading the deployed policies failed: {exc}\n")
+        if args.json:
+            print_json({"error": f"reading the deployed policies failed: {exc}"})
         return EXIT_FAILED
     report = verify_policies(spec, policies)
     if admins is not None and (validate or args.simulate):

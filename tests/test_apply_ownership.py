@@ -280,3 +280,52 @@ def test_apply_changes_reports_a_stale_read_after_write_only_after_settling(acco
     change.read = lambda: change.before_text  # the previous version never goes away
     with pytest.raises(ConcurrentChangeError, match="still shows the previous version"):
         apply_changes(changes, settle=(0.0, 0.0))
+
+
+OURS = {
+    "Sid": "S3xacctListSource",
+    "Effect": "Allow",
+    "Action": "s3:ListBucket",
+    "Resource": "arn:aws:s3:::b",
+}
+FOREIGN = '{"Sid":"Keep","Effect":"Deny","Action":"s3:*","Resource":"*","Principal":"*"}'
+
+
+@pytest.mark.parametrize(
+    ("before", "expected_prefix"),
+    [
+        # A single statement object (the grammar allows it) stays, and becomes the array's first item.
+        (
+            '{"Version":"2012-10-17","Statement":' + FOREIGN + "}",
+            '{"Version":"2012-10-17","Statement":[' + FOREIGN,
+        ),
+        # Our own single statement object is replaced.
+        (
+            '{"Version":"2012-10-17","Statement":' + json.dumps(OURS) + "}",
+            '{"Version":"2012-10-17","Statement":[{',
+        ),
+        # No Statement member: one is added after the last member, nothing else moves.
+        ('{ "Version" : "2012-10-17" }', '{ "Version" : "2012-10-17", "Statement": [{'),
+        ('{"Version":"2012-10-17","Statement":[]}', '{"Version":"2012-10-17","Statement":[{'),
+        # Ours in the middle of three: the neighbours and their separators stay.
+        (
+            '{"Statement": [\n  '
+            + FOREIGN
+            + ",\n  "
+            + json.dumps(OURS)
+            + ",\n  "
+            + FOREIGN.replace("Keep", "K2")
+            + "\n]}",
+            '{"Statement": [\n  ' + FOREIGN + ",\n  " + FOREIGN.replace("Keep", "K2") + ",\n  {\n",
+        ),
+    ],
+)
+def test_splice_statements_shapes(before: str, expected_prefix: str) -> None:
+    from airflow_provider_s3xacct.permissions.apply import merged_text
+
+    new = dict(OURS, Resource="arn:aws:s3:::new")
+    after = merged_text(before, [new])
+    assert after is not None and after.startswith(expected_prefix), after
+    statements = json.loads(after)["Statement"]
+    assert statements[-1] == new and [st["Sid"] for st in statements].count("S3xacctListSource") == 1
+    assert merged_text(after, [new]) == after  # applying again changes nothing, not even whitespace

@@ -172,7 +172,7 @@ def test_verify_policies_dir_with_malformed_documents(
     )
 
 
-def test_plan_out_under_a_file(
+def test_plan_out_and_backup_dir_under_a_file(
     capsys: pytest.CaptureFixture[str], endpoint: list[bytes], tmp_path: Path
 ) -> None:
     config = write_config(tmp_path / "t.yaml", spec_data())
@@ -187,6 +187,12 @@ def test_plan_out_under_a_file(
         str(tmp_path / "a-file" / "p"),
         "--json",
         names=("--out",),
+    )
+    expect_usage_error(
+        capsys,
+        endpoint,
+        *("apply", "--config", config, "--backup-dir", str(tmp_path / "a-file" / "bk"), "--json"),
+        names=("a-file",),
     )
 
 

@@ -144,16 +144,17 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    backup = Path(args.backup_dir) if args.backup_dir else None
     try:
         spec = TransferSpec.from_file(args.config)
+        if backup:  # before any AWS call: a backup that cannot be written is found now, not after
+            backup.mkdir(parents=True, exist_ok=True)
     except (InvalidInputError, OSError) as exc:
         return fail_usage(str(exc), args.json)
     admins = _admins(args, spec)
     try:
         changes = plan_changes(spec, admins)
-        if args.backup_dir:
-            backup = Path(args.backup_dir)
-            backup.mkdir(parents=True, exist_ok=True)
+        if backup:
             (backup / "previous-policies.json").write_text(
                 json.dumps({c.name: c.before for c in changes if c.changed}, indent=2) + "\n"
             )

@@ -19,13 +19,10 @@ import yaml
 
 from airflow_provider_s3xacct.cli import main, permissions_command
 from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
-from airflow_provider_s3xacct.permissions.documents import AccountAdmins
 from airflow_provider_s3xacct.permissions.plan import PLANNED_SIDS, plan_policies
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_policies
-
-SRC, DST = "111111111111", "222222222222"
-USER = f"arn:aws:iam::{DST}:user/sync_user"
+from tests.test_permissions import DST, SRC, USER, accounts  # noqa: F401 (accounts: a fixture)
 
 # A person's statements, written by hand: pretty-printed, keys in their own order, a non-ASCII
 # character, a number written as 1.0, and a Sid that merely starts with our prefix.
@@ -60,40 +57,10 @@ SOURCE_POLICY = (
 
 
 @pytest.fixture
-def accounts(moto: None) -> dict[str, Any]:
-    from tests.aws_world import assume
-
-    src, dst = assume(SRC), assume(DST)
-    src.client("s3").create_bucket(Bucket="src-bucket")
-    dst.client("s3").create_bucket(Bucket="dst-bucket")
-    src_key = src.client("kms").create_key()["KeyMetadata"]["Arn"]
-    dst_key = dst.client("kms").create_key()["KeyMetadata"]["Arn"]
-    dst.client("iam").create_user(UserName="sync_user")
-    src.client("s3").put_bucket_policy(Bucket="src-bucket", Policy=SOURCE_POLICY)
-    data = {
-        "source": {
-            "account_id": SRC,
-            "bucket": "src-bucket",
-            "prefix": "data/",
-            "region": "us-east-1",
-            "kms_key_arns": [src_key],
-        },
-        "destination": {
-            "account_id": DST,
-            "bucket": "dst-bucket",
-            "region": "us-east-1",
-            "kms_key_arn": dst_key,
-        },
-        "principal_arn": USER,
-    }
-    s = TransferSpec.create(data)
-    return {
-        "spec": s,
-        "data": data,
-        "admins": AccountAdmins.from_sessions(s, src, dst),
-        "src": src,
-        "dst": dst,
-    }
+def hand_written(accounts: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+    """test_permissions' two moto accounts, the source bucket policy replaced by SOURCE_POLICY."""
+    accounts["src"].client("s3").put_bucket_policy(Bucket="src-bucket", Policy=SOURCE_POLICY)
+    return dict(accounts, data=accounts["spec"].model_dump(mode="json"))
 
 
 def _stored_bucket_policy(session: Any, bucket: str) -> str:
@@ -112,13 +79,13 @@ def _stored_inline_policy(session: Any) -> str:
 
 
 def test_foreign_statements_keep_their_text_and_a_persons_s3xacct_sid_survives(
-    accounts: dict[str, Any],
+    hand_written: dict[str, Any],
 ) -> None:
-    s, admins = accounts["spec"], accounts["admins"]
+    s, admins = hand_written["spec"], hand_written["admins"]
     applied = apply_changes(plan_changes(s, admins))
     assert "bucket policy of src-bucket" in applied.written
 
-    text = _stored_bucket_policy(accounts["src"], "src-bucket")
+    text = _stored_bucket_policy(hand_written["src"], "src-bucket")
     # Byte for byte: the document's head, the hand-written statement (café, 1.0, key order), the
     # person's S3xacct-prefixed Deny.
     assert text.startswith('{\n  "Version": "2012-10-17",\n  "Id": "hand-written",\n  "Statement": [\n    ')
@@ -132,11 +99,16 @@ def test_foreign_statements_keep_their_text_and_a_persons_s3xacct_sid_survives(
     assert verify_policies(s, admins.read_all()).ok
 
     assert apply_changes(plan_changes(s, admins)).written == []  # idempotent, text untouched
-    assert _stored_bucket_policy(accounts["src"], "src-bucket") == text
+    assert _stored_bucket_policy(hand_written["src"], "src-bucket") == text
 
 
-def test_key_policy_and_inline_policy_keep_foreign_text(accounts: dict[str, Any]) -> None:
-    s, admins, src, dst = accounts["spec"], accounts["admins"], accounts["src"], accounts["dst"]
+def test_key_policy_and_inline_policy_keep_foreign_text(hand_written: dict[str, Any]) -> None:
+    s, admins, src, dst = (
+        hand_written["spec"],
+        hand_written["admins"],
+        hand_written["src"],
+        hand_written["dst"],
+    )
     key_arn = s.source.kms_key_arns[0]
     key_policy = (
         '{\n  "Version" : "2012-10-17",\n  "Id" : "key-consolepolicy-3",\n  "Statement" : [ {\n'
@@ -211,13 +183,13 @@ def test_every_sid_the_plan_can_write_is_owned() -> None:
 
 
 def test_a_change_landing_right_after_our_write_is_reported_exit_1(
-    accounts: dict[str, Any],
+    hand_written: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Another writer's PutBucketPolicy lands just after ours: apply reads it back and says so."""
-    admins, src = accounts["admins"], accounts["src"]
+    admins, src = hand_written["admins"], hand_written["src"]
     theirs = json.dumps(
         {
             "Version": "2012-10-17",
@@ -242,7 +214,7 @@ def test_a_change_landing_right_after_our_write_is_reported_exit_1(
     )
     monkeypatch.setattr(permissions_command, "_admins", lambda args, spec: admins)
     config = tmp_path / "transfer.yaml"
-    config.write_text(yaml.safe_dump(accounts["data"]))
+    config.write_text(yaml.safe_dump(hand_written["data"]))
 
     code = main(["apply", "--config", str(config), "--json"])
 
@@ -258,11 +230,13 @@ def test_a_change_landing_right_after_our_write_is_reported_exit_1(
     )  # their edit stands; apply did not retry over it
 
 
-def test_apply_changes_reports_a_stale_read_after_write_only_after_settling(accounts: dict[str, Any]) -> None:
+def test_apply_changes_reports_a_stale_read_after_write_only_after_settling(
+    hand_written: dict[str, Any],
+) -> None:
     """A re-read that still shows the previous version is retried (eventual consistency), then reported."""
     changes = [
         c
-        for c in plan_changes(accounts["spec"], accounts["admins"])
+        for c in plan_changes(hand_written["spec"], hand_written["admins"])
         if c.name == "bucket policy of src-bucket"
     ]
     change = changes[0]

@@ -20,10 +20,7 @@ import yaml
 from airflow_provider_s3xacct.cli import main
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.spec import CopySpec
-
-SRC, DST = "111111111111", "222222222222"
-SRC_KEY = f"arn:aws:kms:us-east-1:{SRC}:key/1111aaaa-1111"
-DST_KEY = f"arn:aws:kms:us-east-1:{DST}:key/2222bbbb-2222"
+from tests.test_permissions import DST, DST_KEY, SRC_KEY, spec
 
 
 @pytest.fixture
@@ -59,23 +56,10 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
 
 
 def spec_data(**source: Any) -> dict[str, Any]:
-    return {
-        "source": {
-            "account_id": SRC,
-            "bucket": "src-bucket",
-            "prefix": "data/",
-            "region": "us-east-1",
-            "kms_key_arns": [SRC_KEY],
-            **source,
-        },
-        "destination": {
-            "account_id": DST,
-            "bucket": "dst-bucket",
-            "region": "us-east-1",
-            "kms_key_arn": DST_KEY,
-        },
-        "principal_arn": f"arn:aws:iam::{DST}:user/sync_user",
-    }
+    """test_permissions' spec as a config mapping, with ``source`` fields replaced."""
+    data = spec().model_dump(mode="json")
+    data["source"].update(source)
+    return data
 
 
 def write_config(path: Path, data: dict[str, Any]) -> str:

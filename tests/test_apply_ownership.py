@@ -112,7 +112,7 @@ def test_key_policy_and_inline_policy_keep_foreign_text(hand_written: dict[str, 
     key_arn = s.source.kms_key_arns[0]
     key_policy = (
         '{\n  "Version" : "2012-10-17",\n  "Id" : "key-consolepolicy-3",\n  "Statement" : [ {\n'
-        '    "Sid" : "Enable IAM User Permissions — équipe",\n    "Effect" : "Allow",\n'
+        '    "Sid" : "Enable IAM User Permissions, équipe",\n    "Effect" : "Allow",\n'
         f'    "Principal" : {{\n      "AWS" : "arn:aws:iam::{SRC}:root"\n    }},\n'
         '    "Action" : "kms:*",\n    "Resource" : "*"\n  } ]\n}'
     )
@@ -303,3 +303,18 @@ def test_splice_statements_shapes(before: str, expected_prefix: str) -> None:
     statements = json.loads(after)["Statement"]
     assert statements[-1] == new and [st["Sid"] for st in statements].count("S3xacctListSource") == 1
     assert merged_text(after, [new]) == after  # applying again changes nothing, not even whitespace
+
+
+def test_our_statements_are_ascii_the_foreign_text_is_not_touched() -> None:
+    """Policy text may only hold characters up to U+00FF (IAM User Guide, "IAM and AWS STS
+    quotas"): a prefix beyond that is written escaped; a foreign é stays an é."""
+    from airflow_provider_s3xacct.permissions.apply import merged_text
+
+    before = (
+        '{"Version":"2012-10-17","Statement":[{"Sid":"Café","Effect":"Deny","Action":"s3:*","Resource":"*"}]}'
+    )
+    ours = dict(OURS, Resource="arn:aws:s3:::b/数据/*")
+    after = merged_text(before, [ours]) or ""
+    assert after.startswith(before[:-2]) and "数据" not in after and "\\u6570\\u636e" in after
+    assert all(ord(c) <= 0xFF for c in after)
+    assert json.loads(after)["Statement"][-1] == ours

@@ -63,10 +63,15 @@ def _spans(text: str, start: int, closing: str) -> list[tuple[int, int, Any]]:
 
 
 def _render(statements: Sequence[dict[str, Any]], indent: str) -> list[str]:
+    """Our statements as JSON text, laid out like the array they join (one line, or indented).
+
+    ASCII with escapes: a policy's text may hold only tab, LF, CR and U+0020-U+00FF (IAM User
+    Guide, "IAM and AWS STS quotas", character limits), and a prefix may hold any character.
+    """
     if "\n" not in indent:
-        return [json.dumps(s, ensure_ascii=False) for s in statements]
+        return [json.dumps(s) for s in statements]
     margin = indent.rsplit("\n", 1)[-1]
-    return [json.dumps(s, indent=2, ensure_ascii=False).replace("\n", "\n" + margin) for s in statements]
+    return [json.dumps(s, indent=2).replace("\n", "\n" + margin) for s in statements]
 
 
 def _is_ours(statement: Any, owned: frozenset[str]) -> bool:

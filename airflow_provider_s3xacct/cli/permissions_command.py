@@ -164,6 +164,11 @@ def run_apply(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"error": str(exc), "concurrent_change": True})
         return EXIT_FAILED
+    except (ClientError, BotoCoreError) as exc:
+        sys.stderr.write(f"s3xacct: reading or writing a policy failed: {exc}\n")
+        if args.json:
+            print_json({"error": f"reading or writing a policy failed: {exc}"})
+        return EXIT_FAILED
     for change in changes:
         if change.changed:
             sys.stderr.write(change.diff())

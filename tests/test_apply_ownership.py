@@ -318,3 +318,21 @@ def test_our_statements_are_ascii_the_foreign_text_is_not_touched() -> None:
     assert after.startswith(before[:-2]) and "数据" not in after and "\\u6570\\u636e" in after
     assert all(ord(c) <= 0xFF for c in after)
     assert json.loads(after)["Statement"][-1] == ours
+
+
+def test_an_aws_error_is_a_json_line_and_exit_1(
+    hand_written: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hand_written["dst"].client("s3").delete_bucket(Bucket="dst-bucket")
+    monkeypatch.setattr(permissions_command, "_admins", lambda args, spec: hand_written["admins"])
+    config = tmp_path / "transfer.yaml"
+    config.write_text(yaml.safe_dump(hand_written["data"]))
+
+    code = main(["apply", "--config", str(config), "--json"])
+
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "NoSuchBucket" in json.loads(out.splitlines()[-1])["error"]

@@ -250,6 +250,8 @@ def test_options_take_only_real_booleans(
             ("--dest-region",),
         ),
         (["probe-kms", DST_KEY, "--role-arn", "arn:aws:iam::1:role/x"], ("--role-arn",)),
+        (["check", "s3://src-bucket/a", "s3://dst-bucket/b", "--region", "eu-west-9"], ("--region",)),
+        (["check", "s3://src-bucket/a", "s3://dst-bucket/b", "--external-id", "abc123"], ("--external-id",)),
         (["probe-kms", DST_KEY, "--bucket-region", "us-east-7"], ("--bucket-region",)),
         (["verify", "--config", "CONFIG", "--source-admin-role-arn", "admin"], ("--source-admin-role-arn",)),
         (["apply", "--config", "CONFIG", "--dest-admin-role-arn", "admin"], ("--dest-admin-role-arn",)),
@@ -280,6 +282,8 @@ def test_credential_flags(
         ["copy", "s3://src-bucket/a", "s3://dst-bucket/b", "--mode", "mirror"],  # a bad choice
         ["copy", "s3://src-bucket/a", "s3://dst-bucket/b", "--concurrency", "many"],  # a bad int
         ["probe-kms"],
+        ["check", "s3://src-bucket/a"],
+        ["check", "s3://src-bucket/a", "s3://dst-bucket/b", "--concurrency", "0"],
         ["plan"],
         ["verify", "--config", "t.yaml", "--no-such-flag"],
         ["apply"],

@@ -19,6 +19,7 @@ import yaml
 
 from airflow_provider_s3xacct.cli import main, permissions_command
 from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
+from airflow_provider_s3xacct.permissions.documents import AccountAdmins
 from airflow_provider_s3xacct.permissions.plan import PLANNED_SIDS, plan_policies
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_policies
@@ -336,3 +337,35 @@ def test_an_aws_error_is_a_json_line_and_exit_1(
     out, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
     assert "NoSuchBucket" in json.loads(out.splitlines()[-1])["error"]
+
+
+def test_a_document_left_without_statements_is_deleted_not_emptied(
+    accounts: dict[str, Any],  # noqa: F811
+) -> None:
+    """S3 refuses a bucket policy without statements ("Statement is empty"); when only our
+    statements were in it and the spec needs none there now, apply deletes the policy."""
+    data = accounts["spec"].model_dump(mode="json")
+    data["options"].update(enforce_destination_kms=False, require_tls=False)  # the principal is in DST
+    s = TransferSpec.create(data)
+    assert plan_policies(s).dest_bucket == []
+    dst_s3 = accounts["dst"].client("s3")
+    stale = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "S3xacctDenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::dst-bucket", "arn:aws:s3:::dst-bucket/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+    dst_s3.put_bucket_policy(Bucket="dst-bucket", Policy=json.dumps(stale))
+
+    applied = apply_changes(plan_changes(s, AccountAdmins.from_sessions(s, accounts["src"], accounts["dst"])))
+
+    assert "bucket policy of dst-bucket" in applied.written
+    with pytest.raises(dst_s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
+        dst_s3.get_bucket_policy(Bucket="dst-bucket")

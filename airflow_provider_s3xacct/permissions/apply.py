@@ -120,13 +120,14 @@ def _parse(text: str | None) -> dict[str, Any] | None:
 
 @dataclass
 class DocumentChange:
-    """One document: as read (text), as apply would write it (text), and how to read/write it."""
+    """One document: as read (text), as apply would write it (text; None: no document), and how to
+    read and write it (``write(None)`` deletes it)."""
 
     name: str
     before_text: str | None
     after_text: str | None
     read: Callable[[], str | None]
-    write: Callable[[str], None]
+    write: Callable[[str | None], None]
 
     @property
     def before(self) -> dict[str, Any] | None:
@@ -138,7 +139,7 @@ class DocumentChange:
 
     @property
     def changed(self) -> bool:
-        return self.after_text is not None and _canonical(self.before) != _canonical(self.after)
+        return _canonical(self.before) != _canonical(self.after)
 
     def diff(self) -> str:
         def lines(p: dict[str, Any] | None) -> list[str]:
@@ -175,14 +176,19 @@ class ApplyResult:
 def merged_text(
     before: str | None, ours: list[dict[str, Any]], empty: dict[str, Any] | None = None
 ) -> str | None:
-    """The document to write: ``before`` with our statements spliced in, or a new one; None when
-    there is no document and nothing to add."""
+    """The document to write: ``before`` with our statements spliced in, or a new one.
+
+    None when no statement would be left (no document, or only ours and we need none now): S3
+    and IAM refuse a policy without statements, so such a document is deleted instead. A key
+    policy passes ``empty`` (KMS's default) and is never left without one.
+    """
     owned = PLANNED_SIDS | {s["Sid"] for s in ours}
     if before is None:
         if not ours:
             return None
         return splice_statements(json.dumps(empty or {"Version": "2012-10-17"}), ours, owned)
-    return splice_statements(before, ours, owned)
+    after = splice_statements(before, ours, owned)
+    return None if empty is None and not json.loads(after).get("Statement") else after
 
 
 def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChange]:
@@ -192,15 +198,13 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
     changes = []
     iam = admins.client(spec.principal_account, "iam")
 
-    def write_identity(body: str) -> None:
-        if spec.principal_kind == "user":
-            iam.put_user_policy(
-                UserName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME, PolicyDocument=body
-            )
+    def write_identity(body: str | None) -> None:
+        kind = spec.principal_kind.capitalize()  # User or Role
+        names = {f"{kind}Name": spec.principal_name, "PolicyName": IDENTITY_POLICY_NAME}
+        if body is None:
+            getattr(iam, f"delete_{spec.principal_kind}_policy")(**names)
         else:
-            iam.put_role_policy(
-                RoleName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME, PolicyDocument=body
-            )
+            getattr(iam, f"put_{spec.principal_kind}_policy")(**names, PolicyDocument=body)
 
     before = admins.read_identity_inline_text()
     changes.append(
@@ -221,8 +225,12 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
         def read_bucket(a: str = account, b: str = bucket, r: str = region) -> str | None:
             return admins.read_bucket_policy_text(a, b, r)
 
-        def write_bucket(body: str, a: str = account, b: str = bucket, r: str = region) -> None:
-            admins.client(a, "s3", r).put_bucket_policy(Bucket=b, Policy=body, ExpectedBucketOwner=a)
+        def write_bucket(body: str | None, a: str = account, b: str = bucket, r: str = region) -> None:
+            s3 = admins.client(a, "s3", r)
+            if body is None:
+                s3.delete_bucket_policy(Bucket=b, ExpectedBucketOwner=a)
+            else:
+                s3.put_bucket_policy(Bucket=b, Policy=body, ExpectedBucketOwner=a)
 
         before = read_bucket()
         changes.append(
@@ -239,7 +247,8 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
         def read_key(a: str = arn) -> str | None:
             return admins.read_key_policy_text(a)
 
-        def write_key(body: str, a: str = arn) -> None:
+        def write_key(body: str | None, a: str = arn) -> None:
+            assert body is not None  # merged_text keeps a key policy (``empty`` is given)
             kms = admins.client(a.split(":")[4], "kms", a.split(":")[3])
             # Never BypassPolicyLockoutSafetyCheck: KMS must keep refusing a policy that locks the owner out.
             kms.put_key_policy(KeyId=a.rsplit("/", 1)[-1], PolicyName="default", Policy=body)
@@ -280,7 +289,6 @@ def apply_changes(
             raise ConcurrentChangeError(
                 f"{change.name} changed since it was read; nothing was written to it. Run apply again {done}"
             )
-        assert change.after_text is not None
         change.write(change.after_text)
         result.written.append(change.name)
         for delay in (*settle, None):

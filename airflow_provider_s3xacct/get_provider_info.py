@@ -43,6 +43,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": INTEGRATION,
                 "python-modules": [
+                    "airflow_provider_s3xacct.operators.check",
                     "airflow_provider_s3xacct.operators.copy",
                     "airflow_provider_s3xacct.operators.permissions",
                 ],

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.exceptions import ProfileNotFound
 
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
@@ -16,20 +16,13 @@ from airflow_provider_s3xacct.cli.common import (
     fail_usage,
     print_json,
 )
-from airflow_provider_s3xacct.transfer.check import Checker, CheckOptions
+from airflow_provider_s3xacct.transfer.check import CheckFailedError, Checker, CheckOptions
 from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import S3Location, validate_account_id
 from airflow_provider_s3xacct.transfer.session import build_session
 
 EXIT_UNVERIFIED = EXIT_TERMINAL  # 3: nothing differs, but some pairs could not be proven identical
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be 0 or more")
-    return number
 
 
 def register(commands: Any) -> None:
@@ -45,9 +38,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--tags", action="store_true", help="also compare object tags")
     parser.add_argument("--size-only", action="store_true", help="accept an equal size as identical")
     parser.add_argument(
-        "--sample", type=_positive, default=0, metavar="N", help="read N objects from both sides and compare bytes"
+        "--sample", type=int, default=0, metavar="N", help="read N objects from both sides and compare bytes"
     )
-    parser.add_argument("--concurrency", type=int, default=16, choices=range(1, 257), metavar="1-256")
+    parser.add_argument("--concurrency", type=int, default=16, metavar="1-256", help="requests in flight")
     parser.add_argument("--source-account-id", help="expected owner of the source bucket")
     parser.add_argument("--dest-account-id", help="expected owner of the destination bucket")
     parser.add_argument("--report", metavar="PATH_OR_S3_URI", help="per-object JSON lines")
@@ -62,27 +55,26 @@ def run(args: argparse.Namespace) -> int:
         destination = S3Location.parse(args.dst_uri, "DST_URI")
         source_owner = validate_account_id(args.source_account_id, "--source-account-id")
         dest_owner = validate_account_id(args.dest_account_id, "--dest-account-id")
+        options = CheckOptions(
+            metadata=args.metadata,
+            tags=args.tags,
+            size_only=args.size_only,
+            sample=args.sample,
+            concurrency=args.concurrency,
+        )
         session = build_session(args.profile, args.role_arn, args.region, args.external_id)
     except (InvalidInputError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
     clients = TransferClients.from_session(session, concurrency=args.concurrency)
-    options = CheckOptions(
-        metadata=args.metadata,
-        tags=args.tags,
-        size_only=args.size_only,
-        sample=args.sample,
-        concurrency=args.concurrency,
-    )
     checker = Checker(
         clients.source, clients.dest, source, destination, options, source_owner=source_owner, dest_owner=dest_owner
     )
     try:
         report = checker.run(args.report)
-    except (ClientError, BotoCoreError) as exc:
-        message = f"check failed: {exc}"
-        sys.stderr.write(f"s3xacct: {message}\n")
+    except CheckFailedError as exc:
+        sys.stderr.write(f"s3xacct: {exc}\n")
         if args.json:
-            print_json({"error": message})
+            print_json({"error": str(exc), "diagnosis": str(exc.diagnosis) if exc.diagnosis else None})
         return EXIT_FAILED
     sys.stderr.write(report.summary_line() + "\n")
     for difference in report.differences:

@@ -27,6 +27,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.listing import ListedObject, list_objects
 from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.planner import merged
@@ -69,6 +73,26 @@ class CheckOptions:
     sample: int = 0
     concurrency: int = 16
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        """Bad values are refused here, before any request, for the CLI and the operator alike."""
+        for name in ("metadata", "tags", "size_only"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(name, f"{getattr(self, name)!r} is not true or false")
+        if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 0:
+            raise InvalidInputError("sample", f"{self.sample!r} must be a whole number, 0 or more")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 256:
+            raise InvalidInputError("concurrency", f"{self.concurrency!r} must be a whole number from 1 to 256")
+
+
+class CheckFailedError(RuntimeError):
+    """A side could not be listed or read, so nothing can be said. ``permanent``: a retry cannot help."""
+
+    def __init__(self, message: str, diagnosis: Diagnosis | None) -> None:
+        self.diagnosis = diagnosis
+        # No diagnosis means no answer from AWS (a network error): worth another try.
+        self.permanent = diagnosis.permanent if diagnosis is not None else False
+        super().__init__(f"check failed: {message}" + (f". {diagnosis}" if diagnosis else ""))
 
 
 @dataclass
@@ -156,6 +180,19 @@ class Checker:
         self._random = random.Random(self.options.seed)
 
     def run(self, report_target: str | None = None) -> CheckReport:
+        """Compare the two sides; raises ``CheckFailedError`` when a side cannot be listed or read."""
+        try:
+            return self._run(report_target)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            source, destination = self.sides["source"][1], self.sides["destination"][1]
+            context = TransferContext(source.bucket, destination.bucket)
+            diagnosis = Diagnoser(context).explain_client_error(exc.operation_name or "ListObjectsV2", "", exc)
+            raise CheckFailedError(f"{err.get('Code')}: {err.get('Message')}", diagnosis) from exc
+        except BotoCoreError as exc:
+            raise CheckFailedError(f"no answer from S3 ({exc})", None) from exc
+
+    def _run(self, report_target: str | None) -> CheckReport:
         src_client, source, src_owner = self.sides["source"]
         dst_client, destination, dst_owner = self.sides["destination"]
         report = CheckReport(source=source.uri, destination=destination.uri)

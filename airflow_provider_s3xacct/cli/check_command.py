@@ -16,7 +16,7 @@ from airflow_provider_s3xacct.cli.common import (
     fail_usage,
     print_json,
 )
-from airflow_provider_s3xacct.transfer.check import CheckFailedError, Checker, CheckOptions
+from airflow_provider_s3xacct.transfer.check import Checker, CheckFailedError, CheckOptions
 from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import S3Location, validate_account_id

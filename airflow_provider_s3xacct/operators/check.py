@@ -10,7 +10,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.operators.errors import failure, invalid_input
-from airflow_provider_s3xacct.transfer.check import CheckFailedError, Checker, CheckOptions, CheckReport
+from airflow_provider_s3xacct.transfer.check import Checker, CheckFailedError, CheckOptions, CheckReport
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import S3Location, validate_account_id
 

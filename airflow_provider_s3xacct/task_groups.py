@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from airflow.providers.common.compat.sdk import TaskGroup
 
@@ -38,14 +38,24 @@ def cross_account_sync(
     deferrable: bool | None = None,
     outlets: Sequence[Any] = (),
     sensor_timeout: float = 30 * 60,
+    on_undetermined: Literal["fail", "warn"] = "fail",
     **copy_kwargs: Any,
 ) -> TaskGroup:
     """Build the three tasks of a cross-account sync inside a TaskGroup and return it.
 
-    ``transfer`` is the transfer spec (the ``s3xacct`` config format) as a mapping, or as a Jinja
-    expression that renders to one (e.g. ``"var.json.s3xacct_transfer"``; the DAG should set
-    ``render_template_as_native_obj=True``). ``copy_kwargs`` go to the copy operator (``mode``,
-    ``delete``, ``max_delete``, ``dry_run``, ...).
+    :param group_id: the TaskGroup's id.
+    :param transfer: the transfer spec (the ``s3xacct`` config format) as a mapping, or as a Jinja
+        expression that renders to one (e.g. ``"var.json.s3xacct_transfer"``; the DAG should set
+        ``render_template_as_native_obj=True``).
+    :param sync_conn_id: Airflow AWS connection of the sync principal (sensor and copy).
+    :param source_admin_conn_id: connection that may read the source account's policies (verify).
+    :param dest_admin_conn_id: connection that may read the destination account's policies (verify).
+    :param deferrable: passed to the KMS sensor; None keeps its default.
+    :param outlets: assets the copy task updates.
+    :param sensor_timeout: seconds the KMS sensor waits for access.
+    :param on_undetermined: what ``verify_permissions`` does when no request is denied but some are
+        undetermined: ``"fail"`` (default, see :class:`CrossAccountPermissionsOperator`) or ``"warn"``.
+    :param copy_kwargs: go to the copy operator (``mode``, ``delete``, ``max_delete``, ``dry_run``, ...).
     """
     options = {} if isinstance(transfer, str) else dict(transfer.get("options") or {})
     copy_kwargs.setdefault("mode", options.get("mode", "sync"))
@@ -60,6 +70,7 @@ def cross_account_sync(
             source_admin_conn_id=source_admin_conn_id,
             dest_admin_conn_id=dest_admin_conn_id,
             aws_conn_id=sync_conn_id,
+            on_undetermined=on_undetermined,
             doc_md="Evaluates every request the copy will make against the deployed identity, bucket and "
             "key policies of both accounts; fails naming the document and the statement that fixes it.",
         )

@@ -18,12 +18,13 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
-from airflow_provider_s3xacct.permissions.aws_checks import ACCESS_ANALYZER, run_aws_checks
+from airflow_provider_s3xacct.permissions.aws_checks import ACCESS_ANALYZER, context_entries, run_aws_checks
 from airflow_provider_s3xacct.permissions.documents import PolicySet, load_policy_dir, write_policy_dir
 from airflow_provider_s3xacct.permissions.evaluator import Document
 from airflow_provider_s3xacct.permissions.plan import plan_policies
+from airflow_provider_s3xacct.permissions.requests import RequiredRequest, required_requests
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_policies
 
@@ -32,11 +33,7 @@ SRC_KEY = f"arn:aws:kms:us-east-1:{SRC}:key/1111aaaa-1111-aaaa-1111-aaaa1111aaaa
 DST_KEY = f"arn:aws:kms:eu-west-1:{DST}:key/2222bbbb-2222-bbbb-2222-bbbb2222bbbb"
 USER = f"arn:aws:iam::{DST}:user/sync_user"
 ROLE = f"arn:aws:iam::{DST}:role/sync-role"
-SRC_OBJ, DST_OBJ = (
-    "arn:aws:s3:::src-bucket/data/s3xacct-any-object",
-    "arn:aws:s3:::dst-bucket/s3xacct-any-object",
-)
-TLS = {"ContextKeyName": "aws:SecureTransport", "ContextKeyValues": ["true"], "ContextKeyType": "boolean"}
+SRC_OBJ = "arn:aws:s3:::src-bucket/data/s3xacct-any-object"  # the object simulated for the prefix
 
 
 def spec(principal: str = USER) -> TransferSpec:
@@ -114,6 +111,7 @@ def test_validate_policy_on_every_document_with_its_type_and_findings_named(
         (policies.source_bucket, "RESOURCE_POLICY", "AWS::S3::Bucket"),
         (policies.dest_bucket, "RESOURCE_POLICY", "AWS::S3::Bucket"),
         (policies.source_keys[SRC_KEY], "RESOURCE_POLICY", None),
+        (policies.dest_key, "RESOURCE_POLICY", None),  # plan writes it: verify checks it, never assumes it
     ]
     for doc, policy_type, resource_type in expected:
         assert doc is not None
@@ -139,6 +137,7 @@ def test_validate_policy_on_every_document_with_its_type_and_findings_named(
         (SRC, "accessanalyzer", "us-east-1"),
         (DST, "accessanalyzer", "eu-west-1"),
         (SRC, "accessanalyzer", "us-east-1"),
+        (DST, "accessanalyzer", "eu-west-1"),
     ]
     (f,) = checks.findings
     assert (f.document, f.sid, f.severity, f.code, f.source) == (
@@ -174,43 +173,30 @@ def test_validate_policy_denied_is_named_not_fatal(tmp_path: Path, analyzer: tup
 # -- SimulatePrincipalPolicy -----------------------------------------------------------------------
 
 
-def via(region: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "ContextKeyName": "kms:ViaService",
-            "ContextKeyValues": [f"s3.{region}.amazonaws.com"],
-            "ContextKeyType": "string",
-        }
-    ]
+def _side(req: RequiredRequest) -> str | None:
+    return {"source-bucket": "source", "dest-bucket": "dest"}.get(req.resource_kind)
 
 
-def string(key: str, value: str) -> dict[str, Any]:
-    return {"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
-
-
-# Every request the copy makes for spec(), in order, with the context AWS must be given.
-REQUESTS: list[tuple[str, str, list[dict[str, Any]], str | None]] = [
-    ("s3:ListBucket", "arn:aws:s3:::src-bucket", [TLS, string("s3:prefix", "data/")], "source"),
-    ("s3:GetObject", SRC_OBJ, [TLS], "source"),
-    ("s3:GetObjectTagging", SRC_OBJ, [TLS], "source"),
-    (
-        "s3:PutObject",
-        DST_OBJ,
-        [
-            TLS,
-            string("s3:x-amz-server-side-encryption", "aws:kms"),
-            string("s3:x-amz-server-side-encryption-aws-kms-key-id", DST_KEY),
-        ],
-        "dest",
-    ),
-    ("s3:PutObject", DST_OBJ, [TLS], "dest"),
-    ("s3:AbortMultipartUpload", DST_OBJ, [TLS], "dest"),
-    ("s3:PutObjectTagging", DST_OBJ, [TLS], "dest"),
-    ("s3:ListBucket", "arn:aws:s3:::dst-bucket", [TLS, string("s3:prefix", "")], "dest"),
-    ("kms:Decrypt", SRC_KEY, via("us-east-1"), None),
-    ("kms:GenerateDataKey", DST_KEY, via("eu-west-1"), None),
-    ("kms:Decrypt", DST_KEY, via("eu-west-1"), None),
+# Every request the copy makes for spec(), in order: (action, the one resource simulated, side).
+# ContextEntries carry aws:CurrentTime/aws:EpochTime, so the stubs take ANY for them and
+# test_context_entries_keep_names_values_and_types checks their content.
+REQUESTS: list[tuple[str, str, Any, str | None]] = [
+    (r.action, r.sample_resource, ANY, _side(r)) for r in required_requests(spec())
 ]
+
+
+def test_context_entries_keep_names_values_and_types() -> None:
+    listing = next(r for r in required_requests(spec()) if r.action == "s3:ListBucket")
+    entries = {e["ContextKeyName"].lower(): e for e in context_entries(listing.context.values)}
+    assert entries["aws:securetransport"]["ContextKeyValues"] == ["true"]
+    assert entries["aws:securetransport"]["ContextKeyType"] == "boolean"
+    assert entries["s3:prefix"]["ContextKeyValues"] == ["data/"]
+    assert entries["s3:max-keys"]["ContextKeyType"] == "numeric"
+    assert entries["aws:epochtime"]["ContextKeyType"] == "numeric"
+    assert entries["aws:currenttime"]["ContextKeyType"] == "date"
+    kms = next(r for r in required_requests(spec()) if r.action == "kms:GenerateDataKey")
+    kms_entries = {e["ContextKeyName"].lower(): e for e in context_entries(kms.context.values)}
+    assert kms_entries["kms:viaservice"]["ContextKeyValues"] == ["s3.eu-west-1.amazonaws.com"]
 
 
 def result(action: str, resource: str, decision: str, **extra: Any) -> dict[str, Any]:
@@ -268,7 +254,8 @@ def test_simulator_gets_each_request_with_context_and_bucket_policy_and_disagree
     stub.assert_no_pending_responses()
     assert len(checks.simulations) == len(REQUESTS)
     assert [
-        (d.request.action, d.request.resource, d.aws_decision, d.ours_allowed) for d in checks.disagreements
+        (d.request.action, d.request.sample_resource, d.aws_decision, d.ours_allowed)
+        for d in checks.disagreements
     ] == [
         ("s3:GetObjectTagging", SRC_OBJ, "allowed", False),
         ("kms:Decrypt", SRC_KEY, "implicitDeny", True),
@@ -276,7 +263,10 @@ def test_simulator_gets_each_request_with_context_and_bucket_policy_and_disagree
     report = verify_policies(s, policies)
     report.aws = checks
     summary = report.summary()
-    assert f"IAM policy simulator, as {USER}: 9/11 requests agree with verify" in summary
+    assert (
+        f"IAM policy simulator, as {USER}: {len(REQUESTS) - 2}/{len(REQUESTS)} requests agree with verify"
+        in summary
+    )
     assert (
         f"DISAGREE kms:Decrypt on {SRC_KEY} (decrypt source objects encrypted under this key): AWS simulator says "
         "implicitDeny, verify says allowed [identity policies only (key policies are not simulated)]; denied by an SCP"
@@ -314,7 +304,10 @@ def test_a_role_is_simulated_on_its_identity_side_only_and_a_disagreement_fails_
     report.aws = checks
     # ...but AWS's simulator does not: verify must not pass.
     assert not report.ok and report.to_dict()["ok"] is False
-    assert f"as {ROLE} (the copy's assumed-role session is simulated as its role): 10/11" in report.summary()
+    assert (
+        f"as {ROLE} (the copy's assumed-role session is simulated as its role): "
+        f"{len(REQUESTS) - 1}/{len(REQUESTS)}" in report.summary()
+    )
     assert [(d.request.action, d.aws_decision) for d in checks.disagreements] == [
         ("s3:AbortMultipartUpload", "implicitDeny")
     ]

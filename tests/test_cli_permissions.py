@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,12 @@ def s3xacct(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        # PYTHONPATH passes through so a worktree's tests run the worktree's code, not the installed one.
+        env={
+            "PATH": "/usr/bin:/bin",
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+            **(env or {}),
+        },
     )
 
 
@@ -55,11 +61,13 @@ def test_plan_out_then_offline_verify_passes(tmp_path: Path) -> None:
     planned = s3xacct("plan", "--config", str(config), "--out", str(tmp_path / "policies"), "--json")
     assert planned.returncode == 0, planned.stderr
     files = json.loads(planned.stdout.splitlines()[-1])
+    # Every document the checks need, the same-account destination key's default policy included.
     assert set(files) == {
         "identity.json",
         "source-bucket-policy.json",
         "source-key-policies.json",
         "dest-bucket-policy.json",
+        "dest-key-policy.json",
     }
     assert sorted(p.name for p in (tmp_path / "policies").iterdir()) == sorted(files)
 
@@ -68,23 +76,60 @@ def test_plan_out_then_offline_verify_passes(tmp_path: Path) -> None:
     )
     assert verified.returncode == 0, verified.stderr
     report = json.loads(verified.stdout.splitlines()[-1])
-    assert report["ok"] and all(c["allowed"] for c in report["checks"])
-    assert set(report["checks"][0]) >= {"principal", "action", "resource", "allowed", "reason", "fix"}
+    assert report["ok"] and report["verdict"] == "allowed"
+    assert all(c["verdict"] == "allowed" for c in report["checks"])
+    assert set(report["checks"][0]) >= {
+        "principal",
+        "action",
+        "resource",
+        "verdict",
+        "allowed",
+        "reason",
+        "fix",
+    }
+    assert report["undetermined"] == []
+    assert {n["what"] for n in report["not_checked"]} >= {
+        "SCPs",
+        "RCPs",
+        "permission boundaries",
+        "KMS grants",
+    }
+    assert "not checked: SCPs" in verified.stderr
 
 
 def test_offline_verify_of_a_broken_folder_exits_1_and_bad_config_2(tmp_path: Path) -> None:
     config = write_config(tmp_path / "transfer.yaml")
     s3xacct("plan", "--config", str(config), "--out", str(tmp_path / "p"))
-    (tmp_path / "p" / "source-bucket-policy.json").unlink()
+    # A source bucket policy without our statements: the cross-account reads are denied.
+    (tmp_path / "p" / "source-bucket-policy.json").write_text('{"Version": "2012-10-17", "Statement": []}')
     result = s3xacct("verify", "--config", str(config), "--policies-dir", str(tmp_path / "p"), "--json")
     assert result.returncode == 1
-    denied = [c for c in json.loads(result.stdout.splitlines()[-1])["checks"] if not c["allowed"]]
+    report = json.loads(result.stdout.splitlines()[-1])
+    denied = [c for c in report["checks"] if c["verdict"] == "denied"]
+    assert report["verdict"] == "denied" and not report["ok"]
     assert {c["action"] for c in denied} == {"s3:ListBucket", "s3:GetObject", "s3:GetObjectTagging"}
     assert all("source-bucket-policy.json" in c["fix"] for c in denied)
 
     bad = write_config(tmp_path / "bad.yaml", principal_arn="sync_user")
     result = s3xacct("verify", "--config", str(bad), "--policies-dir", str(tmp_path / "p"), "--json")
     assert result.returncode == 2 and "principal_arn" in result.stderr
+
+
+def test_offline_verify_without_a_document_is_undetermined_exit_3(tmp_path: Path) -> None:
+    """Class 8: a document not given is not checked, never assumed to be AWS's default."""
+    config = write_config(tmp_path / "transfer.yaml")
+    s3xacct("plan", "--config", str(config), "--out", str(tmp_path / "p"))
+    (tmp_path / "p" / "dest-key-policy.json").unlink()
+    result = s3xacct("verify", "--config", str(config), "--policies-dir", str(tmp_path / "p"), "--json")
+    assert result.returncode == 3, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["verdict"] == "undetermined" and not report["ok"]
+    undetermined = {(c["action"], c["resource"]) for c in report["checks"] if c["verdict"] == "undetermined"}
+    dest_key = f"arn:aws:kms:us-east-1:{DEST_ACCOUNT}:key/2222bbbb-2222"
+    assert undetermined == {("kms:GenerateDataKey", dest_key), ("kms:Decrypt", dest_key)}
+    assert any(n["what"] == "dest-key-policy.json" for n in report["not_checked"])
+    assert any("document not given" in u["unknown"] for u in report["undetermined"])
+    assert "UNDETERMINED kms:GenerateDataKey" in result.stderr and "give the key policy of" in result.stderr
 
 
 def test_apply_against_both_accounts_then_verify(world: World, tmp_path: Path) -> None:

@@ -85,8 +85,16 @@ def test_not_action_not_resource_not_principal() -> None:
         "NotResource": "arn:aws:s3:::src-bucket/secret/*",
     }
     assert evaluate(same, [doc(outside_secret)], None).allowed
+    # IAM User Guide, NotPrincipal: the role ARN alone does not exempt the role's sessions (the
+    # copy runs as one), so this Deny applies; listing the session, its role and account does not.
     deny_others = {"Effect": "Deny", "NotPrincipal": {"AWS": ALICE}, "Action": "s3:*", "Resource": "*"}
-    assert evaluate(req(), [doc(allow())], doc(allow(Principal={"AWS": ALICE}), deny_others)).allowed
+    assert (
+        evaluate(req(), [doc(allow())], doc(allow(Principal={"AWS": ALICE}), deny_others)).verdict == "denied"
+    )
+    session = "arn:aws:sts::222222222222:assumed-role/sync/nightly"
+    exempt = dict(deny_others, NotPrincipal={"AWS": [session, ALICE, "arn:aws:iam::222222222222:root"]})
+    as_session = Request(session, "222222222222", "s3:GetObject", OBJ, "111111111111", {})
+    assert evaluate(as_session, [doc(allow())], doc(allow(Principal={"AWS": ALICE}), exempt)).allowed
     bob = Request(
         "arn:aws:iam::222222222222:role/bob", "222222222222", "s3:GetObject", OBJ, "111111111111", {}
     )

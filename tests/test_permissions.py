@@ -16,7 +16,7 @@ from airflow_provider_s3xacct.permissions.documents import (
     write_policy_dir,
 )
 from airflow_provider_s3xacct.permissions.evaluator import Document
-from airflow_provider_s3xacct.permissions.plan import plan_policies
+from airflow_provider_s3xacct.permissions.plan import default_key_policy, plan_policies
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_policies
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
@@ -176,8 +176,8 @@ def test_the_blogs_policies_fail_verify_with_both_defects_named() -> None:
     put = denied[
         (
             "s3:PutObject",
-            "arn:aws:s3:::dst-bucket/s3xacct-any-object",
-            "write destination objects (CopyObject/CreateMultipartUpload)",
+            "arn:aws:s3:::dst-bucket/*",
+            "write destination objects (CopyObject)",
         )
     ]
     assert "no identity policy" in put.reason and '"s3:PutObject"' in (put.fix or "")
@@ -202,7 +202,7 @@ def test_the_blogs_policies_fail_verify_with_both_defects_named() -> None:
 
     # What the blog got right stays allowed: reads, and KMS through the account-root grant.
     allowed = {(c.action, c.resource) for c in report.checks if c.allowed}
-    assert ("s3:GetObject", "arn:aws:s3:::src-bucket/s3xacct-any-object") in allowed
+    assert ("s3:GetObject", "arn:aws:s3:::src-bucket/*") in allowed
     assert ("kms:Decrypt", SRC_KEY) in allowed and ("kms:GenerateDataKey", SRC_KEY) in allowed
 
 
@@ -243,8 +243,9 @@ def test_plan_is_least_privilege(tmp_path: Path) -> None:
         for name in ("identity.json", "dest-bucket-policy.json")
         for st in files[name]["Statement"]
     )
-    # The destination key is in the principal's own account: its default policy delegates, no change needed.
-    assert "dest-key-policy.json" not in files
+    # The destination key is in the principal's own account: its default policy delegates, no change
+    # needed; plan still writes it so that offline verify checks it instead of assuming it.
+    assert files["dest-key-policy.json"] == default_key_policy(DST)
     # The cross-account source key keeps the owner's root statement and names the principal.
     key_policy = files["source-key-policies.json"][SRC_KEY]
     assert key_policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{SRC}:root"}
@@ -254,7 +255,8 @@ def test_plan_is_least_privilege(tmp_path: Path) -> None:
 def test_missing_document_is_named_with_its_fix(tmp_path: Path) -> None:
     s = spec()
     policies = planned(s, tmp_path)
-    policies.source_keys = {}  # the source key still has AWS's default policy: nothing for another account
+    # The source key still has AWS's default policy: nothing for another account.
+    policies.source_keys = {SRC_KEY: Document(f"key policy of {SRC_KEY}", default_key_policy(SRC))}
     report = verify_policies(s, policies)
     (check,) = [c for c in report.checks if not c.allowed]
     assert (check.action, check.resource) == ("kms:Decrypt", SRC_KEY)
@@ -268,7 +270,7 @@ def test_bad_specs_name_the_field() -> None:
     cases = [
         (("source", "account_id"), "1234", "source.account_id"),
         (("destination", "bucket"), "Bad_Bucket", "destination.bucket"),
-        (("principal_arn",), "arn:aws:sts::222222222222:assumed-role/r/s", "principal_arn"),
+        (("principal_arn",), "arn:aws:sts::222222222222:federated-user/s", "principal_arn"),
         (
             ("destination", "kms_key_arn"),
             "arn:aws:kms:eu-west-1:222222222222:key/k",

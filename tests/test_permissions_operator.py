@@ -94,3 +94,149 @@ def test_plan_needs_no_connection_and_bad_spec_fails_fast(transfer: dict[str, An
     bad = dict(transfer, principal_arn="nobody")
     with pytest.raises(AirflowFailException, match="principal_arn"):
         op("verify", bad).execute({})  # type: ignore[arg-type]
+
+
+def test_undetermined_fails_by_default_and_warns_when_asked(transfer: dict[str, Any], world: World) -> None:
+    """A bucket-policy Deny on the VPC endpoint (S3 User Guide, "Controlling access from VPC
+    endpoints with bucket policies"): without the endpoint in the spec verify cannot decide it.
+    moto does not enforce the policy; the verdict is our evaluator's."""
+    op("apply", transfer).execute({"ti": _TI()})  # type: ignore[arg-type]
+    s3 = world.dest.client("s3", endpoint_url=world.endpoint_url)
+    policy = json.loads(s3.get_bucket_policy(Bucket=world.dest_bucket)["Policy"])
+    policy["Statement"].append(
+        {
+            "Sid": "OnlyThroughOurEndpoint",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{world.dest_bucket}", f"arn:aws:s3:::{world.dest_bucket}/*"],
+            "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
+        }
+    )
+    s3.put_bucket_policy(Bucket=world.dest_bucket, Policy=json.dumps(policy))
+
+    ti = _TI()
+    with pytest.raises(AirflowFailException, match="undetermined") as raised:
+        op("verify", transfer).execute({"ti": ti})  # type: ignore[arg-type]
+    assert "OnlyThroughOurEndpoint" in str(raised.value) and "request_context.vpc_endpoint_id" in str(
+        raised.value
+    )
+    assert ti.pushed["report"]["verdict"] == "undetermined"
+
+    warn = op("verify", transfer)
+    warn.on_undetermined = "warn"
+    result = warn.execute({"ti": _TI()})  # type: ignore[arg-type]
+    assert result["verdict"] == "undetermined" and not result["ok"]
+    assert result["undetermined"][0]["sid"] == "OnlyThroughOurEndpoint"
+
+    # Told the endpoint, verify decides: allowed.
+    known = dict(transfer, request_context={"vpc_endpoint_id": "vpce-1a2b3c4d"})
+    assert op("verify", known).execute({"ti": _TI()})["verdict"] == "allowed"  # type: ignore[arg-type]
+
+    # A denied check fails whatever on_undetermined says.
+    other = dict(transfer, request_context={"vpc_endpoint_id": "vpce-99999999"})
+    denied = op("verify", other)
+    denied.on_undetermined = "warn"
+    with pytest.raises(AirflowFailException, match="incomplete"):
+        denied.execute({"ti": _TI()})  # type: ignore[arg-type]
+
+
+def test_the_task_group_passes_on_undetermined_to_verify() -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_s3xacct.task_groups import cross_account_sync
+
+    transfer = {
+        "source": {"account_id": SOURCE_ACCOUNT, "bucket": "src-bucket", "region": "us-east-1"},
+        "destination": {"account_id": DEST_ACCOUNT, "bucket": "dst-bucket", "region": "us-east-1"},
+        "principal_arn": f"arn:aws:iam::{DEST_ACCOUNT}:role/sync-role",
+    }
+    with DAG("on_undetermined", schedule=None):
+        default = cross_account_sync(
+            group_id="default",
+            transfer=transfer,
+            sync_conn_id="s",
+            source_admin_conn_id="a",
+            dest_admin_conn_id="b",
+        )
+        warn = cross_account_sync(
+            group_id="warn",
+            transfer=transfer,
+            sync_conn_id="s",
+            source_admin_conn_id="a",
+            dest_admin_conn_id="b",
+            on_undetermined="warn",
+        )
+    assert default.children["default.verify_permissions"].on_undetermined == "fail"
+    assert warn.children["warn.verify_permissions"].on_undetermined == "warn"
+
+
+def test_verify_reads_the_principals_tags_and_organization(transfer: dict[str, Any], world: World) -> None:
+    """Issue 13, "What to build" 2: online, what an admin may read (IAM tags of the role,
+    Organizations DescribeOrganization) decides aws:PrincipalTag/* and aws:PrincipalOrgID.
+    moto stores the tags and the organization; it does not enforce the policy (our evaluator does)."""
+    op("apply", transfer).execute({"ti": _TI()})  # type: ignore[arg-type]
+    s3 = world.dest.client("s3", endpoint_url=world.endpoint_url)
+    iam = world.dest.client("iam", endpoint_url=world.endpoint_url)
+    policy = json.loads(s3.get_bucket_policy(Bucket=world.dest_bucket)["Policy"])
+    policy["Statement"].append(
+        {  # IAM User Guide, "Controlling access for IAM principals" (aws:PrincipalTag)
+            "Sid": "DataTeamOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{world.dest_bucket}/*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalTag/team": "data"}},
+        }
+    )
+    s3.put_bucket_policy(Bucket=world.dest_bucket, Policy=json.dumps(policy))
+    warn = op("verify", transfer)
+    warn.on_undetermined = "warn"
+    # An untagged role: a session could still carry a session tag "team", so it is undetermined.
+    assert warn.execute({"ti": _TI()})["verdict"] == "undetermined"  # type: ignore[arg-type]
+    iam.tag_role(RoleName="sync-role", Tags=[{"Key": "team", "Value": "data"}])
+    assert op("verify", transfer).execute({"ti": _TI()})["verdict"] == "allowed"  # type: ignore[arg-type]
+    iam.tag_role(RoleName="sync-role", Tags=[{"Key": "team", "Value": "finance"}])
+    with pytest.raises(AirflowFailException, match="DataTeamOnly"):
+        op("verify", transfer).execute({"ti": _TI()})  # type: ignore[arg-type]
+    iam.tag_role(RoleName="sync-role", Tags=[{"Key": "team", "Value": "data"}])
+
+    # S3 User Guide, bucket policy examples: only principals of our organization.
+    org_id = world.dest.client("organizations", endpoint_url=world.endpoint_url).create_organization(
+        FeatureSet="ALL"
+    )["Organization"]["Id"]
+    policy["Statement"].append(
+        {
+            "Sid": "OurOrganizationOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": f"arn:aws:s3:::{world.dest_bucket}/*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": org_id}},
+        }
+    )
+    s3.put_bucket_policy(Bucket=world.dest_bucket, Policy=json.dumps(policy))
+    assert op("verify", transfer).execute({"ti": _TI()})["verdict"] == "allowed"  # type: ignore[arg-type]
+
+
+def test_verify_reads_the_role_id_for_aws_userid(transfer: dict[str, Any], world: World) -> None:
+    """IAM User Guide, global condition keys, aws:userid: a role session's id is "<role id>:<session>".
+    The role id is read online (iam:GetRole); the session name comes from a session principal_arn."""
+    op("apply", transfer).execute({"ti": _TI()})  # type: ignore[arg-type]
+    iam = world.dest.client("iam", endpoint_url=world.endpoint_url)
+    role_id = iam.get_role(RoleName="sync-role")["Role"]["RoleId"]
+    s3 = world.dest.client("s3", endpoint_url=world.endpoint_url)
+    policy = json.loads(s3.get_bucket_policy(Bucket=world.dest_bucket)["Policy"])
+    policy["Statement"].append(
+        {
+            "Sid": "OnlySyncRoleSessions",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": f"arn:aws:s3:::{world.dest_bucket}/*",
+            "Condition": {"StringNotLike": {"aws:userid": [f"{role_id}:*", DEST_ACCOUNT]}},
+        }
+    )
+    s3.put_bucket_policy(Bucket=world.dest_bucket, Policy=json.dumps(policy))
+    session = dict(transfer, principal_arn=f"arn:aws:sts::{DEST_ACCOUNT}:assumed-role/sync-role/nightly")
+    assert op("verify", session).execute({"ti": _TI()})["verdict"] == "allowed"  # type: ignore[arg-type]

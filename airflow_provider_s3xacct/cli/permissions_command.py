@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_TERMINAL,
     add_credential_args,
     checked,
     fail_usage,
@@ -25,7 +26,7 @@ from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_p
 from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.probe import live_probes
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
-from airflow_provider_s3xacct.permissions.verify import VerifyReport, verify_policies
+from airflow_provider_s3xacct.permissions.verify import VerifyReport, verify_deployed, verify_policies
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import validate_role_arn
 from airflow_provider_s3xacct.transfer.session import build_session
@@ -106,11 +107,20 @@ def run_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# verify's exit codes: 0 every request allowed, 1 at least one denied, 3 none denied but at least
+# one undetermined (verify cannot know; the report names why), 2 bad input (fail_usage).
+EXIT_UNDETERMINED = EXIT_TERMINAL
+
+
+def verdict_exit_code(report: VerifyReport) -> int:
+    return {"allowed": EXIT_OK, "denied": EXIT_FAILED, "undetermined": EXIT_UNDETERMINED}[report.verdict]
+
+
 def _print_report(report: VerifyReport, as_json: bool) -> int:
     sys.stderr.write(report.summary() + "\n")
     if as_json:
         print_json(report.to_dict())
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return verdict_exit_code(report)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -124,9 +134,11 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         spec = TransferSpec.from_file(args.config)
         admins = _admins(args, spec) if (validate or args.simulate or not args.policies_dir) else None
-        policies = (
-            load_policy_dir(args.policies_dir) if args.policies_dir or admins is None else admins.read_all()
-        )
+        if args.policies_dir or admins is None:
+            policies, observed = load_policy_dir(args.policies_dir), None
+        else:
+            policies, observed = admins.read_all(), admins.read_principal()
+        report = verify_policies(spec, policies, observed=observed)
     except (InvalidInputError, OSError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
     except (ClientError, BotoCoreError) as exc:
@@ -134,7 +146,6 @@ def run_verify(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"error": f"reading the deployed policies failed: {exc}"})
         return EXIT_FAILED
-    report = verify_policies(spec, policies)
     if admins is not None and (validate or args.simulate):
         report.aws = run_aws_checks(spec, policies, admins.client, validate, args.simulate)
     if args.probe:
@@ -179,12 +190,12 @@ def run_apply(args: argparse.Namespace) -> int:
     )
     payload = result.to_dict()
     if not args.dry_run:
-        report = verify_policies(spec, admins.read_all())
+        report = verify_deployed(spec, admins)
         payload["verify"] = report.to_dict()
         sys.stderr.write(report.summary() + "\n")
         if args.json:
             print_json(payload)
-        return EXIT_OK if report.ok else EXIT_FAILED
+        return verdict_exit_code(report)
     if args.json:
         print_json(payload)
     return EXIT_OK

@@ -17,7 +17,7 @@ from airflow_provider_s3xacct.permissions.documents import AccountAdmins
 from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.probe import live_probes
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
-from airflow_provider_s3xacct.permissions.verify import verify_policies
+from airflow_provider_s3xacct.permissions.verify import verify_deployed
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -34,9 +34,25 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
     document, keeps every other statement, writes nothing when nothing changes, refuses documents
     changed since they were read, then verifies. The report is the XCom value.
 
-    The transfer is given as ``spec`` (a mapping in the config-file format, templated) or
-    ``spec_path`` (a YAML/JSON file). ``aws_conn_id`` is the sync principal, used when
-    ``probe=True`` to confirm the verdict with live requests.
+    Each check is ``allowed``, ``denied`` or ``undetermined`` (a statement depends on something
+    verify cannot know before the copy runs, such as an object tag or a session name; the report
+    names the statement and what it could not know). Every report also lists the layers it did
+    not check (SCPs, permission boundaries, ...).
+
+    :param mode: ``"plan"``, ``"verify"`` (default) or ``"apply"``.
+    :param spec: the transfer spec as a mapping in the config-file format (templated); a string is
+        a template that must render to a mapping (``render_template_as_native_obj=True``).
+    :param spec_path: a YAML/JSON file holding the spec, instead of ``spec``.
+    :param source_admin_conn_id: Airflow AWS connection allowed to read (and, for apply, write)
+        the source account's bucket and key policies.
+    :param dest_admin_conn_id: the same for the destination account (and the principal's IAM).
+    :param probe: also probe live as the sync principal (``aws_conn_id``) to confirm the verdict.
+    :param on_undetermined: ``"fail"`` (default) fails the task when no check is denied but some
+        are undetermined; ``"warn"`` logs them and succeeds. The default is ``"fail"`` because this
+        task gates a copy: passing a check verify could not decide would turn the gate into a
+        guess, and the copy would then fail (or partly fail) at night instead. Choose ``"warn"``
+        once you have read which statements are undetermined and accept that AWS decides them
+        at run time. A denied check always fails.
     """
 
     aws_hook_class = SyncPrincipalHook
@@ -54,9 +70,11 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
         source_admin_conn_id: str | None = None,
         dest_admin_conn_id: str | None = None,
         probe: bool = False,
+        on_undetermined: Literal["fail", "warn"] = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.on_undetermined = on_undetermined
         self.mode = mode
         self.spec = spec
         self.spec_path = spec_path
@@ -67,6 +85,8 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
     def transfer_spec(self) -> TransferSpec:
         if self.mode not in ("plan", "verify", "apply"):
             raise InvalidInputError("mode", f"{self.mode!r} is not one of plan, verify, apply")
+        if self.on_undetermined not in ("fail", "warn"):
+            raise InvalidInputError("on_undetermined", f"{self.on_undetermined!r} is not one of fail, warn")
         if bool(self.spec) == bool(self.spec_path):
             raise InvalidInputError("spec", "give exactly one of spec (a mapping) or spec_path (a file)")
         if self.spec_path:
@@ -112,13 +132,21 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
                 if change.changed:
                     self.log.info("%s", change.diff())
             result["apply"] = applied.to_dict()
-        report = verify_policies(spec, admins.read_all())
+        report = verify_deployed(spec, admins)
         if self.probe:
             report.probes = live_probes(spec, ClientCache(self.hook.client_for))
         self.log.info("%s", report.summary())
         result.update(report.to_dict())
-        if not report.ok:
+        verdict = report.verdict
+        if verdict == "undetermined" and self.on_undetermined == "warn":
+            self.log.warning(
+                "verify could not decide every request (on_undetermined='warn'): AWS decides them when "
+                "the copy runs:\n%s",
+                report.summary(),
+            )
+        elif verdict != "allowed":
             if self.do_xcom_push:
                 context["ti"].xcom_push(key="report", value=result)
-            raise AirflowFailException("the transfer's permissions are incomplete:\n" + report.summary())
+            what = "incomplete" if verdict == "denied" else "undetermined"
+            raise AirflowFailException(f"the transfer's permissions are {what}:\n" + report.summary())
         return result

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_s3xacct.permissions.arns import account_of, partition_of_arn
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins
 from airflow_provider_s3xacct.permissions.plan import (
     IDENTITY_POLICY_NAME,
@@ -258,7 +259,7 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
             DocumentChange(
                 f"key policy of {arn}",
                 before,
-                merged_text(before, ours, default_key_policy(arn.split(":")[4])),
+                merged_text(before, ours, default_key_policy(account_of(arn), partition_of_arn(arn))),
                 read_key,
                 write_key,
             )

@@ -78,7 +78,7 @@ class Simulation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "action": self.request.action,
-            "resource": self.request.resource,
+            "resource": self.request.sample_resource,
             "purpose": self.request.purpose,
             "aws": self.aws_decision,
             "ours": "allowed" if self.ours_allowed else "denied",
@@ -129,7 +129,7 @@ class AwsChecks:
         for s in self.disagreements:
             missing = f"; AWS lacked context keys {', '.join(s.missing_context)}" if s.missing_context else ""
             lines.append(
-                f"DISAGREE {s.request.action} on {s.request.resource} ({s.request.purpose}): "
+                f"DISAGREE {s.request.action} on {s.request.sample_resource} ({s.request.purpose}): "
                 f"AWS simulator says {s.aws_decision}, verify says "
                 f"{'allowed' if s.ours_allowed else 'denied'} [{s.scope}]{missing}"
                 + (f"; {s.detail}" if s.detail else "")
@@ -256,12 +256,13 @@ def simulate_requests(
     partition = spec.principal_arn.split(":")[1]
     simulations: list[Simulation] = []
     for req in required_requests(spec):
-        request = evaluator_request(spec, req)
+        # One object under the prefix and the keys verify knows: what the simulator can take.
+        request = evaluator_request(spec, req, sample=True)
         params: dict[str, Any] = {
-            "PolicySourceArn": spec.principal_arn,
+            "PolicySourceArn": spec.principal.arn,  # a session is simulated as its role
             "ActionNames": [req.action],
-            "ResourceArns": [req.resource],
-            "ContextEntries": context_entries(req.context),
+            "ResourceArns": [req.sample_resource],
+            "ContextEntries": context_entries(req.context.values),
         }
         bucket = _bucket_policy(req, policies)
         if spec.principal_kind == "user" and bucket is not None:

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
+from airflow_provider_s3xacct.permissions.arns import account_of
 from airflow_provider_s3xacct.permissions.evaluator import Document
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
@@ -19,32 +20,33 @@ from airflow_provider_s3xacct.permissions.plan import (
     IDENTITY_POLICY_NAME,
     SOURCE_BUCKET_FILE,
     SOURCE_KEYS_FILE,
-    default_key_policy,
 )
+from airflow_provider_s3xacct.permissions.requests import ObservedPrincipal
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 
-def _account(arn: str) -> str:
-    return arn.split(":")[4]
-
-
 @dataclass
 class PolicySet:
-    """Documents by role. A missing bucket policy is no policy; a missing key policy is KMS's default."""
+    """Documents by role. ``None`` for a bucket policy means the bucket has none.
+
+    ``not_given`` names the offline files that were absent: those documents are unknown (verify
+    lists them as not checked and cannot decide what they could change), never assumed default.
+    A key always has a key policy, so a key without a document here is unknown too.
+    """
 
     identity: list[Document] = field(default_factory=list)
     source_bucket: Document | None = None
     source_keys: dict[str, Document] = field(default_factory=dict)
     dest_bucket: Document | None = None
     dest_key: Document | None = None
+    not_given: set[str] = field(default_factory=set)
 
-    def key_policy(self, key_arn: str, spec: TransferSpec) -> Document:
+    def key_policy(self, key_arn: str, spec: TransferSpec) -> Document | None:
+        """The key policy of ``key_arn``, or None when it was not given."""
         if key_arn == spec.destination.kms_key_arn and self.dest_key is not None:
             return self.dest_key
-        if key_arn in self.source_keys:
-            return self.source_keys[key_arn]
-        return Document(f"default key policy of {key_arn}", default_key_policy(_account(key_arn)))
+        return self.source_keys.get(key_arn)
 
     def all_documents(self) -> list[Document]:
         docs = list(self.identity)
@@ -125,12 +127,25 @@ def _load_document(path: Path, name: str | None = None) -> Document:
     return Document(name, validate_policy_document(_load_json(path), name))
 
 
+def _bucket_policy(path: Path) -> Document | None:
+    """A bucket policy file without statements says the bucket has no policy (plan writes it so)."""
+    raw = _load_json(path)
+    if isinstance(raw, dict) and raw.get("Statement") == []:
+        return None
+    return _load_document(path)
+
+
 def load_policy_dir(directory: str | Path) -> PolicySet:
-    """Read the offline layout (see plan.py for the file names); missing files have their defaults."""
+    """Read the offline layout (see plan.py for the file names); a missing file is not given (unknown)."""
     root = Path(directory)
     if not root.is_dir():
         raise InvalidInputError("--policies-dir", f"{root} is not a directory")
     policies = PolicySet()
+    policies.not_given = {
+        name
+        for name in (IDENTITY_FILE, SOURCE_BUCKET_FILE, SOURCE_KEYS_FILE, DEST_BUCKET_FILE, DEST_KEY_FILE)
+        if not (root / name).exists()
+    }
     if (path := root / IDENTITY_FILE).exists():
         raw = _load_json(path)
         docs = raw if isinstance(raw, list) else [raw]
@@ -139,7 +154,7 @@ def load_policy_dir(directory: str | Path) -> PolicySet:
             Document(n, validate_policy_document(d, n)) for n, d in zip(names, docs, strict=True)
         ]
     if (path := root / SOURCE_BUCKET_FILE).exists():
-        policies.source_bucket = _load_document(path)
+        policies.source_bucket = _bucket_policy(path)
     if (path := root / SOURCE_KEYS_FILE).exists():
         raw = _load_json(path)
         if not isinstance(raw, dict):
@@ -151,7 +166,7 @@ def load_policy_dir(directory: str | Path) -> PolicySet:
             for arn, doc in raw.items()
         }
     if (path := root / DEST_BUCKET_FILE).exists():
-        policies.dest_bucket = _load_document(path)
+        policies.dest_bucket = _bucket_policy(path)
     if (path := root / DEST_KEY_FILE).exists():
         policies.dest_key = _load_document(path)
     return policies
@@ -294,7 +309,7 @@ class AccountAdmins:
 
     def read_key_policy_text(self, key_arn: str) -> str:
         """The key policy as KMS returns it (a key always has one)."""
-        kms = self.client(_account(key_arn), "kms", key_arn.split(":")[3])
+        kms = self.client(account_of(key_arn), "kms", key_arn.split(":")[3])
         return str(kms.get_key_policy(KeyId=key_arn.rsplit("/", 1)[-1], PolicyName="default")["Policy"])
 
     def read_key_policy(self, key_arn: str) -> dict[str, Any]:
@@ -320,6 +335,38 @@ class AccountAdmins:
     def read_identity_inline(self) -> dict[str, Any] | None:
         text = self.read_identity_inline_text()
         return None if text is None else _policy_json(text)
+
+    def read_principal(self) -> ObservedPrincipal:
+        """The principal's id, IAM tags and organization, as far as the admin may read them.
+
+        Each read that is refused leaves that part unknown (verify then names the spec field to set).
+        """
+        spec = self.spec
+        iam = self.client(spec.principal_account, "iam")
+        tags: dict[str, str] | None = None
+        try:
+            if spec.principal_kind == "user":
+                listed = iam.list_user_tags(UserName=spec.principal_name)["Tags"]
+            else:
+                listed = iam.list_role_tags(RoleName=spec.principal_name)["Tags"]
+            tags = {t["Key"]: t["Value"] for t in listed}
+        except ClientError:
+            pass
+        unique_id = None
+        try:
+            if spec.principal_kind == "user":
+                unique_id = iam.get_user(UserName=spec.principal_name)["User"]["UserId"]
+            else:
+                unique_id = iam.get_role(RoleName=spec.principal_name)["Role"]["RoleId"]
+        except ClientError:
+            pass
+        organization_id = None
+        try:
+            organizations = self.client(spec.principal_account, "organizations")
+            organization_id = organizations.describe_organization()["Organization"]["Id"]
+        except ClientError:
+            pass  # no access, or not in an organization: stays unknown
+        return ObservedPrincipal(organization_id, tags, spec.principal_kind == "user", unique_id)
 
     def read_all(self) -> PolicySet:
         spec = self.spec

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_s3xacct.permissions.arns import account_of, partition_of_arn, root_arn, s3_arn
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
 SID_PREFIX = "S3xacct"
@@ -34,7 +35,7 @@ DEST_BUCKET_FILE = "dest-bucket-policy.json"
 DEST_KEY_FILE = "dest-key-policy.json"
 
 
-def default_key_policy(account_id: str) -> dict[str, Any]:
+def default_key_policy(account_id: str, partition: str = "aws") -> dict[str, Any]:
     """KMS's default key policy: the owning account's root may do everything (delegation to IAM)."""
     return {
         "Version": "2012-10-17",
@@ -43,7 +44,7 @@ def default_key_policy(account_id: str) -> dict[str, Any]:
             {
                 "Sid": "Enable IAM User Permissions",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Principal": {"AWS": root_arn(partition, account_id)},
                 "Action": "kms:*",
                 "Resource": "*",
             }
@@ -76,23 +77,29 @@ class PolicyPlan:
     dest_key: list[dict[str, Any]] = field(default_factory=list)
 
     def files(self, spec: TransferSpec) -> dict[str, Any]:
-        """Complete documents in the offline file layout (key policies keep the owner's root grant)."""
-        out: dict[str, Any] = {IDENTITY_FILE: _document(self.identity)}
-        if self.source_bucket:
-            out[SOURCE_BUCKET_FILE] = _document(self.source_bucket)
-        if self.source_keys:
+        """Every document verify needs, in the offline file layout.
+
+        Key policies keep the owner's root grant; a same-account key gets its default policy and a
+        bucket that needs no statement an empty document, so ``verify --policies-dir`` on this
+        folder checks every request instead of guessing what absent files hold.
+        """
+        out: dict[str, Any] = {
+            IDENTITY_FILE: _document(self.identity),
+            SOURCE_BUCKET_FILE: _document(self.source_bucket),
+            DEST_BUCKET_FILE: _document(self.dest_bucket),
+        }
+        if spec.source.kms_key_arns:
             out[SOURCE_KEYS_FILE] = {
-                arn: _merged_key_policy(arn, stmts) for arn, stmts in self.source_keys.items()
+                arn: _merged_key_policy(arn, self.source_keys.get(arn, []))
+                for arn in spec.source.kms_key_arns
             }
-        if self.dest_bucket:
-            out[DEST_BUCKET_FILE] = _document(self.dest_bucket)
-        if self.dest_key and spec.destination.kms_key_arn:
+        if spec.destination.kms_key_arn:
             out[DEST_KEY_FILE] = _merged_key_policy(spec.destination.kms_key_arn, self.dest_key)
         return out
 
 
 def _merged_key_policy(key_arn: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
-    policy = default_key_policy(key_arn.split(":")[4])
+    policy = default_key_policy(account_of(key_arn), partition_of_arn(key_arn))
     policy["Statement"].extend(statements)
     return policy
 
@@ -100,8 +107,9 @@ def _merged_key_policy(key_arn: str, statements: list[dict[str, Any]]) -> dict[s
 def plan_policies(spec: TransferSpec) -> PolicyPlan:
     """Statements that allow exactly what ``required_requests(spec)`` lists, and nothing more."""
     src, dst, opts = spec.source, spec.destination, spec.options
-    principal = {"AWS": spec.principal_arn}
-    src_bucket, dst_bucket = f"arn:aws:s3:::{src.bucket}", f"arn:aws:s3:::{dst.bucket}"
+    principal = {"AWS": spec.principal.arn}  # a session ARN names its role: sessions come and go
+    partition = spec.arn_partition
+    src_bucket, dst_bucket = s3_arn(partition, src.bucket), s3_arn(partition, dst.bucket)
     src_objects, dst_objects = f"{src_bucket}/{src.prefix}*", f"{dst_bucket}/{dst.prefix}*"
     read_actions = ["s3:GetObject"] + (["s3:GetObjectTagging"] if opts.copy_tags else [])
     write_actions = (

@@ -1,177 +1,357 @@
-"""``required_requests``: every authorisation the copy engine will need, with its request context."""
+"""``required_requests``: every authorisation the copy engine will need, with the context AWS builds.
+
+Each request carries a :class:`Context`: the keys whose value verify knows (from the spec, the
+principal and the options), the keys it knows AWS does not set for that request (``absent``),
+and, by omission, everything else as unknown. Object requests stand for every key under the
+prefix (``resource_prefix``), not one sample key: a statement that names only part of the prefix
+is seen as such by the evaluator.
+
+Sources: IAM User Guide, "AWS global condition context keys"; S3 User Guide, "Actions, resources,
+and condition keys for Amazon S3" and "Bucket policy examples"; KMS Developer Guide,
+"kms:ViaService", "kms:CallerAccount", "Encryption context" (S3 uses the object ARN, or the bucket
+ARN with S3 Bucket Keys).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
-from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.permissions.arns import account_of, dns_suffix, s3_arn
+from airflow_provider_s3xacct.permissions.conditions import Context
+from airflow_provider_s3xacct.permissions.spec import DestinationSpec, SourceSpec, TransferSpec
 
-# A stand-in object under the prefix: a grant must cover any key there, so it is checked on one
-# that no policy could name specifically.
+# The object that stands for "any key under the prefix" where a context value must be one string
+# (the encryption context of the KMS calls); the Resource itself is evaluated as the whole prefix.
 SAMPLE_OBJECT = "s3xacct-any-object"
 
 ResourceKind = Literal["source-bucket", "dest-bucket", "source-key", "dest-key"]
 
+# S3 caps one ListObjectsV2 page at 1,000 keys; the engine asks for pages of that size.
+_LIST_PAGE_SIZE = "1000"
+
 
 @dataclass(frozen=True)
 class RequiredRequest:
-    """One (action, resource, context) the principal must be allowed, and why the copy needs it."""
+    """One (action, resource, context) the principal must be allowed, and why the copy needs it.
+
+    ``contexts`` has one entry per possible source network (one per egress range of the spec):
+    the request must be allowed from each.
+    """
 
     action: str
     resource: str
     resource_kind: ResourceKind
     resource_account: str
     purpose: str
-    context: dict[str, str] = field(default_factory=dict)
+    contexts: tuple[Context, ...] = field(default_factory=lambda: (Context({}),))
     key_arn: str | None = None  # for source-key / dest-key: which key policy document applies
+    resource_prefix: bool = False  # the resource is every object ARN starting with ``resource``
+
+    @property
+    def context(self) -> Context:
+        return self.contexts[0]
+
+    @property
+    def sample_resource(self) -> str:
+        """One resource the request stands for (an object under the prefix for prefix requests)."""
+        return f"{self.resource}{SAMPLE_OBJECT}" if self.resource_prefix else self.resource
+
+    @property
+    def shown_resource(self) -> str:
+        return f"{self.resource}*" if self.resource_prefix else self.resource
 
     def describe(self) -> str:
-        return f"{self.action} on {self.resource} ({self.purpose})"
+        return f"{self.action} on {self.shown_resource} ({self.purpose})"
 
 
-def _key_account(arn: str) -> str:
-    return arn.split(":")[4]
+@dataclass(frozen=True)
+class ObservedPrincipal:
+    """What an admin identity read about the principal online (spec fields, when given, win).
+
+    ``tags_complete``: a user's IAM tags are all its tags; a role session may add session tags
+    (or override the role's), so for a role only the tags read are known and others stay unknown.
+    """
+
+    organization_id: str | None = None
+    tags: Mapping[str, str] | None = None
+    tags_complete: bool = False
+    unique_id: str | None = None  # the user's or role's id (AIDA... / AROA...)
 
 
-def required_requests(spec: TransferSpec) -> list[RequiredRequest]:
-    """The requests ``s3xacct copy`` makes for ``spec``, as IAM sees them."""
+def _principal_keys(
+    spec: TransferSpec, observed: ObservedPrincipal
+) -> tuple[dict[str, tuple[str, ...]], set[str]]:
+    """Global keys about the principal (IAM User Guide, "Properties of the principal")."""
+    principal, known = spec.principal, spec.request_context
+    values: dict[str, tuple[str, ...]] = {
+        "aws:PrincipalArn": (principal.arn,),
+        "aws:PrincipalAccount": (principal.account,),
+        "aws:PrincipalType": ("User" if principal.kind == "user" else "AssumedRole",),
+        "aws:PrincipalIsAWSService": ("false",),
+    }
+    absent = {"aws:PrincipalServiceName", "aws:PrincipalServiceNamesList", "aws:SourceOwner", "aws:SourceArn"}
+    if principal.kind == "user":
+        values["aws:username"] = (principal.name,)
+    else:
+        absent.add("aws:username")  # not present for roles (IAM User Guide, aws:username)
+    # aws:userid: the user's id, or "<role id>:<session name>" for a role session (IAM User Guide,
+    # "aws:userid"); unknown while the id or the session name is.
+    if observed.unique_id and principal.kind == "user":
+        values["aws:userid"] = (observed.unique_id,)
+    elif observed.unique_id and principal.session:
+        values["aws:userid"] = (f"{observed.unique_id}:{principal.session}",)
+    organization_id = known.organization_id or observed.organization_id
+    if organization_id:
+        values["aws:PrincipalOrgID"] = (organization_id,)
+    if known.org_paths:
+        values["aws:PrincipalOrgPaths"] = known.org_paths
+    tags, complete = (
+        (known.principal_tags, True)
+        if known.principal_tags is not None
+        else (
+            observed.tags,
+            observed.tags_complete,
+        )
+    )
+    if tags is not None:
+        values |= {f"aws:PrincipalTag/{k}": (v,) for k, v in tags.items()}
+        if complete:
+            absent.add("aws:PrincipalTag/*")
+    return values, absent
+
+
+def _network_variants(spec: TransferSpec) -> list[tuple[dict[str, tuple[str, ...]], set[str]]]:
+    """The source network of S3 requests: one variant per egress range; unknown when not given."""
+    known = spec.request_context
+    # A single address (a NAT gateway's IP, /32 or /128) is the request's aws:SourceIp; a wider range
+    # stays a range, which IpAddress conditions cannot decide (some of its addresses may match).
+    cidrs: list[str | None] = [
+        str(net.network_address) if net.num_addresses == 1 else str(net)
+        for net in map(ipaddress.ip_network, known.egress_cidrs or ())
+    ] or [None]
+    variants = []
+    for cidr in cidrs:
+        values: dict[str, tuple[str, ...]] = {}
+        absent: set[str] = set()
+        if known.vpc_endpoint_id:
+            # Through a VPC endpoint, aws:SourceIp is not available; aws:VpcSourceIp is the private IP.
+            values["aws:SourceVpce"] = (known.vpc_endpoint_id,)
+            absent.add("aws:SourceIp")
+            if cidr:
+                values["aws:VpcSourceIp"] = (cidr,)
+        elif cidr:
+            values["aws:SourceIp"] = (cidr,)
+            absent |= {"aws:SourceVpce", "aws:SourceVpc", "aws:VpcSourceIp"}
+        variants.append((values, absent))
+    return variants
+
+
+def required_requests(
+    spec: TransferSpec, now: datetime | None = None, observed: ObservedPrincipal | None = None
+) -> list[RequiredRequest]:
+    """The requests ``s3xacct copy`` makes for ``spec``, as IAM sees them.
+
+    ``now`` is the time the contexts carry (default: now); ``observed`` what was read online.
+    """
     src, dst, opts = spec.source, spec.destination, spec.options
-    tls = {"aws:SecureTransport": "true"}
-    src_object = f"arn:aws:s3:::{src.bucket}/{src.prefix}{SAMPLE_OBJECT}"
-    dst_object = f"arn:aws:s3:::{dst.bucket}/{dst.prefix}{SAMPLE_OBJECT}"
+    partition = spec.arn_partition
+    now = now or datetime.now(UTC)
+    principal_values, principal_absent = _principal_keys(spec, observed or ObservedPrincipal())
+    time_values = {
+        "aws:CurrentTime": (now.strftime("%Y-%m-%dT%H:%M:%SZ"),),
+        "aws:EpochTime": (str(int(now.timestamp())),),
+    }
+    s3_common = {
+        **principal_values,
+        **time_values,
+        "aws:SecureTransport": ("true",),  # the engine only speaks HTTPS
+        "aws:ViaAWSService": ("false",),
+        "s3:signatureversion": ("AWS4-HMAC-SHA256",),
+        "s3:authType": ("REST-HEADER",),
+    }
+    s3_absent = principal_absent | {
+        "aws:CalledVia",
+        "aws:CalledViaFirst",
+        "aws:CalledViaLast",
+        "s3:DataAccessPointArn",
+        "s3:DataAccessPointAccount",
+        "s3:AccessPointNetworkOrigin",
+        "s3:prefix",  # ListBucket's keys: absent on every other request
+        "s3:delimiter",
+        "s3:max-keys",
+    }
+    networks = _network_variants(spec)
+
+    def s3_contexts(
+        region: str, account: str, values: Mapping[str, tuple[str, ...]], absent: set[str]
+    ) -> tuple[Context, ...]:
+        own = {
+            "aws:RequestedRegion": (region,),
+            "aws:ResourceAccount": (account,),
+            "s3:ResourceAccount": (account,),
+        }
+        contexts = []
+        for net, net_absent in networks:
+            present = {**s3_common, **own, **net, **values}
+            gone = {k for k in s3_absent | net_absent | absent if k not in present}
+            contexts.append(Context(present, frozenset(gone)))
+        return tuple(contexts)
+
+    src_bucket, dst_bucket = s3_arn(partition, src.bucket), s3_arn(partition, dst.bucket)
+    src_objects, dst_objects = (
+        s3_arn(partition, src.bucket, src.prefix),
+        s3_arn(partition, dst.bucket, dst.prefix),
+    )
+    read_ctx = s3_contexts(
+        src.region, src.account_id, {}, {"s3:RequestObjectTag/*", "s3:RequestObjectTagKeys"}
+    )
+    # Headers the write requests carry (S3 User Guide, condition keys for PutObject).
+    sse: dict[str, tuple[str, ...]] = {}
+    sse_absent = {"s3:x-amz-server-side-encryption-customer-algorithm"}
+    if dst.kms_key_arn:
+        sse = {
+            "s3:x-amz-server-side-encryption": ("aws:kms",),
+            "s3:x-amz-server-side-encryption-aws-kms-key-id": (dst.kms_key_arn,),
+        }
+    else:
+        sse_absent |= {"s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"}
+    no_sse = {"s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"}
+    acl: dict[str, tuple[str, ...]] = {"s3:x-amz-acl": (opts.acl,)} if opts.acl else {}
+    acl_absent = set() if opts.acl else {"s3:x-amz-acl"}
+    acl_absent |= {"s3:x-amz-grant-read", "s3:x-amz-grant-write", "s3:x-amz-grant-read-acp",
+                   "s3:x-amz-grant-write-acp", "s3:x-amz-grant-full-control"}  # fmt: skip
+    copy_source = {"s3:x-amz-copy-source": (f"{src.bucket}/{src.prefix}{SAMPLE_OBJECT}",)}
+    # The copy never sends x-amz-tagging values (TaggingDirective COPY, or REPLACE with no tags).
+    no_tags = {"s3:RequestObjectTag/*", "s3:RequestObjectTagKeys"}
+
+    def write(extra: Mapping[str, tuple[str, ...]], absent: set[str]) -> tuple[Context, ...]:
+        return s3_contexts(dst.region, dst.account_id, extra, absent | no_tags)
+
+    def listing(
+        bucket_arn: str, kind: ResourceKind, side: SourceSpec | DestinationSpec, purpose: str
+    ) -> RequiredRequest:
+        keys = {"s3:prefix": (side.prefix,), "s3:max-keys": (_LIST_PAGE_SIZE,)}
+        ctx = s3_contexts(side.region, side.account_id, keys, set())
+        return RequiredRequest("s3:ListBucket", bucket_arn, kind, side.account_id, purpose, ctx)
+
+    def source_objects(action: str, purpose: str) -> RequiredRequest:
+        return RequiredRequest(
+            action, src_objects, "source-bucket", src.account_id, purpose, read_ctx, resource_prefix=True
+        )
+
+    def dest_objects(action: str, purpose: str, contexts: tuple[Context, ...]) -> RequiredRequest:
+        return RequiredRequest(
+            action, dst_objects, "dest-bucket", dst.account_id, purpose, contexts, resource_prefix=True
+        )
+
     reqs = [
-        RequiredRequest(
-            "s3:ListBucket",
-            f"arn:aws:s3:::{src.bucket}",
-            "source-bucket",
-            src.account_id,
-            "list the source prefix",
-            {**tls, "s3:prefix": src.prefix},
-        ),
-        RequiredRequest(
-            "s3:GetObject",
-            src_object,
-            "source-bucket",
-            src.account_id,
-            "read source objects (CopyObject/UploadPartCopy source)",
-            tls,
-        ),
+        listing(src_bucket, "source-bucket", src, "list the source prefix (ListObjectsV2)"),
+        source_objects("s3:GetObject", "read source objects (CopyObject/UploadPartCopy source, HeadObject)"),
     ]
     if opts.copy_tags:
-        reqs.append(
-            RequiredRequest(
-                "s3:GetObjectTagging", src_object, "source-bucket", src.account_id, "read source tags", tls
-            )
-        )
-    put_context = dict(tls)
-    if dst.kms_key_arn:
-        put_context |= {
-            "s3:x-amz-server-side-encryption": "aws:kms",
-            "s3:x-amz-server-side-encryption-aws-kms-key-id": dst.kms_key_arn,
-        }
+        reqs.append(source_objects("s3:GetObjectTagging", "read source tags"))
+    copy_headers = {**sse, **acl, **copy_source, "s3:x-amz-metadata-directive": ("COPY",)}
     reqs.append(
-        RequiredRequest(
+        dest_objects(
             "s3:PutObject",
-            dst_object,
-            "dest-bucket",
-            dst.account_id,
-            "write destination objects (CopyObject/CreateMultipartUpload)",
-            put_context,
+            "write destination objects (CopyObject)",
+            write(copy_headers, sse_absent | acl_absent),
         )
     )
     if opts.multipart:
-        # UploadPartCopy and CompleteMultipartUpload carry no encryption headers: a bucket-policy Deny
-        # that requires them must not catch these requests.
+        start_upload = write({**sse, **acl}, sse_absent | acl_absent | {"s3:x-amz-copy-source"})
         reqs.append(
-            RequiredRequest(
+            dest_objects("s3:PutObject", "start multipart copies (CreateMultipartUpload)", start_upload)
+        )
+        # UploadPartCopy and CompleteMultipartUpload carry no encryption or ACL headers: a bucket-policy
+        # Deny that requires them must not catch these requests.
+        bare = no_sse | sse_absent | acl_absent | {"s3:x-amz-acl"}
+        reqs.append(
+            dest_objects(
                 "s3:PutObject",
-                dst_object,
-                "dest-bucket",
-                dst.account_id,
                 "write parts of multipart copies (UploadPartCopy, no SSE headers)",
-                dict(tls),
+                write(copy_source, bare),
             )
         )
         reqs.append(
-            RequiredRequest(
-                "s3:AbortMultipartUpload",
-                dst_object,
-                "dest-bucket",
-                dst.account_id,
-                "abort a failed multipart copy",
-                tls,
+            dest_objects(
+                "s3:PutObject",
+                "finish multipart copies (CompleteMultipartUpload, no SSE headers)",
+                write({}, bare | {"s3:x-amz-copy-source"}),
             )
         )
+        reqs.append(
+            dest_objects("s3:AbortMultipartUpload", "abort a failed multipart copy", write({}, set()))
+        )
+    plain_dest = s3_contexts(dst.region, dst.account_id, {}, set())
     if opts.copy_tags:
-        reqs.append(
-            RequiredRequest(
-                "s3:PutObjectTagging",
-                dst_object,
-                "dest-bucket",
-                dst.account_id,
-                "write tags on destination objects",
-                tls,
-            )
-        )
+        reqs.append(dest_objects("s3:PutObjectTagging", "write tags on destination objects", plain_dest))
     if opts.mode == "sync":
         reqs.append(
-            RequiredRequest(
-                "s3:ListBucket",
-                f"arn:aws:s3:::{dst.bucket}",
-                "dest-bucket",
-                dst.account_id,
-                "list the destination prefix (sync)",
-                {**tls, "s3:prefix": dst.prefix},
-            )
+            listing(dst_bucket, "dest-bucket", dst, "list the destination prefix (sync, ListObjectsV2)")
         )
     if opts.delete:
         reqs.append(
-            RequiredRequest(
+            dest_objects(
                 "s3:DeleteObject",
-                dst_object,
-                "dest-bucket",
-                dst.account_id,
-                "delete keys gone from the source (sync --delete)",
-                tls,
+                "delete keys gone from the source (sync --delete, DeleteObjects)",
+                plain_dest,
             )
         )
-    via_s3 = {"kms:ViaService": f"s3.{src.region}.amazonaws.com"}
+
+    def kms_context(region: str, key_arn: str, object_arn: str) -> tuple[Context, ...]:
+        # S3 calls KMS with the principal's credentials in a forward access session (IAM User Guide,
+        # "Forward access sessions"): aws:ViaAWSService is true and aws:CalledVia names S3's service
+        # principal (known in the aws partition); the network is S3's, so source IP / endpoint stay unknown.
+        fas = {"aws:ViaAWSService": ("true",)}
+        if partition == "aws":
+            fas |= {
+                k: ("s3.amazonaws.com",) for k in ("aws:CalledVia", "aws:CalledViaFirst", "aws:CalledViaLast")
+            }
+        values = {
+            **fas,
+            **principal_values,
+            **time_values,
+            "aws:RequestedRegion": (region,),
+            "aws:ResourceAccount": (account_of(key_arn),),
+            "kms:CallerAccount": (spec.principal_account,),
+            "kms:ViaService": (f"s3.{region}.{dns_suffix(partition)}",),
+            "kms:EncryptionContext:aws:s3:arn": (object_arn,),
+            "kms:EncryptionContextKeys": ("aws:s3:arn",),
+        }
+        return (Context(values, frozenset(principal_absent | {"kms:GrantIsForAWSResource"})),)
+
+    def key_request(
+        action: str, arn: str, kind: ResourceKind, purpose: str, side: SourceSpec | DestinationSpec
+    ) -> RequiredRequest:
+        sample = s3_arn(partition, side.bucket, side.prefix + SAMPLE_OBJECT)
+        ctx = kms_context(side.region, arn, sample)
+        return RequiredRequest(action, arn, kind, account_of(arn), purpose, ctx, key_arn=arn)
+
     for arn in src.kms_key_arns:
         reqs.append(
-            RequiredRequest(
-                "kms:Decrypt",
-                arn,
-                "source-key",
-                _key_account(arn),
-                "decrypt source objects encrypted under this key",
-                via_s3,
-                key_arn=arn,
+            key_request(
+                "kms:Decrypt", arn, "source-key", "decrypt source objects encrypted under this key", src
             )
         )
     if dst.kms_key_arn:
-        via = {"kms:ViaService": f"s3.{dst.region}.amazonaws.com"}
         reqs.append(
-            RequiredRequest(
-                "kms:GenerateDataKey",
-                dst.kms_key_arn,
-                "dest-key",
-                _key_account(dst.kms_key_arn),
-                "encrypt destination objects",
-                via,
-                key_arn=dst.kms_key_arn,
+            key_request(
+                "kms:GenerateDataKey", dst.kms_key_arn, "dest-key", "encrypt destination objects", dst
             )
         )
         if opts.multipart:
             reqs.append(
-                RequiredRequest(
+                key_request(
                     "kms:Decrypt",
                     dst.kms_key_arn,
                     "dest-key",
-                    _key_account(dst.kms_key_arn),
                     "multipart copies under the destination key",
-                    via,
-                    key_arn=dst.kms_key_arn,
+                    dst,
                 )
             )
     return reqs

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from airflow_provider_s3xacct.permissions.arns import PARTITIONS, Principal, partition_of_region
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import (
-    IAM_PRINCIPAL_RE,
     KmsKeyRef,
     normalise_prefix,
     validate_account_id,
@@ -19,13 +21,15 @@ from airflow_provider_s3xacct.transfer.locations import (
     validate_region,
 )
 
-_PRINCIPAL_RE = IAM_PRINCIPAL_RE
 # In a policy's Resource and s3:prefix condition these are wildcards or a variable, not characters.
 _POLICY_SPECIAL = (
     ("*", "matches any characters"),
     ("?", "matches any one character"),
     ("${", "starts a policy variable"),
 )
+_ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+_ORG_PATH_RE = re.compile(r"^o-[a-z0-9]{10,32}/r-[0-9a-z]{4,32}/(?:ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}/)*$")
+_VPCE_RE = re.compile(r"^vpce-[0-9a-f]{8,17}$")
 
 
 def _key_arn(arn: str, field: str) -> str:
@@ -100,10 +104,81 @@ class TransferOptions(BaseModel):
 
     mode: Literal["copy", "sync"] = "sync"
     copy_tags: bool = True
+    acl: str | None = None  # the canned ACL the copy sends (s3:x-amz-acl); None sends none
     delete: bool = False
     multipart: bool = True
     enforce_destination_kms: bool = True
     require_tls: bool = True
+
+
+class RequestContextSpec(BaseModel):
+    """What only the user knows about the copy's requests; each unset field stays unknown to verify.
+
+    A policy condition on a key whose value is unknown makes the check undetermined, never allowed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    organization_id: str | None = None  # aws:PrincipalOrgID
+    org_paths: tuple[str, ...] | None = None  # aws:PrincipalOrgPaths
+    # aws:PrincipalTag/*: the complete set of the principal's tags (others are then known absent)
+    principal_tags: dict[str, str] | None = None
+    # aws:SourceVpce: the copy's S3 requests go through this VPC endpoint
+    vpc_endpoint_id: str | None = None
+    egress_cidrs: tuple[str, ...] | None = None  # aws:SourceIp (or aws:VpcSourceIp behind an endpoint)
+
+    @field_validator("organization_id")
+    @classmethod
+    def _org(cls, v: str | None) -> str | None:
+        if v is not None and not _ORG_ID_RE.match(v):
+            raise InvalidInputError(
+                "request_context.organization_id", f"{v!r} is not an organization id (o-...)"
+            )
+        return v
+
+    @field_validator("org_paths", mode="before")
+    @classmethod
+    def _paths(cls, v: Any) -> tuple[str, ...] | None:
+        if v is None:
+            return None
+        paths = (v,) if isinstance(v, str) else tuple(v)
+        for i, path in enumerate(paths):
+            if not _ORG_PATH_RE.match(str(path)):
+                raise InvalidInputError(
+                    f"request_context.org_paths[{i}]",
+                    f"{path!r} is not an organization path such as 'o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/'",
+                )
+        return tuple(str(p) for p in paths)
+
+    @field_validator("vpc_endpoint_id")
+    @classmethod
+    def _vpce(cls, v: str | None) -> str | None:
+        if v is not None and not _VPCE_RE.match(v):
+            raise InvalidInputError(
+                "request_context.vpc_endpoint_id", f"{v!r} is not a VPC endpoint id (vpce-...)"
+            )
+        return v
+
+    @field_validator("egress_cidrs", mode="before")
+    @classmethod
+    def _cidrs(cls, v: Any) -> tuple[str, ...] | None:
+        if v is None:
+            return None
+        cidrs = (v,) if isinstance(v, str) else tuple(v)
+        out = []
+        for i, cidr in enumerate(cidrs):
+            try:
+                out.append(str(ipaddress.ip_network(str(cidr), strict=False)))
+            except ValueError:
+                raise InvalidInputError(
+                    f"request_context.egress_cidrs[{i}]",
+                    f"{cidr!r} is not an IPv4/IPv6 address or CIDR range such as '203.0.113.0/24'",
+                ) from None
+        if not out:
+            raise InvalidInputError(
+                "request_context.egress_cidrs", "give at least one range, or leave it out"
+            )
+        return tuple(out)
 
 
 class TransferSpec(BaseModel):
@@ -115,20 +190,31 @@ class TransferSpec(BaseModel):
     destination: DestinationSpec
     principal_arn: str
     options: TransferOptions = Field(default_factory=TransferOptions)
+    request_context: RequestContextSpec = Field(default_factory=RequestContextSpec)
+    partition: str | None = None  # derived from the principal ARN and the regions when not given
 
     @field_validator("principal_arn")
     @classmethod
     def _principal(cls, v: str) -> str:
-        if not _PRINCIPAL_RE.match(v):
+        if Principal.parse(v) is None:
             raise InvalidInputError(
                 "principal_arn",
-                f"{v!r} is not an IAM user or role ARN (arn:aws:iam::<account>:user/<name> or :role/<name>); "
-                "for an assumed-role session give the role's ARN",
+                f"{v!r} is not an IAM user, role or assumed-role session ARN "
+                "(arn:aws:iam::<account>:user/<name>, :role/<name>, "
+                "or arn:aws:sts::<account>:assumed-role/<role>/<session>)",
             )
+        return v
+
+    @field_validator("partition")
+    @classmethod
+    def _partition(cls, v: str | None) -> str | None:
+        if v is not None and v not in PARTITIONS:
+            raise InvalidInputError("partition", f"{v!r} is not one of {', '.join(PARTITIONS)}")
         return v
 
     @model_validator(mode="after")
     def _regions(self) -> TransferSpec:
+        self._check_partitions()
         for i, arn in enumerate(self.source.kms_key_arns):
             ref = KmsKeyRef.parse(arn, f"source.kms_key_arns[{i}]")
             if ref.region != self.source.region:
@@ -156,22 +242,50 @@ class TransferSpec(BaseModel):
             raise InvalidInputError("options.delete", "delete is only used with mode: sync")
         return self
 
+    def _check_partitions(self) -> None:
+        """Every ARN and region of the spec must be in one partition; ``partition`` defaults to it."""
+        found = [("principal_arn", self.principal.partition)]
+        found += [("source.region", partition_of_region(self.source.region))]
+        found += [("destination.region", partition_of_region(self.destination.region))]
+        found += [
+            (f"source.kms_key_arns[{i}]", a.split(":")[1]) for i, a in enumerate(self.source.kms_key_arns)
+        ]
+        if self.destination.kms_key_arn:
+            found.append(("destination.kms_key_arn", self.destination.kms_key_arn.split(":")[1]))
+        expected = self.partition or found[0][1]
+        for field, partition in found:
+            if partition != expected:
+                raise InvalidInputError(
+                    field,
+                    f"is in partition {partition!r} but the transfer is in {expected!r}; "
+                    "ARNs and regions of one transfer must share a partition (aws, aws-cn, aws-us-gov)",
+                )
+        if self.partition is None:
+            object.__setattr__(self, "partition", expected)
+
+    @property
+    def principal(self) -> Principal:
+        principal = Principal.parse(self.principal_arn)
+        assert principal
+        return principal
+
+    @property
+    def arn_partition(self) -> str:
+        """The partition every ARN of this transfer uses."""
+        return self.partition or self.principal.partition
+
     @property
     def principal_account(self) -> str:
-        match = _PRINCIPAL_RE.match(self.principal_arn)
-        assert match
-        return match.group(2)
+        return self.principal.account
 
     @property
     def principal_kind(self) -> str:
-        match = _PRINCIPAL_RE.match(self.principal_arn)
-        assert match
-        return match.group(3)
+        return self.principal.kind
 
     @property
     def principal_name(self) -> str:
-        """The user or role name (the last path segment)."""
-        return self.principal_arn.rsplit("/", 1)[-1]
+        """The user or role name (the last path segment; a session's role)."""
+        return self.principal.name
 
     @classmethod
     def create(cls, data: dict[str, Any]) -> TransferSpec:

@@ -1,13 +1,29 @@
-"""``verify``: every required request evaluated against the documents, with the fix for each gap."""
+"""``verify``: every required request evaluated against the documents, with the fix for each gap.
+
+Each check is ``allowed``, ``denied`` or ``undetermined`` (a statement or document that could
+change the outcome depends on something verify cannot know here; the check names it). The
+report lists, in every output, the layers of AWS's authorization that were not checked.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_s3xacct.permissions.documents import PolicySet
-from airflow_provider_s3xacct.permissions.evaluator import Document, Request, evaluate, statement_matches
+from airflow_provider_s3xacct.permissions.arns import root_arn
+from airflow_provider_s3xacct.permissions.conditions import Context
+from airflow_provider_s3xacct.permissions.documents import AccountAdmins, PolicySet
+from airflow_provider_s3xacct.permissions.evaluator import (
+    Decision,
+    Document,
+    Request,
+    Unknown,
+    Verdict,
+    evaluate,
+    statement_matches,
+)
 from airflow_provider_s3xacct.permissions.lint import LintFinding, lint_policies
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
@@ -18,11 +34,57 @@ from airflow_provider_s3xacct.permissions.plan import (
     PolicyPlan,
     plan_policies,
 )
-from airflow_provider_s3xacct.permissions.requests import RequiredRequest, required_requests
+from airflow_provider_s3xacct.permissions.requests import (
+    ObservedPrincipal,
+    RequiredRequest,
+    required_requests,
+)
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
 if TYPE_CHECKING:
     from airflow_provider_s3xacct.permissions.aws_checks import AwsChecks
+
+
+@dataclass(frozen=True)
+class NotChecked:
+    """A layer of AWS's authorization (or a document) that this verification did not evaluate."""
+
+    what: str
+    why: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"what": self.what, "why": self.why}
+
+    def label(self) -> str:
+        return f"{self.what} ({self.why})"
+
+
+# What verify never sees from the five documents (IAM User Guide, "Policy evaluation logic";
+# S3 User Guide, "Controlling ownership of objects", "Blocking public access", "Requester Pays").
+# guardrails.py reads some of them online and removes them from this list.
+BLIND_SPOTS: tuple[NotChecked, ...] = (
+    NotChecked("SCPs", "service control policies of AWS Organizations are not read"),
+    NotChecked("RCPs", "resource control policies of AWS Organizations are not read"),
+    NotChecked("permission boundaries", "the principal's permissions boundary is not read"),
+    NotChecked("session policies", "policies passed when the role session is created are not known"),
+    NotChecked("VPC endpoint policies", "the policy of the endpoint the copy goes through is not read"),
+    NotChecked("KMS grants", "grants on the keys are not listed (they can only add permissions)"),
+    NotChecked("Object Ownership/ACLs", "object ACLs and the bucket's Object Ownership setting are not read"),
+    NotChecked("Block Public Access", "the account and bucket settings are not read"),
+    NotChecked("Requester Pays", "whether a bucket requires x-amz-request-payer is not read"),
+)
+
+# What the user can add to the spec (request_context) so verify can decide a key.
+_KEY_HINTS = {
+    "aws:principalorgid": "request_context.organization_id",
+    "aws:principalorgpaths": "request_context.org_paths",
+    "aws:principaltag/": "request_context.principal_tags",
+    "aws:sourcevpce": "request_context.vpc_endpoint_id",
+    "aws:sourceip": "request_context.egress_cidrs",
+    "aws:vpcsourceip": "request_context.egress_cidrs",
+}
+
+_RANK: dict[Verdict, int] = {"allowed": 0, "undetermined": 1, "denied": 2}
 
 
 @dataclass
@@ -34,16 +96,22 @@ class Check:
     reason: str
     purpose: str
     fix: str | None = None
+    verdict: Verdict = "allowed"
+    undetermined_by: tuple[Unknown, ...] = ()
+    denied_part: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "principal": self.principal,
             "action": self.action,
             "resource": self.resource,
+            "verdict": self.verdict,
             "allowed": self.allowed,
             "reason": self.reason,
             "fix": self.fix,
             "purpose": self.purpose,
+            "denied_part": self.denied_part,
+            "undetermined_by": [u.to_dict() for u in self.undetermined_by],
         }
 
 
@@ -52,46 +120,81 @@ class VerifyReport:
     checks: list[Check]
     lint: list[LintFinding]
     probes: list[dict[str, Any]] = field(default_factory=list)
+    not_checked: list[NotChecked] = field(default_factory=list)
     aws: AwsChecks | None = None  # AWS's own checks when online (aws_checks.py)
 
     @property
     def ok(self) -> bool:
-        return (
-            all(c.allowed for c in self.checks)
-            and all(p.get("ok", True) for p in self.probes)
-            and (self.aws is None or self.aws.ok)
-        )
+        """True only when every check is allowed (and every live probe and AWS's simulator agree)."""
+        return self.verdict == "allowed"
+
+    @property
+    def verdict(self) -> Verdict:
+        """``denied`` if any check is (or a live probe fails, or AWS's simulator disagrees: then the
+        verdict cannot be relied on), else ``undetermined`` if any check is, else ``allowed``."""
+        if (
+            any(c.verdict == "denied" for c in self.checks)
+            or not all(p.get("ok", True) for p in self.probes)
+            or (self.aws is not None and not self.aws.ok)
+        ):
+            return "denied"
+        return "undetermined" if any(c.verdict == "undetermined" for c in self.checks) else "allowed"
+
+    def undetermined_summary(self) -> list[dict[str, Any]]:
+        """Each statement or document that left a check undetermined, once, with what it could not know."""
+        seen: dict[tuple[str, str | None], dict[str, Any]] = {}
+        for check in self.checks:
+            for u in check.undetermined_by:
+                entry = seen.setdefault(
+                    (u.document, u.sid),
+                    {"document": u.document, "sid": u.sid, "unknown": [], "checks": 0},
+                )
+                entry["unknown"] += [w for w in u.what if w not in entry["unknown"]]
+                entry["checks"] += 1
+        return list(seen.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "verdict": self.verdict,
             "checks": [c.to_dict() for c in self.checks],
+            "undetermined": self.undetermined_summary(),
+            "not_checked": [n.to_dict() for n in self.not_checked],
             "lint": [f.to_dict() for f in self.lint],
             "probes": self.probes,
             **({"aws": self.aws.to_dict()} if self.aws else {}),
         }
 
     def summary(self) -> str:
-        denied = [c for c in self.checks if not c.allowed]
-        lines = [f"{len(self.checks) - len(denied)}/{len(self.checks)} required requests allowed"]
-        for c in denied:
-            lines.append(f"DENIED {c.action} on {c.resource} ({c.purpose}): {c.reason}")
+        allowed = sum(c.verdict == "allowed" for c in self.checks)
+        lines = [f"{allowed}/{len(self.checks)} required requests allowed"]
+        for c in self.checks:
+            if c.verdict == "allowed":
+                continue
+            lines.append(f"{c.verdict.upper()} {c.action} on {c.resource} ({c.purpose}): {c.reason}")
             if c.fix:
                 lines.append(f"  fix: {c.fix}")
         for f in self.lint:
             lines.append(f"lint [{f.severity}] {f.document} {f.sid or ''}: {f.message}")
         if self.aws:
             lines += self.aws.summary_lines()
+        if self.not_checked:
+            lines.append("not checked: " + ", ".join(n.label() for n in self.not_checked))
         return "\n".join(lines)
 
 
-def _resource_document(req: RequiredRequest, policies: PolicySet, spec: TransferSpec) -> Document | None:
+def _resource_document(
+    req: RequiredRequest, policies: PolicySet, spec: TransferSpec
+) -> tuple[Document | None, bool, str]:
+    """(the resource policy, whether it was given, its file name)."""
     if req.resource_kind == "source-bucket":
-        return policies.source_bucket
+        return policies.source_bucket, SOURCE_BUCKET_FILE not in policies.not_given, SOURCE_BUCKET_FILE
     if req.resource_kind == "dest-bucket":
-        return policies.dest_bucket
+        return policies.dest_bucket, DEST_BUCKET_FILE not in policies.not_given, DEST_BUCKET_FILE
     assert req.key_arn
-    return policies.key_policy(req.key_arn, spec)
+    document = policies.key_policy(req.key_arn, spec)
+    name = DEST_KEY_FILE if req.resource_kind == "dest-key" else f"{SOURCE_KEYS_FILE}[{req.key_arn}]"
+    return document, document is not None, f"the key policy of {req.key_arn} ({name})"
 
 
 def _covering(
@@ -127,7 +230,7 @@ def _fix(
                 {
                     "Sid": "S3xacctDelegateToIam",
                     "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{req.resource_account}:root"},
+                    "Principal": {"AWS": root_arn(spec.arn_partition, req.resource_account)},
                     "Action": "kms:*",
                     "Resource": "*",
                 }
@@ -138,32 +241,100 @@ def _fix(
     return "; ".join(fixes)
 
 
-def evaluator_request(spec: TransferSpec, req: RequiredRequest) -> Request:
-    """The evaluator's view of one required request, made by the spec's principal."""
+def evaluator_request(
+    spec: TransferSpec, req: RequiredRequest, context: Context | None = None, *, sample: bool = False
+) -> Request:
+    """The evaluator's view of one required request, made by the spec's principal.
+
+    ``context``: one of ``req.contexts`` (default the first); ``sample``: one object under the
+    prefix instead of the whole prefix, for a one-resource API such as the policy simulator.
+    """
     return Request(
         spec.principal_arn,
         spec.principal_account,
         req.action,
-        req.resource,
+        req.sample_resource if sample else req.resource,
         req.resource_account,
-        req.context,
+        context or req.context,
         is_kms=req.action.startswith("kms:"),
+        resource_prefix=req.resource_prefix and not sample,
     )
 
 
-def verify_policies(spec: TransferSpec, policies: PolicySet) -> VerifyReport:
-    """Lint every document and evaluate every request the copy makes."""
+def _undetermined_fix(unknowns: Sequence[Unknown]) -> str:
+    """How to let verify decide: give the missing document or the spec field for the key."""
+    hints: list[str] = []
+    for u in unknowns:
+        for what in u.what:
+            if what == "document not given":
+                hints.append(f"give {u.document}")
+                continue
+            lowered = what.lower()
+            field_name = next((f for k, f in _KEY_HINTS.items() if lowered.startswith(k)), None)
+            if field_name:
+                hints.append(f"set {field_name} in the spec ({what})")
+            elif lowered.startswith("the session name"):
+                hints.append(
+                    "if the copy always uses one session name, give principal_arn as the session ARN "
+                    "(arn:<partition>:sts::<account>:assumed-role/<role>/<session>)"
+                )
+            elif lowered.startswith("s3:existingobjecttag/"):
+                hints.append(
+                    f"{u.document} statement {u.sid!r} depends on each object's tag {what[21:]!r}: "
+                    "narrow it, or copy a prefix whose objects it cannot hit"
+                )
+    hints = list(dict.fromkeys(hints))
+    return (
+        "; ".join(hints)
+        if hints
+        else "review the named statements: verify cannot know their outcome before the copy runs"
+    )
+
+
+def _decide(req: RequiredRequest, spec: TransferSpec, policies: PolicySet) -> tuple[Decision, Request]:
+    """Evaluate ``req`` in each of its contexts (network variants); the worst verdict wins."""
+    document, given, name = _resource_document(req, policies, spec)
+    identity = None if IDENTITY_FILE in policies.not_given else policies.identity
+    worst: tuple[Decision, Request] | None = None
+    for context in req.contexts:
+        request = evaluator_request(spec, req, context)
+        decision = evaluate(request, identity, document, resource_given=given, resource_name=name)
+        if worst is None or _RANK[decision.verdict] > _RANK[worst[0].verdict]:
+            worst = (decision, request)
+    assert worst is not None
+    return worst
+
+
+def verify_policies(
+    spec: TransferSpec,
+    policies: PolicySet,
+    *,
+    not_checked: Sequence[NotChecked] | None = None,
+    observed: ObservedPrincipal | None = None,
+) -> VerifyReport:
+    """Lint every document and evaluate every request the copy makes.
+
+    :param not_checked: the authorization layers not evaluated (default: every blind spot of
+        :data:`BLIND_SPOTS`); documents not given offline are added to it.
+    :param observed: what was read online about the principal (tags, organization).
+    """
     plan = plan_policies(spec)
     checks = []
-    for req in required_requests(spec):
-        request = evaluator_request(spec, req)
-        decision = evaluate(request, policies.identity, _resource_document(req, policies, spec))
-        if decision.allowed:
+    for req in required_requests(spec, observed=observed):
+        decision, request = _decide(req, spec, policies)
+        fix: str | None
+        if decision.verdict == "allowed":
             fix = None
+        elif decision.verdict == "undetermined":
+            fix = _undetermined_fix(decision.undetermined_by)
         elif decision.denied_by is not None:
+            scope = f" for {decision.denied_part}" if decision.denied_part else ""
             fix = (
-                f"remove or narrow {decision.denied_by.label()}: it denies {req.action} on {req.resource} "
-                f"with the context the copy sends ({json.dumps(req.context)})"
+                f"remove or narrow {decision.denied_by.label()}: it denies {req.action} on "
+                f"{req.shown_resource}{scope} with the context the copy sends; or copy a prefix it does not cover"
+                if decision.denied_part
+                else f"remove or narrow {decision.denied_by.label()}: it denies {req.action} on "
+                f"{req.shown_resource} with the context the copy sends"
             )
         else:
             fix = _fix(req, request, decision.missing, plan, spec)
@@ -171,11 +342,33 @@ def verify_policies(spec: TransferSpec, policies: PolicySet) -> VerifyReport:
             Check(
                 spec.principal_arn,
                 req.action,
-                req.resource,
+                req.shown_resource,
                 decision.allowed,
                 decision.reason,
                 req.purpose,
                 fix,
+                decision.verdict,
+                decision.undetermined_by,
+                decision.denied_part,
             )
         )
-    return VerifyReport(checks, lint_policies(policies))
+    layers = list(BLIND_SPOTS if not_checked is None else not_checked)
+    layers += [
+        NotChecked(name, "not given in --policies-dir: the checks that need it are undetermined")
+        for name in sorted(policies.not_given)
+    ]
+    key_files = [(arn, SOURCE_KEYS_FILE) for arn in spec.source.kms_key_arns]
+    key_files += [(spec.destination.kms_key_arn, DEST_KEY_FILE)] if spec.destination.kms_key_arn else []
+    layers += [
+        NotChecked(
+            f"key policy of {arn}", f"not given (not in {file}): the checks that need it are undetermined"
+        )
+        for arn, file in dict(key_files).items()
+        if policies.key_policy(arn, spec) is None and file not in policies.not_given
+    ]
+    return VerifyReport(checks, lint_policies(policies), not_checked=layers)
+
+
+def verify_deployed(spec: TransferSpec, admins: AccountAdmins) -> VerifyReport:
+    """Verify the deployed documents, with what the admins may read about the principal."""
+    return verify_policies(spec, admins.read_all(), observed=admins.read_principal())

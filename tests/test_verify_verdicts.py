@@ -681,3 +681,26 @@ def test_userid_of_a_role_session(
     policies = with_statement(planned(spec, tmp_path), "dest_bucket", ROLE_SESSIONS_ONLY)
     report = verify_policies(spec, policies, observed=ObservedPrincipal(unique_id=role_id))
     assert {c.verdict for c in checks_for(report, "s3:PutObject")} == {expected}
+
+
+NO_CONFIDENTIAL_UPLOADS = {  # S3 User Guide, "Tagging and access control policies" (s3:RequestObjectTag/<key>)
+    "Sid": "NoConfidentialUploads",
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:PutObject",
+    "Resource": "arn:aws:s3:::dst-bucket/*",
+    "Condition": {"StringEquals": {"s3:RequestObjectTag/classification": "confidential"}},
+}
+
+
+@pytest.mark.parametrize(("copy_tags", "expected"), [(True, "undetermined"), (False, "allowed")])
+def test_request_tags_of_multipart_copies(tmp_path: Path, copy_tags: bool, expected: str) -> None:
+    """The engine's CreateMultipartUpload carries the source object's tags when copying them."""
+    spec = make_spec(options={"copy_tags": copy_tags})
+    report = verify_policies(
+        spec, with_statement(planned(spec, tmp_path), "dest_bucket", NO_CONFIDENTIAL_UPLOADS)
+    )
+    (start,) = checks_for(report, "s3:PutObject", "CreateMultipartUpload")
+    assert start.verdict == expected
+    (single,) = checks_for(report, "s3:PutObject", "(CopyObject)")
+    assert single.verdict == "allowed"  # CopyObject copies tags with TaggingDirective COPY: no tag header

@@ -225,11 +225,14 @@ def required_requests(
     acl_absent |= {"s3:x-amz-grant-read", "s3:x-amz-grant-write", "s3:x-amz-grant-read-acp",
                    "s3:x-amz-grant-write-acp", "s3:x-amz-grant-full-control"}  # fmt: skip
     copy_source = {"s3:x-amz-copy-source": (f"{src.bucket}/{src.prefix}{SAMPLE_OBJECT}",)}
-    # The copy never sends x-amz-tagging values (TaggingDirective COPY, or REPLACE with no tags).
+    # CopyObject sends no x-amz-tagging values (TaggingDirective COPY, or REPLACE with no tags);
+    # CreateMultipartUpload does when copying tags (see start_upload).
     no_tags = {"s3:RequestObjectTag/*", "s3:RequestObjectTagKeys"}
 
-    def write(extra: Mapping[str, tuple[str, ...]], absent: set[str]) -> tuple[Context, ...]:
-        return s3_contexts(dst.region, dst.account_id, extra, absent | no_tags)
+    def write(
+        extra: Mapping[str, tuple[str, ...]], absent: set[str], tagged: bool = False
+    ) -> tuple[Context, ...]:
+        return s3_contexts(dst.region, dst.account_id, extra, absent if tagged else absent | no_tags)
 
     def listing(
         bucket_arn: str, kind: ResourceKind, side: SourceSpec | DestinationSpec, purpose: str
@@ -263,7 +266,11 @@ def required_requests(
         )
     )
     if opts.multipart:
-        start_upload = write({**sse, **acl}, sse_absent | acl_absent | {"s3:x-amz-copy-source"})
+        # With copy_tags the engine sends the source object's tags here (x-amz-tagging): their keys and
+        # values are the objects', unknown to verify.
+        start_upload = write(
+            {**sse, **acl}, sse_absent | acl_absent | {"s3:x-amz-copy-source"}, opts.copy_tags
+        )
         reqs.append(
             dest_objects("s3:PutObject", "start multipart copies (CreateMultipartUpload)", start_upload)
         )

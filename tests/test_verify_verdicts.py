@@ -704,3 +704,41 @@ def test_request_tags_of_multipart_copies(tmp_path: Path, copy_tags: bool, expec
     assert start.verdict == expected
     (single,) = checks_for(report, "s3:PutObject", "(CopyObject)")
     assert single.verdict == "allowed"  # CopyObject copies tags with TaggingDirective COPY: no tag header
+
+
+def _key_condition(pattern: str, operator: str = "StringLike") -> dict[str, Any]:
+    return {  # KMS Developer Guide, "kms:EncryptionContext:context-key" (S3's aws:s3:arn)
+        "Sid": "OnlyTheseObjects",
+        "Effect": "Allow",
+        "Principal": {"AWS": ROLE},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": {operator: {"kms:EncryptionContext:aws:s3:arn": pattern}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("arn:aws:s3:::src-bucket/*", "allowed"),  # covers every object under data/
+        ("arn:aws:s3:::src-bucket/data/*", "allowed"),
+        ("arn:aws:s3:::other-bucket/*", "denied"),  # none of them
+        ("arn:aws:s3:::src-bucket/data/public/*", "undetermined"),  # only some: not the stand-in's answer
+        ("arn:aws:s3:::src-bucket/data/s3xacct-any-object", "undetermined"),  # one object
+    ],
+)
+def test_the_encryption_context_stands_for_every_object(tmp_path: Path, pattern: str, expected: str) -> None:
+    """Class 7 for condition values: a condition on the object ARN decides the check only when it
+    holds for all objects under the prefix or for none (one stand-in object would say yes to a
+    pattern that names the stand-in's sub-prefix)."""
+    spec = make_spec()
+    policies = planned(spec, tmp_path)
+    ((arn, doc),) = policies.source_keys.items()
+    owner = doc.statements()[0]
+    policies.source_keys = {
+        arn: Document(doc.name, {"Version": "2012-10-17", "Statement": [owner, _key_condition(pattern)]})
+    }
+    (check,) = checks_for(verify_policies(spec, policies), "kms:Decrypt", "source")
+    assert check.verdict == expected, check.reason
+    if expected == "undetermined":
+        assert "differs between objects under the prefix" in check.undetermined_by[0].what[0]

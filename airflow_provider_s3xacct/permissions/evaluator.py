@@ -65,6 +65,9 @@ class Request:
     context: Context | Mapping[str, Any]
     is_kms: bool = False
     resource_prefix: bool = False
+    # Context keys whose one value stands for every value starting with this prefix (the object ARN
+    # of the encryption context, x-amz-copy-source): see _condition_context.
+    value_prefixes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.context, Context):
@@ -348,12 +351,40 @@ def statement_outcome(stmt: Mapping[str, Any], request: Request, resource_policy
             return StatementOutcome(False)
         unknown += why
 
-    outcome = evaluate_conditions(stmt.get("Condition"), request.ctx)
+    context, varying = _condition_context(stmt.get("Condition"), request)
+    outcome = evaluate_conditions(stmt.get("Condition"), context)
     if outcome.matched is False:
         return StatementOutcome(False)
-    unknown += outcome.unknown
+    unknown += [
+        f"{u} (differs between objects under the prefix)" if u.lower() in varying else u
+        for u in outcome.unknown
+    ]
     applies = _and(resource_applies, principal_applies, outcome.matched)
     return StatementOutcome(applies, via_account, part, tuple(dict.fromkeys(unknown)))
+
+
+def _condition_context(condition: Any, request: Request) -> tuple[Context, set[str]]:
+    """The context to evaluate ``condition`` with, and the keys made unknown for it.
+
+    A key of ``request.value_prefixes`` carries one stand-in value for every object under a prefix.
+    That value decides the condition for all of them only when each policy value for the key
+    matches all of the prefix or none of it; otherwise (a narrower pattern, one object, a policy
+    variable) the key is unknown for this statement, never the stand-in's answer.
+    """
+    varying: set[str] = set()
+    prefixes = {k.lower(): v for k, v in request.value_prefixes.items()}
+    if prefixes and isinstance(condition, Mapping):
+        for pairs in condition.values():
+            for key, raw in pairs.items() if isinstance(pairs, Mapping) else ():
+                prefix = prefixes.get(str(key).lower())
+                if prefix is not None and any(
+                    "${" in str(v) or prefix_coverage(str(v), prefix) == "part" for v in _as_list(raw)
+                ):
+                    varying.add(str(key).lower())
+    if not varying:
+        return request.ctx, varying
+    ctx = request.ctx
+    return Context({k: v for k, v in ctx.values.items() if k.lower() not in varying}, ctx.absent), varying
 
 
 def statement_matches(stmt: Mapping[str, Any], request: Request, resource_policy: bool) -> tuple[bool, bool]:

@@ -50,6 +50,8 @@ class RequiredRequest:
     contexts: tuple[Context, ...] = field(default_factory=lambda: (Context({}),))
     key_arn: str | None = None  # for source-key / dest-key: which key policy document applies
     resource_prefix: bool = False  # the resource is every object ARN starting with ``resource``
+    # Context keys whose value (a stand-in object) stands for every value with this prefix.
+    value_prefixes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def context(self) -> Context:
@@ -246,9 +248,19 @@ def required_requests(
             action, src_objects, "source-bucket", src.account_id, purpose, read_ctx, resource_prefix=True
         )
 
-    def dest_objects(action: str, purpose: str, contexts: tuple[Context, ...]) -> RequiredRequest:
+    def dest_objects(
+        action: str, purpose: str, contexts: tuple[Context, ...], copies: bool = False
+    ) -> RequiredRequest:
+        ranges = {"s3:x-amz-copy-source": f"{src.bucket}/{src.prefix}"} if copies else {}
         return RequiredRequest(
-            action, dst_objects, "dest-bucket", dst.account_id, purpose, contexts, resource_prefix=True
+            action,
+            dst_objects,
+            "dest-bucket",
+            dst.account_id,
+            purpose,
+            contexts,
+            resource_prefix=True,
+            value_prefixes=ranges,
         )
 
     reqs = [
@@ -263,6 +275,7 @@ def required_requests(
             "s3:PutObject",
             "write destination objects (CopyObject)",
             write(copy_headers, sse_absent | acl_absent),
+            copies=True,
         )
     )
     if opts.multipart:
@@ -282,6 +295,7 @@ def required_requests(
                 "s3:PutObject",
                 "write parts of multipart copies (UploadPartCopy, no SSE headers)",
                 write(copy_source, bare),
+                copies=True,
             )
         )
         reqs.append(
@@ -337,7 +351,10 @@ def required_requests(
     ) -> RequiredRequest:
         sample = s3_arn(partition, side.bucket, side.prefix + SAMPLE_OBJECT)
         ctx = kms_context(side.region, arn, sample)
-        return RequiredRequest(action, arn, kind, account_of(arn), purpose, ctx, key_arn=arn)
+        objects = {"kms:EncryptionContext:aws:s3:arn": s3_arn(partition, side.bucket, side.prefix)}
+        return RequiredRequest(
+            action, arn, kind, account_of(arn), purpose, ctx, key_arn=arn, value_prefixes=objects
+        )
 
     for arn in src.kms_key_arns:
         reqs.append(

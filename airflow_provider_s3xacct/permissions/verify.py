@@ -258,6 +258,7 @@ def evaluator_request(
         context or req.context,
         is_kms=req.action.startswith("kms:"),
         resource_prefix=req.resource_prefix and not sample,
+        value_prefixes={} if sample else req.value_prefixes,
     )
 
 

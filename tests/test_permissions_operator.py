@@ -96,14 +96,21 @@ def test_plan_needs_no_connection_and_bad_spec_fails_fast(transfer: dict[str, An
         op("verify", bad).execute({})  # type: ignore[arg-type]
 
 
+def _add_to_dest_bucket_policy(world: World, statement: dict[str, Any]) -> None:
+    """Append ``statement`` to the destination bucket's deployed policy (moto stores it)."""
+    s3 = world.dest.client("s3", endpoint_url=world.endpoint_url)
+    policy = json.loads(s3.get_bucket_policy(Bucket=world.dest_bucket)["Policy"])
+    policy["Statement"].append(statement)
+    s3.put_bucket_policy(Bucket=world.dest_bucket, Policy=json.dumps(policy))
+
+
 def test_undetermined_fails_by_default_and_warns_when_asked(transfer: dict[str, Any], world: World) -> None:
     """A bucket-policy Deny on the VPC endpoint (S3 User Guide, "Controlling access from VPC
     endpoints with bucket policies"): without the endpoint in the spec verify cannot decide it.
     moto does not enforce the policy; the verdict is our evaluator's."""
     op("apply", transfer).execute({"ti": _TI()})  # type: ignore[arg-type]
-    s3 = world.dest.client("s3", endpoint_url=world.endpoint_url)
-    policy = json.loads(s3.get_bucket_policy(Bucket=world.dest_bucket)["Policy"])
-    policy["Statement"].append(
+    _add_to_dest_bucket_policy(
+        world,
         {
             "Sid": "OnlyThroughOurEndpoint",
             "Effect": "Deny",
@@ -111,9 +118,8 @@ def test_undetermined_fails_by_default_and_warns_when_asked(transfer: dict[str, 
             "Action": "s3:*",
             "Resource": [f"arn:aws:s3:::{world.dest_bucket}", f"arn:aws:s3:::{world.dest_bucket}/*"],
             "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
-        }
+        },
     )
-    s3.put_bucket_policy(Bucket=world.dest_bucket, Policy=json.dumps(policy))
 
     ti = _TI()
     with pytest.raises(AirflowFailException, match="undetermined") as raised:
@@ -176,10 +182,9 @@ def test_verify_reads_the_principals_tags_and_organization(transfer: dict[str, A
     Organizations DescribeOrganization) decides aws:PrincipalTag/* and aws:PrincipalOrgID.
     moto stores the tags and the organization; it does not enforce the policy (our evaluator does)."""
     op("apply", transfer).execute({"ti": _TI()})  # type: ignore[arg-type]
-    s3 = world.dest.client("s3", endpoint_url=world.endpoint_url)
     iam = world.dest.client("iam", endpoint_url=world.endpoint_url)
-    policy = json.loads(s3.get_bucket_policy(Bucket=world.dest_bucket)["Policy"])
-    policy["Statement"].append(
+    _add_to_dest_bucket_policy(
+        world,
         {  # IAM User Guide, "Controlling access for IAM principals" (aws:PrincipalTag)
             "Sid": "DataTeamOnly",
             "Effect": "Deny",
@@ -187,9 +192,8 @@ def test_verify_reads_the_principals_tags_and_organization(transfer: dict[str, A
             "Action": "s3:PutObject",
             "Resource": f"arn:aws:s3:::{world.dest_bucket}/*",
             "Condition": {"StringNotEquals": {"aws:PrincipalTag/team": "data"}},
-        }
+        },
     )
-    s3.put_bucket_policy(Bucket=world.dest_bucket, Policy=json.dumps(policy))
     warn = op("verify", transfer)
     warn.on_undetermined = "warn"
     # An untagged role: a session could still carry a session tag "team", so it is undetermined.
@@ -205,7 +209,8 @@ def test_verify_reads_the_principals_tags_and_organization(transfer: dict[str, A
     org_id = world.dest.client("organizations", endpoint_url=world.endpoint_url).create_organization(
         FeatureSet="ALL"
     )["Organization"]["Id"]
-    policy["Statement"].append(
+    _add_to_dest_bucket_policy(
+        world,
         {
             "Sid": "OurOrganizationOnly",
             "Effect": "Deny",
@@ -213,9 +218,8 @@ def test_verify_reads_the_principals_tags_and_organization(transfer: dict[str, A
             "Action": "s3:*",
             "Resource": f"arn:aws:s3:::{world.dest_bucket}/*",
             "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": org_id}},
-        }
+        },
     )
-    s3.put_bucket_policy(Bucket=world.dest_bucket, Policy=json.dumps(policy))
     assert op("verify", transfer).execute({"ti": _TI()})["verdict"] == "allowed"  # type: ignore[arg-type]
 
 
@@ -225,9 +229,8 @@ def test_verify_reads_the_role_id_for_aws_userid(transfer: dict[str, Any], world
     op("apply", transfer).execute({"ti": _TI()})  # type: ignore[arg-type]
     iam = world.dest.client("iam", endpoint_url=world.endpoint_url)
     role_id = iam.get_role(RoleName="sync-role")["Role"]["RoleId"]
-    s3 = world.dest.client("s3", endpoint_url=world.endpoint_url)
-    policy = json.loads(s3.get_bucket_policy(Bucket=world.dest_bucket)["Policy"])
-    policy["Statement"].append(
+    _add_to_dest_bucket_policy(
+        world,
         {
             "Sid": "OnlySyncRoleSessions",
             "Effect": "Deny",
@@ -235,8 +238,7 @@ def test_verify_reads_the_role_id_for_aws_userid(transfer: dict[str, Any], world
             "Action": "s3:*",
             "Resource": f"arn:aws:s3:::{world.dest_bucket}/*",
             "Condition": {"StringNotLike": {"aws:userid": [f"{role_id}:*", DEST_ACCOUNT]}},
-        }
+        },
     )
-    s3.put_bucket_policy(Bucket=world.dest_bucket, Policy=json.dumps(policy))
     session = dict(transfer, principal_arn=f"arn:aws:sts::{DEST_ACCOUNT}:assumed-role/sync-role/nightly")
     assert op("verify", session).execute({"ti": _TI()})["verdict"] == "allowed"  # type: ignore[arg-type]

@@ -22,10 +22,4 @@ async function one(c) {
   return result.overallResult;
 }
 
-let input = "";
-process.stdin.on("data", (chunk) => (input += chunk));
-process.stdin.on("end", async () => {
-  const out = [];
-  for (const item of JSON.parse(input)) out.push(await one(item));
-  process.stdout.write(JSON.stringify(out));
-});
+require("./batch.cjs")(one);

@@ -283,7 +283,7 @@ def test_credential_flags(
         ["copy", "s3://src-bucket/a", "s3://dst-bucket/b", "--concurrency", "many"],  # a bad int
         ["probe-kms"],
         ["check", "s3://src-bucket/a"],
-        ["check", "s3://src-bucket/a", "s3://dst-bucket/b", "--concurrency", "0"],
+        ["check", "s3://src-bucket/a", "s3://dst-bucket/b", "--sample", "several"],  # a bad int
         ["plan"],
         ["verify", "--config", "t.yaml", "--no-such-flag"],
         ["apply"],

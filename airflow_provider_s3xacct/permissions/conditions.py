@@ -532,7 +532,10 @@ def _evaluate_key(
             continue
         comparable = op.prepare(resolved)
         if comparable is None:
-            return _undetermined(f"{label} on {key}: {text!r} is not a valid {op.kind} value")
+            # A value the operator cannot read might match or not: an unknown value, so the
+            # key's absence (or another value that matches) still decides the outcome.
+            pending.append(f"{label} on {key}: {text!r} is not a valid {op.kind} value")
+            continue
         prepared.append(comparable)
     # "null" reading; the "invalid statement" reading is FALSE, so only a FALSE here is certain
     outcome = _compare_key(label, op, qualifier, if_exists, key, prepared, pending, context)

@@ -199,23 +199,53 @@ def test_sync_delete_above_the_limit_deletes_nothing(world: World) -> None:
     for i in range(20):
         world.put(f"data/{i:02}", b"1")
     run(world, mode="sync")
-    for i in range(5):
+    for i in range(6):
         world.src_s3.delete_object(Bucket=world.source_bucket, Key=f"data/{i:02}")
     report = run(world, mode="sync", delete=True)
     assert report.deleted == 0 and not report.ok
-    assert report.delete_refused is not None and "--max-delete 5" in report.delete_refused
+    assert report.delete_refused is not None and "--max-delete 6" in report.delete_refused
     assert len(world.dest_keys()) == 20
-    allowed = run(world, mode="sync", delete=True, max_delete=5)
-    assert allowed.deleted == 5 and len(world.dest_keys()) == 15
+    allowed = run(world, mode="sync", delete=True, max_delete=6)
+    assert allowed.deleted == 6 and len(world.dest_keys()) == 14
+
+
+def test_delete_guard_has_a_floor_and_a_fraction(world: World) -> None:
+    """Issue 14 (4): 10% of a small prefix was 0, so a nightly sync failed for one deleted file."""
+    for i in range(8):
+        world.put(f"data/{i}", b"1")
+    run(world, mode="sync")
+    world.src_s3.delete_object(Bucket=world.source_bucket, Key="data/0")
+    report = run(world, mode="sync", delete=True)
+    assert report.ok and report.deleted == 1 and len(world.dest_keys()) == 7
+    for i in range(1, 7):  # 6 of 7: above the floor of 5 and above 10%
+        world.src_s3.delete_object(Bucket=world.source_bucket, Key=f"data/{i}")
+    refused = run(world, mode="sync", delete=True)
+    assert refused.deleted == 0 and "at least 5" in (refused.delete_refused or "")
+    fraction = run(world, mode="sync", delete=True, max_delete_fraction=0.9)
+    assert fraction.ok and fraction.deleted == 6 and world.dest_keys() == ["copy/7"]
 
 
 def test_empty_or_mistyped_source_never_wipes_the_destination(world: World) -> None:
     for i in range(5):
         world.put(f"data/{i}", b"1")
     run(world, mode="sync")
-    report = run(world, source=f"s3://{world.source_bucket}/dta/", mode="sync", delete=True, max_delete=1000)
+    report = run(world, source=f"s3://{world.source_bucket}/dta/", mode="sync", delete=True)
     assert report.deleted == 0 and "source listing is empty" in (report.delete_refused or "")
+    assert "--max-delete 5" in (report.delete_refused or "")
     assert len(world.dest_keys()) == 5
+    short = run(world, source=f"s3://{world.source_bucket}/dta/", mode="sync", delete=True, max_delete=4)
+    assert short.deleted == 0 and len(world.dest_keys()) == 5
+
+
+def test_an_emptied_source_is_mirrored_with_an_explicit_max_delete(world: World) -> None:
+    """Issue 14 (4): a source emptied on purpose could never be mirrored."""
+    for i in range(5):
+        world.put(f"data/{i}", b"1")
+    run(world, mode="sync")
+    for i in range(5):
+        world.src_s3.delete_object(Bucket=world.source_bucket, Key=f"data/{i}")
+    report = run(world, mode="sync", delete=True, max_delete=5)
+    assert report.ok and report.deleted == 5 and world.dest_keys() == []
 
 
 def test_dry_run_changes_nothing_and_says_what_would(world: World, tmp_path: Any) -> None:

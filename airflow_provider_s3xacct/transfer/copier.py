@@ -26,6 +26,16 @@ _CARRIED_HEADERS = (
 )
 
 
+# Where HeadObject (with ChecksumMode=ENABLED) reports each checksum algorithm.
+_CHECKSUM_FIELDS = {
+    "CRC64NVME": "ChecksumCRC64NVME",
+    "CRC32": "ChecksumCRC32",
+    "CRC32C": "ChecksumCRC32C",
+    "SHA1": "ChecksumSHA1",
+    "SHA256": "ChecksumSHA256",
+}
+
+
 class CopyFailedError(Exception):
     """A copy failed; ``operation`` is the S3 operation that failed, ``error`` the ClientError."""
 
@@ -56,10 +66,15 @@ class ObjectCopier:
         self._write_args = self._destination_args()
 
     def source_key(self, relative: str) -> str:
-        return self.spec.source.prefix + relative
+        return self.spec.source.key_for(relative)
 
     def dest_key(self, relative: str) -> str:
-        return self.spec.destination.prefix + relative
+        return self.spec.destination.key_for(relative)
+
+    @property
+    def replaces_metadata(self) -> bool:
+        """Whether copies set metadata (content type, user metadata): each then needs a source HEAD."""
+        return self.spec.content_type is not None or self.spec.metadata is not None
 
     def _destination_args(self) -> dict[str, Any]:
         spec = self.spec
@@ -73,12 +88,19 @@ class ObjectCopier:
             args["ACL"] = spec.acl
         if spec.dest_account_id:
             args["ExpectedBucketOwner"] = spec.dest_account_id
+        args.update(spec.payer_args())
         return args
+
+    def _storage_class(self, obj: ListedObject) -> dict[str, str]:
+        wanted = self.spec.storage_class
+        if wanted is None:
+            return {}
+        return {"StorageClass": obj.storage_class if wanted == "keep" else wanted}
 
     def copy(self, obj: ListedObject) -> CopyOutcome:
         if obj.size > self.spec.multipart_threshold:
-            self._multipart_copy(obj)
-            return CopyOutcome(obj.key, obj.size, multipart=True)
+            size = self._multipart_copy(obj)
+            return CopyOutcome(obj.key, size, multipart=True)
         self._single_copy(obj)
         return CopyOutcome(obj.key, obj.size, multipart=False)
 
@@ -90,8 +112,37 @@ class ObjectCopier:
             {"ExpectedSourceBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
         )
 
-    def single_copy_args(self, obj: ListedObject) -> dict[str, Any]:
-        """CopyObject's parameters for ``obj`` (whichever HTTP client sends them)."""
+    def _head(self, obj: ListedObject) -> dict[str, Any]:
+        """The source object's HEAD, with its checksum (what a multipart copy must reproduce)."""
+        owner = {"ExpectedBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
+        try:
+            return dict(
+                self.source_client.head_object(
+                    Bucket=self.spec.source.bucket,
+                    Key=self.source_key(obj.key),
+                    ChecksumMode="ENABLED",
+                    **owner,
+                    **self.spec.payer_args(),
+                )
+            )
+        except ClientError as exc:
+            raise CopyFailedError("HeadObject", exc) from exc
+
+    def _metadata_args(self, head: dict[str, Any]) -> dict[str, Any]:
+        """The headers and user metadata the destination gets, with the spec's overrides."""
+        args: dict[str, Any] = {
+            "Metadata": head.get("Metadata", {}) if self.spec.metadata is None else dict(self.spec.metadata),
+            **{name: head[name] for name in _CARRIED_HEADERS if head.get(name)},
+        }
+        if self.spec.content_type is not None:
+            args["ContentType"] = self.spec.content_type
+        return args
+
+    def single_copy_args(self, obj: ListedObject, head: dict[str, Any] | None = None) -> dict[str, Any]:
+        """CopyObject's parameters for ``obj`` (whichever HTTP client sends them).
+
+        With metadata overrides, ``head`` (the source's HEAD) supplies what REPLACE must restate.
+        """
         args = {
             "Bucket": self.spec.destination.bucket,
             "Key": self.dest_key(obj.key),
@@ -99,7 +150,12 @@ class ObjectCopier:
             "MetadataDirective": "COPY",
             **self._write_args,
             **self._source_owner_args(),
+            **self._storage_class(obj),
         }
+        if head is not None:
+            args.update(MetadataDirective="REPLACE", **self._metadata_args(head))
+        if self.spec.checksum_algorithm:
+            args["ChecksumAlgorithm"] = self.spec.checksum_algorithm
         if self.spec.copy_tags:
             args["TaggingDirective"] = "COPY"
         else:
@@ -108,29 +164,46 @@ class ObjectCopier:
         return args
 
     def _single_copy(self, obj: ListedObject) -> None:
+        head = self._head(obj) if self.replaces_metadata else None
         try:
-            self.dest_client.copy_object(**self.single_copy_args(obj))
+            self.dest_client.copy_object(**self.single_copy_args(obj, head))
         except ClientError as exc:
             raise CopyFailedError("CopyObject", exc) from exc
 
-    def _multipart_copy(self, obj: ListedObject) -> None:
+    def _checksum_args(self, head: dict[str, Any]) -> dict[str, str]:
+        """CreateMultipartUpload's checksum: the spec's algorithm, else the source's.
+
+        UploadPartCopy copies bytes only, so without this a source's SHA256/CRC32 checksum is
+        lost. CRC64NVME is full-object only; CRC32/CRC32C stay full-object when the source's was;
+        SHA checksums of multipart objects can only be composite (checksums of the parts).
+        """
+        algorithm = self.spec.checksum_algorithm or next(
+            (name for name, field in _CHECKSUM_FIELDS.items() if head.get(field)), None
+        )
+        if algorithm is None:
+            return {}
+        full = algorithm == "CRC64NVME" or (
+            algorithm in ("CRC32", "CRC32C") and head.get("ChecksumType") == "FULL_OBJECT"
+        )
+        return {"ChecksumAlgorithm": algorithm, "ChecksumType": "FULL_OBJECT" if full else "COMPOSITE"}
+
+    def _multipart_copy(self, obj: ListedObject) -> int:
+        """Copy ``obj`` in parts; returns the size copied, the HEAD's (never the listing's)."""
         source_key = self.source_key(obj.key)
         owner = {"ExpectedBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
-        try:
-            head = self.source_client.head_object(Bucket=self.spec.source.bucket, Key=source_key, **owner)
-        except ClientError as exc:
-            raise CopyFailedError("HeadObject", exc) from exc
+        head = self._head(obj)
         create: dict[str, Any] = {
             "Bucket": self.spec.destination.bucket,
             "Key": self.dest_key(obj.key),
-            "Metadata": head.get("Metadata", {}),
-            **{name: head[name] for name in _CARRIED_HEADERS if head.get(name)},
+            **self._metadata_args(head),
             **self._write_args,
+            **self._storage_class(obj),
+            **self._checksum_args(head),
         }
         if self.spec.copy_tags:
             try:
                 tags = self.source_client.get_object_tagging(
-                    Bucket=self.spec.source.bucket, Key=source_key, **owner
+                    Bucket=self.spec.source.bucket, Key=source_key, **owner, **self.spec.payer_args()
                 )["TagSet"]
             except ClientError as exc:
                 raise CopyFailedError("GetObjectTagging", exc) from exc
@@ -140,14 +213,19 @@ class ObjectCopier:
             upload_id = self.dest_client.create_multipart_upload(**create)["UploadId"]
         except ClientError as exc:
             raise CopyFailedError("CreateMultipartUpload", exc) from exc
+        # The parts are cut from the size the HEAD saw and pinned to its ETag: every byte comes from
+        # that one version. Ranges from the listing's size would pass the ETag check on an object
+        # rewritten larger since the listing and silently copy its first old-size bytes.
+        size = int(head["ContentLength"])
         try:
-            parts = self._copy_parts(obj, upload_id, head.get("ETag"))
+            parts = self._copy_parts(obj, size, upload_id, head.get("ETag"))
             self.dest_client.complete_multipart_upload(
                 Bucket=create["Bucket"],
                 Key=create["Key"],
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
                 **({"ExpectedBucketOwner": self.spec.dest_account_id} if self.spec.dest_account_id else {}),
+                **self.spec.payer_args(),
             )
         except BaseException as exc:
             # Never leave a half-written upload behind (it is invisible and billed until aborted).
@@ -158,10 +236,13 @@ class ObjectCopier:
             if isinstance(exc, ClientError):
                 raise CopyFailedError(_operation_of(exc, "CompleteMultipartUpload"), exc) from exc
             raise
+        return size
 
-    def _copy_parts(self, obj: ListedObject, upload_id: str, etag: str | None) -> list[dict[str, Any]]:
-        part_size = self.spec.effective_part_size(obj.size)
-        ranges = [(start, min(start + part_size, obj.size) - 1) for start in range(0, obj.size, part_size)]
+    def _copy_parts(
+        self, obj: ListedObject, size: int, upload_id: str, etag: str | None
+    ) -> list[dict[str, Any]]:
+        part_size = self.spec.effective_part_size(size)
+        ranges = [(start, min(start + part_size, size) - 1) for start in range(0, size, part_size)]
         futures = [
             self.part_executor.submit(self._copy_part, obj, upload_id, number, first, last, etag)
             for number, (first, last) in enumerate(ranges, start=1)
@@ -190,8 +271,12 @@ class ObjectCopier:
             args["CopySourceIfMatch"] = etag
         if self.spec.dest_account_id:
             args["ExpectedBucketOwner"] = self.spec.dest_account_id
-        response = self.dest_client.upload_part_copy(**args)
-        return {"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]}
+        args.update(self.spec.payer_args())
+        result = self.dest_client.upload_part_copy(**args)["CopyPartResult"]
+        # With a checksum algorithm on the upload, S3 returns each part's checksum and
+        # CompleteMultipartUpload must list it.
+        checksums = {field: result[field] for field in _CHECKSUM_FIELDS.values() if result.get(field)}
+        return {"PartNumber": number, "ETag": result["ETag"], **checksums}
 
 
 def _operation_of(error: ClientError, default: str) -> str:

@@ -8,6 +8,11 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO
 
+# Deletions always allowed, whatever the fraction: 10% of a nightly prefix of 8 files is 0, which
+# failed every night that one file went. 5 keeps a small prefix workable, while a mistyped filter
+# on a large prefix is still stopped by the fraction, and a wrong run costs at most 5 objects.
+DELETE_FLOOR = 5
+
 
 class DeleteQueue:
     """Delete candidates spilled to a temporary file, so memory stays flat however many there are.
@@ -53,18 +58,23 @@ def delete_refusal(
     """Why ``candidates`` deletions must not happen, or None when they are within the limit."""
     if candidates == 0:
         return None
-    if source_listed == 0:
+    if source_listed == 0 and (max_delete is None or candidates > max_delete):
+        # Only an explicit max_delete covering every deletion mirrors an emptied source.
         return (
             f"the source listing is empty, so delete would remove all {candidates} destination objects; "
             "refusing (an empty or mistyped source prefix must never wipe a destination). Check the "
-            "source URI; to empty the destination, delete it directly"
+            f"source URI; if the source was emptied on purpose, pass --max-delete {candidates}"
         )
-    limit = max_delete if max_delete is not None else int(max_delete_fraction * dest_listed)
+    limit = (
+        max_delete
+        if max_delete is not None
+        else max(DELETE_FLOOR, int(max_delete_fraction * dest_listed))
+    )
     if candidates > limit:
         how = (
             f"max_delete={max_delete}"
             if max_delete is not None
-            else f"{max_delete_fraction:.0%} of the {dest_listed} destination objects"
+            else f"{max_delete_fraction:.0%} of the {dest_listed} destination objects, at least {DELETE_FLOOR}"
         )
         return (
             f"delete would remove {candidates} objects, above the safety limit of {limit} ({how}); "

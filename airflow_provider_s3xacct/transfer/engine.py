@@ -6,6 +6,8 @@ import queue
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,7 +17,8 @@ from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcome, ObjectCopier
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal
-from airflow_provider_s3xacct.transfer.listing import KeyFilter, ListedObject, list_objects
+from airflow_provider_s3xacct.transfer.filters import KeyFilter, ObjectFilter, parse_key_list
+from airflow_provider_s3xacct.transfer.listing import ListedObject, find_object, list_objects, list_one
 from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.planner import Action, SyncPlanner
 from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
@@ -117,15 +120,30 @@ class TransferEngine:
         )
 
     def run(self) -> CopyReport:
-        spec = self.spec
+        self.spec = spec = self._resolve_source()
         report = CopyReport(
             source=spec.source.uri, destination=spec.destination.uri, mode=spec.mode, dry_run=spec.dry_run
         )
         started = time.monotonic()
-        key_filter = KeyFilter(spec.include, spec.exclude)
-        source = self._listing(self.clients.source, spec.source, spec.source_account_id, key_filter)
+        key_filter = KeyFilter(spec.filter_rules(), self._key_list())
+        object_filter = ObjectFilter(
+            now=datetime.now(UTC),
+            min_size=spec.min_size,
+            max_size=spec.max_size,
+            min_age=spec.min_age,
+            max_age=spec.max_age,
+            skip_classes=frozenset(spec.storage_class_skip),
+        )
+        # Whether an archived object was restored is only listed on request.
+        restore = {"OptionalObjectAttributes": ["RestoreStatus"]} if spec.storage_class_skip else {}
+        source = self._listing(self.clients.source, spec.source, spec.source_account_id, key_filter, restore)
         dest = self._listing(self.clients.dest, spec.destination, spec.dest_account_id, key_filter)
-        planner = SyncPlanner(spec.mode, delete=spec.delete, compare=spec.compare)
+        planner = SyncPlanner(
+            spec.mode,
+            delete=spec.delete,
+            compare=spec.compare,
+            rejects=object_filter.rejects if object_filter.active else None,
+        )
         deletes = DeleteQueue()
         log = ObjectLog(self.report_target)
         try:
@@ -147,7 +165,7 @@ class TransferEngine:
                         assert step.source is not None
                         if step.action is Action.SKIP:
                             report.skipped += 1
-                            log.write(step.key, step.source.size, "skip", "unchanged")
+                            log.write(step.key, step.source.size, "skip", step.reason)
                         elif spec.dry_run:
                             self._record_copy(report, log, step.source, dry_run=True)
                         else:
@@ -157,7 +175,7 @@ class TransferEngine:
                             small = obj.size <= spec.multipart_threshold
                             if small and spec.transport == "crt" and crt is None:
                                 crt = self.clients.crt_copier(spec.destination.bucket)
-                            if small and crt is not None:
+                            if small and crt is not None and not copier.replaces_metadata:
                                 future = crt.copy(obj, copier.single_copy_args(obj))
                             else:
                                 future = pool.submit(copier.copy, obj)
@@ -177,18 +195,70 @@ class TransferEngine:
             self.progress(report)
         return report
 
+    def _resolve_source(self) -> CopySpec:
+        """The spec with a source URI that names one object (no trailing '/') made a one-object copy.
+
+        As ``aws s3 cp``: the object goes to DST/<its name> when DST ends with '/' (or is a bucket),
+        else to the key DST names. A path that is no object stays a prefix, as before.
+        """
+        spec = self.spec
+        if spec.source.object_key is not None or not spec.source.written:
+            return spec
+        try:
+            key = find_object(
+                self.clients.source, spec.source, spec.source_account_id, spec.payer_args()
+            )
+        except ClientError as exc:
+            diagnosis = self.diagnoser.explain_client_error("ListObjectsV2", "", exc)
+            raise ListingFailedError(spec.source.uri, exc, diagnosis) from exc
+        if key is None:
+            return spec
+        destination = spec.destination
+        if destination.written:
+            destination = destination.one_object(destination.written)
+        return spec.model_copy(update={"source": spec.source.one_object(key), "destination": destination})
+
+    def _key_list(self) -> frozenset[str] | None:
+        """The keys of ``files_from`` (a local file or an S3 object read as the sync principal)."""
+        ref = self.spec.files_from
+        if ref is None:
+            return None
+        if not ref.startswith("s3://"):
+            return parse_key_list(Path(ref).read_text(encoding="utf-8"))
+        location = S3Location.parse(ref, "files_from")
+        key = location.written or location.prefix
+        try:
+            body = self.clients.source.get_object(Bucket=location.bucket, Key=key, **self.spec.payer_args())
+        except ClientError as exc:
+            diagnosis = self.diagnoser.explain_client_error("GetObject", "", exc)
+            raise ListingFailedError(ref, exc, diagnosis) from exc
+        return parse_key_list(body["Body"].read().decode("utf-8"))
+
     def _listing(
-        self, client: Any, location: S3Location, owner: str | None, key_filter: KeyFilter
+        self,
+        client: Any,
+        location: S3Location,
+        owner: str | None,
+        key_filter: KeyFilter,
+        extra: dict[str, Any] | None = None,
     ) -> _CountingListing:
         """One side's listing, restricted to the spec's shard, counted and diagnosed."""
-        objects = list_objects(
-            client,
-            location,
-            key_filter=key_filter,
-            expected_owner=owner,
-            start_after=self.spec.start_after,
-            end_key=self.spec.end_key,
-        )
+        extra = {**(extra or {}), **self.spec.payer_args()}
+        objects: Iterator[ListedObject]
+        if self.spec.source.object_key is not None:
+            # One object: both sides list just its key, under the source object's name.
+            name = self.spec.source.object_key.rpartition("/")[2]
+            objects = list_one(client, location, name, expected_owner=owner, extra=extra)
+        else:
+            objects = list_objects(
+                client,
+                location,
+                key_filter=key_filter.accepts,
+                expected_owner=owner,
+                start_after=self.spec.start_after,
+                end_key=self.spec.end_key,
+                extra=extra,
+            )
         return _CountingListing(objects, location.uri, self.diagnoser)
 
     def _collect(
@@ -277,3 +347,23 @@ class TransferEngine:
                 else:
                     report.deleted += 1
                     log.write(key, None, "delete", "deleted")
+
+
+def nothing_transferred(spec: CopySpec, report: CopyReport) -> tuple[str, bool] | None:
+    """A run that moved nothing: (message, whether it fails the run), or None.
+
+    Listing nothing is always worth a warning (a mistyped prefix or filter looks like success
+    otherwise); with ``error_on_no_transfer`` any run that copied and deleted nothing fails, as
+    rclone's ``--error-on-no-transfer`` does (for a task that must not go green on an empty day).
+    """
+    if report.copied or report.deleted:
+        return None
+    if report.listed == 0:
+        message = f"no object under {spec.source.uri} matched (check the source URI and filters)"
+    elif spec.error_on_no_transfer:
+        message = f"nothing was transferred: all {report.listed} listed objects were skipped"
+    else:
+        return None
+    if spec.error_on_no_transfer:
+        return message + "; failing (error_on_no_transfer)", True
+    return message, False

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from fnmatch import fnmatchcase
 from typing import Any
 
 from airflow_provider_s3xacct.transfer.locations import S3Location
@@ -20,43 +19,86 @@ class ListedObject:
     last_modified: datetime
     etag: str
     storage_class: str = "STANDARD"
+    # An archived object (GLACIER, DEEP_ARCHIVE) with a finished restore: readable, so copyable.
+    restored: bool = False
 
 
-@dataclass(frozen=True)
-class KeyFilter:
-    """Glob filters on relative keys: a key passes when it matches an include (if any) and no exclude."""
+def _listed(entry: dict[str, Any], relative: str) -> ListedObject:
+    restore = entry.get("RestoreStatus") or {}
+    return ListedObject(
+        key=relative,
+        size=entry["Size"],
+        last_modified=entry["LastModified"],
+        etag=entry.get("ETag", ""),
+        storage_class=entry.get("StorageClass", "STANDARD"),
+        restored=bool(restore.get("RestoreExpiryDate")) and not restore.get("IsRestoreInProgress"),
+    )
 
-    include: Sequence[str] = ()
-    exclude: Sequence[str] = ()
 
-    def accepts(self, relative_key: str) -> bool:
-        if self.include and not any(fnmatchcase(relative_key, pattern) for pattern in self.include):
-            return False
-        return not any(fnmatchcase(relative_key, pattern) for pattern in self.exclude)
+def _request_args(location: S3Location, expected_owner: str | None, extra: dict[str, Any] | None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"Bucket": location.bucket, **(extra or {})}
+    if expected_owner:
+        kwargs["ExpectedBucketOwner"] = expected_owner
+    return kwargs
+
+
+def find_object(
+    client: Any, location: S3Location, expected_owner: str | None = None, extra: dict[str, Any] | None = None
+) -> str | None:
+    """The key ``location``'s path names when it is an object (written without a trailing '/').
+
+    ``aws s3 cp s3://b/data/report.csv ...`` copies that one object. One ListObjectsV2 with the
+    path as prefix tells: the path itself sorts first among the keys it prefixes. A listing, not a
+    HEAD, because listing is the permission a copy needs anyway.
+    """
+    if not location.written:
+        return None
+    response = client.list_objects_v2(
+        Prefix=location.written, MaxKeys=1, **_request_args(location, expected_owner, extra)
+    )
+    contents = response.get("Contents") or []
+    return location.written if contents and contents[0]["Key"] == location.written else None
+
+
+def list_one(
+    client: Any,
+    location: S3Location,
+    relative: str,
+    *,
+    expected_owner: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Iterator[ListedObject]:
+    """The one object ``location.object_key`` (if it exists), listed under the name ``relative``."""
+    key = location.key_for(relative)
+    response = client.list_objects_v2(Prefix=key, MaxKeys=1, **_request_args(location, expected_owner, extra))
+    for entry in response.get("Contents") or []:
+        if entry["Key"] == key:
+            yield _listed(entry, relative)
 
 
 def list_objects(
     client: Any,
     location: S3Location,
     *,
-    key_filter: KeyFilter | None = None,
+    key_filter: Callable[[str], bool] | None = None,
     expected_owner: str | None = None,
     page_size: int = 1000,
     start_after: str | None = None,
     end_key: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Iterator[ListedObject]:
     """Yield the objects under ``location`` one page at a time, in S3's (UTF-8 binary) key order.
 
     Only one page (at most 1,000 entries) is held at a time, so memory does not grow with the bucket.
     ``start_after`` / ``end_key`` (relative keys) restrict the listing to one shard, (start, end].
+    ``key_filter`` is called with each relative key; ``extra`` adds request parameters
+    (RequestPayer, OptionalObjectAttributes).
     """
     kwargs: dict[str, Any] = {
-        "Bucket": location.bucket,
         "Prefix": location.prefix,
         "PaginationConfig": {"PageSize": page_size},
+        **_request_args(location, expected_owner, extra),
     }
-    if expected_owner:
-        kwargs["ExpectedBucketOwner"] = expected_owner
     if start_after:
         kwargs["StartAfter"] = location.prefix + start_after
     cut = len(location.prefix)
@@ -67,12 +109,6 @@ def list_objects(
                 return
             if not relative or (relative.endswith("/") and entry["Size"] == 0):
                 continue  # the prefix itself, or a zero-byte "folder" marker made by the console
-            if key_filter is not None and not key_filter.accepts(relative):
+            if key_filter is not None and not key_filter(relative):
                 continue
-            yield ListedObject(
-                key=relative,
-                size=entry["Size"],
-                last_modified=entry["LastModified"],
-                etag=entry.get("ETag", ""),
-                storage_class=entry.get("StorageClass", "STANDARD"),
-            )
+            yield _listed(entry, relative)

@@ -13,6 +13,10 @@ import botocore.loaders
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Buckets created in us-east-1 before March 2018 may have legacy names: up to 255 characters of
+# upper- and lowercase letters, digits, '.', '-' and '_' (S3 User Guide, "General purpose bucket
+# naming rules", legacy rules). They still exist and S3 still serves them (path-style only).
+_LEGACY_BUCKET_RE = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 _KMS_ARN_RE = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):(?P<account>\d{12}):"
     r"(?P<kind>key|alias)/(?P<name>[A-Za-z0-9/_+=,.@:-]+)$"
@@ -25,9 +29,17 @@ _EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")  # sts:AssumeRole's Exte
 
 
 def validate_bucket_name(name: str, field: str) -> str:
-    """Apply S3's general-purpose bucket naming rules, naming ``field`` on failure."""
+    """Apply S3's general-purpose bucket naming rules, naming ``field`` on failure.
+
+    A name that only the legacy us-east-1 rules allow (uppercase, underscores) is accepted: such
+    buckets exist, and botocore addresses them path-style by itself.
+    """
     problem = None
-    if not _BUCKET_RE.match(name or ""):
+    name = name or ""
+    if not _BUCKET_RE.match(name):
+        legacy_only = name != name.lower() or "_" in name
+        if legacy_only and _LEGACY_BUCKET_RE.match(name):
+            return name
         problem = "3-63 characters of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
     elif ".." in name or ".-" in name or "-." in name:
         problem = "no adjacent periods and no period next to a hyphen"
@@ -111,6 +123,10 @@ class S3Location:
 
     bucket: str
     prefix: str = ""
+    # The path as written, when it did not end with '/': it may name one object (``aws s3 cp``).
+    written: str = ""
+    # Set once resolved: this location is exactly that one object (the source, or a renamed copy).
+    object_key: str | None = None
 
     @classmethod
     def parse(cls, uri: str, field: str) -> S3Location:
@@ -121,11 +137,21 @@ class S3Location:
         validate_bucket_name(bucket, field)
         if "//" in prefix or prefix.startswith("/"):
             raise InvalidInputError(field, f"{uri!r} has an empty path segment ('//'); remove it")
-        return cls(bucket=bucket, prefix=normalise_prefix(prefix))
+        written = prefix if prefix and not prefix.endswith("/") else ""
+        return cls(bucket=bucket, prefix=normalise_prefix(prefix), written=written)
 
     @property
     def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
+        return f"s3://{self.bucket}/{self.object_key if self.object_key is not None else self.prefix}"
+
+    def key_for(self, relative: str) -> str:
+        """The full key of ``relative``: the one object this location names, or prefix + relative."""
+        return self.object_key if self.object_key is not None else self.prefix + relative
+
+    def one_object(self, key: str) -> S3Location:
+        """This bucket, naming exactly ``key`` (what ``aws s3 cp`` does with a path that is an object)."""
+        parent = key.rpartition("/")[0]
+        return S3Location(self.bucket, prefix=parent + "/" if parent else "", object_key=key)
 
     def overlaps(self, other: S3Location) -> bool:
         """True when one location contains the other (a copy would read its own output)."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from airflow_provider_s3xacct.transfer.listing import ListedObject
+
+Compare = Literal["size-mtime", "etag", "size"]
 
 
 class Action(enum.StrEnum):
@@ -76,41 +78,62 @@ class SyncPlanner:
         mode: Literal["copy", "sync"],
         *,
         delete: bool = False,
-        compare: Literal["size-mtime", "etag"] = "size-mtime",
+        compare: Compare = "size-mtime",
+        rejects: Callable[[ListedObject], str | None] | None = None,
     ) -> None:
         self.mode = mode
         self.delete = delete
         self.compare = compare
+        # Size/age/storage-class filter: a rejected source object is skipped and its destination
+        # counterpart kept (never deleted for being filtered out).
+        self.rejects = rejects or (lambda obj: None)
 
     def plan(
         self, source: Iterable[ListedObject], destination: Iterable[ListedObject] = ()
     ) -> Iterator[PlannedAction]:
         if self.mode == "copy":
             for obj in source:
-                yield PlannedAction(Action.COPY, obj.key, obj, "copy mode")
+                yield self._decide(obj, None, new="copy mode")
             return
         for src, dst in merged(source, destination):
-            if dst is None:
-                assert src is not None
-                yield PlannedAction(Action.COPY, src.key, src, "new")
-            elif src is None:
+            if src is None:
+                assert dst is not None
                 if self.delete:
                     yield PlannedAction(Action.DELETE, dst.key, None, "not in source")
             else:
-                reason = self._change(src, dst)
-                if reason:
-                    yield PlannedAction(Action.COPY, src.key, src, reason)
-                else:
-                    yield PlannedAction(Action.SKIP, src.key, src, "unchanged")
+                yield self._decide(src, dst)
+
+    def _decide(self, src: ListedObject, dst: ListedObject | None, new: str = "new") -> PlannedAction:
+        rejected = self.rejects(src)
+        if rejected:
+            return PlannedAction(Action.SKIP, src.key, src, rejected)
+        reason = new if dst is None else self._change(src, dst)
+        if reason:
+            return PlannedAction(Action.COPY, src.key, src, reason)
+        return PlannedAction(Action.SKIP, src.key, src, "unchanged")
 
     def _change(self, src: ListedObject, dst: ListedObject) -> str | None:
-        """Why ``src`` must be copied over ``dst``, or None when they match (``aws s3 sync`` rules)."""
+        """Why ``src`` must be copied over ``dst``, or None when they match (``aws s3 sync`` rules).
+
+        Differences from the aws CLI, both towards copying: equal timestamps with different ETags
+        count as changed (S3 lists whole seconds, so an overwrite in the second of the last copy
+        would otherwise never be synced); ``etag`` falls back to size+time when either ETag is a
+        multipart one ("-N"), since a multipart copy's ETag never equals its source's.
+        """
         if src.size != dst.size:
             return "size differs"
-        if self.compare == "etag":
+        if self.compare == "size":
+            return None
+        if self.compare == "etag" and not (_is_multipart(src.etag) or _is_multipart(dst.etag)):
             # ETags equal MD5s only for single-part objects without SSE-KMS; otherwise they differ
             # even for identical bytes, which errs towards copying again, never towards skipping.
             return None if src.etag == dst.etag else "etag differs"
         if src.last_modified > dst.last_modified:
             return "source newer"
+        if src.last_modified == dst.last_modified and src.etag != dst.etag:
+            return "same second, etag differs"
         return None
+
+
+def _is_multipart(etag: str) -> bool:
+    return "-" in etag

@@ -8,6 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.filters import (
+    FilterRule,
+    parse_duration,
+    parse_size,
+    rules_from,
+)
 from airflow_provider_s3xacct.transfer.locations import (
     KmsKeyRef,
     S3Location,
@@ -21,6 +27,17 @@ GIB = 1024**3
 COPY_OBJECT_LIMIT = 5 * GIB
 MIN_PART_SIZE = 5 * MIB
 MAX_PARTS = 10_000
+StorageClass = Literal[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+]
+ChecksumAlgorithm = Literal["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"]
 
 
 class CopySpec(BaseModel):
@@ -42,9 +59,27 @@ class CopySpec(BaseModel):
     part_size: int = Field(default=256 * MIB, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
     copy_tags: bool = True
     acl: Literal["bucket-owner-full-control"] | None = None
+    # The operator's unordered lists (a key must match an include, if any, and no exclude) ...
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    compare: Literal["size-mtime", "etag"] = "size-mtime"
+    # ... and the aws CLI's ordered rules (last match wins), applied after them.
+    filters: tuple[FilterRule, ...] = ()
+    # Relative keys, one per line, in a local file or an S3 object: only these are considered.
+    files_from: str | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    min_age: float | None = None  # seconds since LastModified
+    max_age: float | None = None
+    # Source storage classes to skip (unless restored), e.g. ("GLACIER", "DEEP_ARCHIVE").
+    storage_class_skip: tuple[StorageClass, ...] = ()
+    compare: Literal["size-mtime", "etag", "size"] = "size-mtime"
+    # The destination's storage class; "keep" takes each source object's. None: S3's default.
+    storage_class: StorageClass | Literal["keep"] | None = None
+    request_payer: Literal["requester"] | None = None
+    checksum_algorithm: ChecksumAlgorithm | None = None
+    content_type: str | None = None
+    metadata: dict[str, str] | None = None  # replaces the source's user metadata
+    error_on_no_transfer: bool = False
     # Who sends the CopyObject of objects below the multipart threshold: the AWS CRT (C, about a
     # sixth of botocore's CPU per request; transfer/crt.py), or botocore.
     transport: Literal["crt", "botocore"] = "crt"
@@ -62,6 +97,16 @@ class CopySpec(BaseModel):
         if isinstance(value, S3Location):
             return value
         return S3Location.parse(value, info.field_name)
+
+    @field_validator("min_age", "max_age", mode="before")
+    @classmethod
+    def _duration(cls, value: Any, info: Any) -> float | None:
+        return parse_duration(value, info.field_name)
+
+    @field_validator("min_size", "max_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any, info: Any) -> int | None:
+        return parse_size(value, info.field_name)
 
     @field_validator("source_account_id", "dest_account_id")
     @classmethod
@@ -111,6 +156,10 @@ class CopySpec(BaseModel):
             raise InvalidInputError(
                 "end_key", f"{self.end_key!r} must sort after start_after {self.start_after!r}"
             )
+        for low, high in (("min_size", "max_size"), ("min_age", "max_age")):
+            if getattr(self, low) is not None and getattr(self, high) is not None:
+                if getattr(self, low) > getattr(self, high):
+                    raise InvalidInputError(high, f"{high} must not be below {low}: no object could match")
         if self.bucket_key_enabled is not None and not self.dest_kms_key_id:
             raise InvalidInputError("bucket_key_enabled", "only meaningful with dest_kms_key_id")
         return self
@@ -118,13 +167,23 @@ class CopySpec(BaseModel):
     @classmethod
     def create(cls, **kwargs: Any) -> CopySpec:
         """Validate ``kwargs``; any problem raises :class:`InvalidInputError` naming the field."""
-        for name in ("include", "exclude"):
+        for name in ("include", "exclude", "storage_class_skip"):
             if isinstance(kwargs.get(name), list):
                 kwargs[name] = tuple(kwargs[name])
+        if isinstance(kwargs.get("filters"), list):
+            kwargs["filters"] = tuple(tuple(rule) for rule in kwargs["filters"])
         try:
             return cls(**kwargs)
         except ValidationError as exc:
             raise InvalidInputError.from_validation(exc) from None
+
+    def filter_rules(self) -> tuple[FilterRule, ...]:
+        """The include/exclude lists as ordered rules, then the ordered ``filters``."""
+        return rules_from(self.include, self.exclude) + self.filters
+
+    def payer_args(self) -> dict[str, str]:
+        """``RequestPayer`` for every request on either bucket (Requester Pays buckets)."""
+        return {"RequestPayer": self.request_payer} if self.request_payer else {}
 
     def effective_part_size(self, size: int) -> int:
         """The part size for an object of ``size`` bytes, grown to stay within 10,000 parts."""

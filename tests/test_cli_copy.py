@@ -94,16 +94,21 @@ def test_dry_run_and_delete_guard_from_the_command_line(world: World) -> None:
         world.put(f"data/{i}", b"1")
     src, dst = f"s3://{world.source_bucket}/data/", f"s3://{world.dest_bucket}/d/"
     s3xacct(world, "copy", src, dst)
-    for i in range(4):
+    for i in range(6):
         world.src_s3.delete_object(Bucket=world.source_bucket, Key=f"data/{i}")
     dry = s3xacct(
-        world, "copy", src, dst, "--mode", "sync", "--delete", "--max-delete", "4", "--dry-run", "--json"
+        world, "copy", src, dst, "--mode", "sync", "--delete", "--max-delete", "6", "--dry-run", "--json"
     )
-    assert dry.returncode == 0 and last_json(dry.stdout)["deleted"] == 4 and last_json(dry.stdout)["dry_run"]
+    assert dry.returncode == 0 and last_json(dry.stdout)["deleted"] == 6 and last_json(dry.stdout)["dry_run"]
     assert len(world.dest_keys("d/")) == 10
     refused = s3xacct(world, "copy", src, dst, "--mode", "sync", "--delete", "--json")
     assert refused.returncode == 1 and "safety limit" in last_json(refused.stdout)["delete_refused"]
     assert len(world.dest_keys("d/")) == 10
+    fraction = s3xacct(
+        world, "copy", src, dst, "--mode", "sync", "--delete", "--max-delete-fraction", "0.6", "--json"
+    )
+    assert fraction.returncode == 0 and last_json(fraction.stdout)["deleted"] == 6
+    assert len(world.dest_keys("d/")) == 4
 
 
 def test_progress_bar_shows_objects_and_bytes(world: World) -> None:

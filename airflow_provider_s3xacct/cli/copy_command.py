@@ -21,8 +21,8 @@ from airflow_provider_s3xacct.cli.common import (
     fail_usage,
     print_json,
 )
-from airflow_provider_s3xacct.transfer.clients import TransferClients
-from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine
+from airflow_provider_s3xacct.transfer.clients import TransferClients, bucket_region
+from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine, nothing_transferred
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import validate_region
 from airflow_provider_s3xacct.transfer.report import CopyReport
@@ -45,7 +45,13 @@ def register(commands: Any) -> None:
         "--delete", action="store_true", help="sync: delete destination keys absent from the source"
     )
     parser.add_argument(
-        "--max-delete", type=int, help="allow at most N deletions (default: 10%% of the destination)"
+        "--max-delete",
+        type=int,
+        help="allow at most N deletions (default: --max-delete-fraction of the destination, at least 5); "
+        "with N covering every deletion, an emptied source is mirrored",
+    )
+    parser.add_argument(
+        "--max-delete-fraction", type=float, metavar="F", help="allow deleting this fraction (default 0.1)"
     )
     parser.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
     parser.add_argument("--concurrency", type=int, default=32)
@@ -53,9 +59,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--part-size", type=int, metavar="BYTES", default=None)
     parser.add_argument("--no-tags", action="store_true", help="do not copy object tags")
     parser.add_argument("--acl", choices=["bucket-owner-full-control"])
-    parser.add_argument("--include", action="append", default=[], metavar="GLOB")
-    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB")
-    parser.add_argument("--compare", choices=["size-mtime", "etag"], default="size-mtime")
+    _add_selection_args(parser)
+    parser.add_argument("--compare", choices=["size-mtime", "etag", "size"], default="size-mtime")
+    parser.add_argument("--size-only", action="store_true", help="compare sizes only (--compare size)")
     parser.add_argument(
         "--transport",
         choices=["crt", "botocore"],
@@ -67,14 +73,18 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--source-region",
         type=checked(validate_region, "--source-region"),
-        help="region of the source bucket (default: --region)",
+        help="region of the source bucket (default: asked from S3)",
     )
     parser.add_argument(
         "--dest-region",
         type=checked(validate_region, "--dest-region"),
-        help="region of the destination bucket (default: --region)",
+        help="region of the destination bucket (default: asked from S3)",
     )
     parser.add_argument("--report", metavar="PATH_OR_S3_URI", help="write a JSON-lines line per object")
+    parser.add_argument(
+        "--error-on-no-transfer", action="store_true", help="exit 1 when nothing was copied or deleted"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only errors (and --json)")
     parser.add_argument(
         "--json", action="store_true", help="print the summary as one JSON object (last line)"
     )
@@ -88,11 +98,56 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def spec_from_args(args: argparse.Namespace, region: str | None) -> CopySpec:
+class _Filter(argparse.Action):
+    """``--include``/``--exclude`` into one ordered list: the aws CLI's last match wins."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, value: Any, option: Any = None) -> None:
+        namespace.filters = [*namespace.filters, (self.dest, value)]
+
+
+def _add_selection_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("selection (README: filters)")
+    group.set_defaults(filters=[])
+    for kind in ("include", "exclude"):
+        group.add_argument(
+            f"--{kind}", dest=kind, action=_Filter, metavar="GLOB", help="as aws s3 sync: in order, last match wins"
+        )
+    group.add_argument("--files-from", metavar="PATH_OR_S3_URI", help="only these relative keys, one a line")
+    for name, what in (("size", "BYTES, e.g. 10M"), ("age", "DURATION, e.g. 30m, 7d")):
+        group.add_argument(f"--min-{name}", metavar=what.split(",")[0], help=what)
+        group.add_argument(f"--max-{name}", metavar=what.split(",")[0], help=what)
+    group.add_argument(
+        "--storage-class-skip",
+        action="append",
+        default=[],
+        metavar="CLASS",
+        help="skip source objects of this class unless restored (e.g. GLACIER,DEEP_ARCHIVE)",
+    )
+    writes = parser.add_argument_group("destination objects")
+    writes.add_argument("--storage-class", help="STANDARD_IA, GLACIER_IR, ... or 'keep' (the source's)")
+    writes.add_argument("--request-payer", choices=["requester"], help="Requester Pays, on both buckets")
+    writes.add_argument("--checksum-algorithm", choices=["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"])
+    writes.add_argument("--content-type", help="set this Content-Type (keeps the other metadata)")
+    writes.add_argument(
+        "--metadata", action="append", default=None, metavar="KEY=VALUE", help="replace the user metadata"
+    )
+
+
+def _metadata(pairs: list[str] | None) -> dict[str, str] | None:
+    if pairs is None:
+        return None
+    bad = [pair for pair in pairs if "=" not in pair]
+    if bad:
+        raise InvalidInputError("metadata", f"{bad[0]!r} is not KEY=VALUE")
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def spec_from_args(args: argparse.Namespace) -> CopySpec:
     optional = {
         "multipart_threshold": args.multipart_threshold,
         "part_size": args.part_size,
         "max_delete": args.max_delete,
+        "max_delete_fraction": args.max_delete_fraction,
         "bucket_key_enabled": args.bucket_key,
     }
     with warnings.catch_warnings(record=True) as caught:
@@ -107,14 +162,25 @@ def spec_from_args(args: argparse.Namespace, region: str | None) -> CopySpec:
             concurrency=args.concurrency,
             copy_tags=not args.no_tags,
             acl=args.acl,
-            include=args.include,
-            exclude=args.exclude,
-            compare=args.compare,
+            filters=args.filters,
+            files_from=args.files_from,
+            min_size=args.min_size,
+            max_size=args.max_size,
+            min_age=args.min_age,
+            max_age=args.max_age,
+            storage_class_skip=[c for value in args.storage_class_skip for c in value.split(",") if c],
+            compare="size" if args.size_only else args.compare,
+            storage_class=args.storage_class,
+            request_payer=args.request_payer,
+            checksum_algorithm=args.checksum_algorithm,
+            content_type=args.content_type,
+            metadata=_metadata(args.metadata),
+            error_on_no_transfer=args.error_on_no_transfer,
             transport=args.transport,
             source_account_id=args.source_account_id,
             dest_account_id=args.dest_account_id,
-            source_region=args.source_region or region,
-            dest_region=args.dest_region or region,
+            source_region=args.source_region,
+            dest_region=args.dest_region,
             **{name: value for name, value in optional.items() if value is not None},
         )
     for warning in caught:
@@ -155,20 +221,28 @@ class _ProgressBar:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        # The configured region (flag, env or profile; no AWS call) stands for the buckets' region
-        # unless --source-region / --dest-region say otherwise.
-        region = args.region or boto3.Session(profile_name=args.profile).region_name
-        spec = spec_from_args(args, region)
+        boto3.Session(profile_name=args.profile)  # a missing profile is a usage error
+        spec = spec_from_args(args)
     except (InvalidInputError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
     session = build_session(args.profile, args.role_arn, args.region, args.external_id)
+    # The buckets' regions come from S3 (not from configuration) unless given as flags; the
+    # destination key must be in the destination bucket's region, checked again with them.
+    probe = session.client("s3", region_name=session.region_name or "us-east-1")
+    try:
+        spec = spec.with_regions(
+            bucket_region(probe, spec.source.bucket, spec.source_account_id) or session.region_name,
+            bucket_region(probe, spec.destination.bucket, spec.dest_account_id) or session.region_name,
+        )
+    except InvalidInputError as exc:
+        return fail_usage(str(exc), args.json)
     clients = TransferClients.from_session(
         session,
         concurrency=spec.concurrency,
         source_region=spec.source_region or session.region_name,
         dest_region=spec.dest_region or session.region_name,
     )
-    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+    show_progress = not args.quiet and (sys.stderr.isatty() if args.progress is None else args.progress)
     bar = _ProgressBar() if show_progress else None
     engine = TransferEngine(
         spec, clients, principal_arn=caller_arn(session), progress=bar, report_target=args.report
@@ -184,9 +258,13 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"error": str(exc), "diagnosis": str(exc.diagnosis)})
         return EXIT_FAILED
-    sys.stderr.write(report.summary_line() + "\n")
+    if not args.quiet:
+        sys.stderr.write(report.summary_line() + "\n")
     if not report.ok:
         sys.stderr.write(report.failure_summary() + "\n")
+    empty = nothing_transferred(spec, report)
+    if empty:
+        sys.stderr.write(f"s3xacct: {'error' if empty[1] else 'warning'}: {empty[0]}\n")
     if args.json:
-        print_json(report.to_dict())
-    return EXIT_OK if report.ok else EXIT_FAILED
+        print_json({**report.to_dict(), **({"no_transfer": empty[0]} if empty else {})})
+    return EXIT_OK if report.ok and not (empty and empty[1]) else EXIT_FAILED

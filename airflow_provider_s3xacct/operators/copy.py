@@ -13,7 +13,8 @@ from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.links.s3 import S3DestinationLink
 from airflow_provider_s3xacct.operators.errors import failure, invalid_input
 from airflow_provider_s3xacct.operators.progress import ProgressLogger
-from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine
+from airflow_provider_s3xacct.transfer.clients import bucket_region
+from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine, nothing_transferred
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
@@ -34,8 +35,32 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     removes destination keys gone from the source, within ``max_delete``. ``start_after`` and
     ``end_key`` (relative keys) limit the run to one shard, (start_after, end_key]. Copies below the
     multipart threshold go through the AWS CRT (``transport="crt"``, a fraction of botocore's CPU
-    per request), or botocore with ``transport="botocore"``. Every argument is
-    validated before any AWS call. The summary is returned (XCom); permanent failures
+    per request), or botocore with ``transport="botocore"``. The buckets' regions are asked from
+    S3 unless ``source_region``/``dest_region`` are given. Every argument is validated before any
+    AWS call.
+
+    Selection and writing options mirror ``s3xacct copy`` (README, "s3xacct copy"):
+
+    :param filters: ordered ``[["exclude", "*"], ["include", "*.csv"]]`` rules, the aws CLI's
+        ``--exclude``/``--include``: the last matching rule wins (applied after ``include``/``exclude``,
+        which mean "match an include, if any, and no exclude").
+    :param files_from: a local file or ``s3://`` object listing the relative keys to consider, one a line.
+    :param min_size: skip source objects smaller than this (bytes, or ``"10M"``); templated.
+    :param max_size: skip source objects larger than this; templated.
+    :param min_age: skip source objects modified more recently (seconds, or ``"30m"``, ``"1d"``): files
+        a vendor is still writing; their destination copies are kept. Templated.
+    :param max_age: skip source objects older than this; templated.
+    :param storage_class_skip: skip source objects of these storage classes unless restored
+        (e.g. ``["GLACIER", "DEEP_ARCHIVE"]``).
+    :param max_delete_fraction: with ``delete``, the share of destination objects that may be deleted
+        without ``max_delete`` (default 0.1; at least 5 are always allowed).
+    :param storage_class: the destination storage class, or ``"keep"`` for each source object's.
+    :param request_payer: ``"requester"`` for Requester Pays buckets (sent to both buckets).
+    :param checksum_algorithm: the destination objects' checksum (CRC32, CRC32C, CRC64NVME, SHA1,
+        SHA256); by default a multipart copy keeps the source's.
+    :param content_type: set this Content-Type on every copy (other metadata kept); templated.
+    :param metadata: replace the user metadata with this dict; templated.
+    :param error_on_no_transfer: fail the task when nothing was copied or deleted. The summary is returned (XCom); permanent failures
     (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
     throttling that outlasted botocore's retries raises a retryable error.
     """
@@ -63,8 +88,17 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         "dest_account_id",
         "source_region",
         "dest_region",
+        "filters",
+        "files_from",
+        "min_size",
+        "max_size",
+        "min_age",
+        "max_age",
+        "storage_class",
+        "content_type",
+        "metadata",
     )
-    template_fields_renderers = {"include": "json", "exclude": "json"}
+    template_fields_renderers = {"include": "json", "exclude": "json", "filters": "json", "metadata": "json"}
     operator_extra_links = (S3DestinationLink(),)
     ui_color = "#f3e1c7"
 
@@ -100,9 +134,40 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         start_after: str | None = None,
         end_key: str | None = None,
         progress_interval: float = 10.0,
+        filters: Sequence[Sequence[str]] = (),
+        files_from: str | None = None,
+        min_size: int | str | None = None,
+        max_size: int | str | None = None,
+        min_age: float | str | None = None,
+        max_age: float | str | None = None,
+        storage_class_skip: Sequence[str] = (),
+        max_delete_fraction: float = 0.1,
+        storage_class: str | None = None,
+        request_payer: str | None = None,
+        checksum_algorithm: str | None = None,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        error_on_no_transfer: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Passed to the spec as they are (CopySpec.create validates and names each).
+        self.semantics: dict[str, Any] = {
+            "storage_class_skip": list(storage_class_skip),
+            "max_delete_fraction": max_delete_fraction,
+            "request_payer": request_payer,
+            "checksum_algorithm": checksum_algorithm,
+            "error_on_no_transfer": error_on_no_transfer,
+        }
+        self.filters = filters
+        self.files_from = files_from
+        self.min_size = min_size
+        self.max_size = max_size
+        self.min_age = min_age
+        self.max_age = max_age
+        self.storage_class = storage_class
+        self.content_type = content_type
+        self.metadata = metadata
         self.source_uri = source_uri
         self.dest_uri = dest_uri
         self.source_bucket = source_bucket
@@ -170,10 +235,20 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 # Native template rendering turns a 12-digit id into an int.
                 source_account_id=str(self.source_account_id) if self.source_account_id else None,
                 dest_account_id=str(self.dest_account_id) if self.dest_account_id else None,
-                source_region=self.source_region or self.region_name,
-                dest_region=self.dest_region or self.region_name,
+                source_region=self.source_region or None,
+                dest_region=self.dest_region or None,
                 start_after=self.start_after or None,
                 end_key=self.end_key or None,
+                filters=[tuple(rule) for rule in self.filters or ()],
+                files_from=self.files_from or None,
+                min_size=self.min_size,
+                max_size=self.max_size,
+                min_age=self.min_age,
+                max_age=self.max_age,
+                storage_class=self.storage_class or None,
+                content_type=self.content_type or None,
+                metadata=self.metadata,
+                **self.semantics,
             )
         for warning in caught:
             self.log.warning("%s", warning.message)
@@ -182,6 +257,12 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     def execute(self, context: Context) -> dict[str, Any]:
         try:
             spec = self._spec = self.build_spec()
+            # The buckets' regions from S3, not from the connection's configuration.
+            probe = self.hook.client_for("s3")
+            spec = self._spec = spec.with_regions(
+                bucket_region(probe, spec.source.bucket, spec.source_account_id) or self.region_name,
+                bucket_region(probe, spec.destination.bucket, spec.dest_account_id) or self.region_name,
+            )
         except InvalidInputError as exc:
             # Name the operator's own argument, not the spec's field.
             argument = {"source": "source_uri", "destination": "dest_uri"}.get(exc.field, exc.field)
@@ -216,6 +297,11 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         except ListingFailedError as exc:
             raise failure(str(exc), retryable=not exc.diagnosis.permanent) from exc
         self.log.info("%s", report.summary_line())
+        empty = nothing_transferred(spec, report)
+        if empty and empty[1]:
+            raise failure(empty[0], retryable=False)
+        if empty:
+            self.log.warning("%s", empty[0])
         return self._finish(context, report)
 
     def _finish(self, context: Context, report: CopyReport) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
@@ -31,6 +32,29 @@ def engine_config(
         request_checksum_calculation="when_required",
     )
     return base.merge(config) if base is not None else config
+
+
+def bucket_region(client: Any, bucket: str, expected_owner: str | None = None) -> str | None:
+    """The region ``bucket`` is in, as S3 says: HeadBucket's ``x-amz-bucket-region`` header.
+
+    S3 sends that header even on a 301 or 403 answer, so it works from any region and without
+    read access; GetBucketLocation is the fallback. None when S3 does not say (no such bucket:
+    the listing then reports it with a diagnosis).
+    """
+    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    try:
+        response = client.head_bucket(Bucket=bucket, **owner)
+    except ClientError as exc:
+        response = exc.response
+    region = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
+    if region:
+        return str(region)
+    try:
+        constraint = client.get_bucket_location(Bucket=bucket, **owner).get("LocationConstraint")
+    except ClientError:
+        return None
+    # GetBucketLocation's legacy answers: none for us-east-1, "EU" for eu-west-1.
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
 
 
 @dataclass(frozen=True)

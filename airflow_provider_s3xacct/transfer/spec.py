@@ -177,6 +177,14 @@ class CopySpec(BaseModel):
         except ValidationError as exc:
             raise InvalidInputError.from_validation(exc) from None
 
+    def with_regions(self, source_region: str | None, dest_region: str | None) -> CopySpec:
+        """This spec with the buckets' regions filled in where not given, validated again
+        (the destination key must be in the destination bucket's region)."""
+        fields = dict(self)
+        fields["source_region"] = self.source_region or source_region
+        fields["dest_region"] = self.dest_region or dest_region
+        return CopySpec.create(**fields)
+
     def filter_rules(self) -> tuple[FilterRule, ...]:
         """The include/exclude lists as ordered rules, then the ordered ``filters``."""
         return rules_from(self.include, self.exclude) + self.filters

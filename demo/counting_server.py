@@ -10,9 +10,9 @@ once, by one shard). Its own endpoints, beside moto's:
 
 - ``/__bench__/stats``: requests per S3 operation; ``/__bench__/reset`` returns them and clears all;
 - ``/__bench__/copies``: CopyObject requests per destination ``/bucket/key``;
-- ``/__bench__/requests``: every S3 request in order, as ``{op, path, agent, access_key}``: which
-  client sent it (botocore's User-Agent or the CRT's) and with whose credentials, so tests can
-  assert who did what on the wire;
+- ``/__bench__/requests``: every S3 request in order, as ``{op, path, agent, access_key, headers}``:
+  which client sent it (botocore's User-Agent or the CRT's), with whose credentials and which
+  ``x-amz-*`` headers, so tests can assert who did what on the wire;
 - ``/__bench__/in-flight``: the most requests of each operation the server was handling at once
   (the witness of a concurrency bound);
 - ``/__bench__/delay?seconds=S``: change the delay (seed fast, then copy at S3-like latency);
@@ -46,6 +46,8 @@ _in_flight: Counter[str] = Counter()
 _max_in_flight: Counter[str] = Counter()
 _lock = threading.Lock()
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+# Per-request signing headers: noise in a request's recorded shape.
+_UNRECORDED = {"HTTP_X_AMZ_DATE", "HTTP_X_AMZ_SECURITY_TOKEN", "HTTP_X_AMZ_CONTENT_SHA256"}
 
 _ERROR = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{}</Code><Message>{}</Message><RequestId>fault</RequestId></Error>'
 
@@ -113,6 +115,14 @@ def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
         return body
 
 
+def _amz_headers(environ: dict[str, Any]) -> dict[str, str]:
+    return {
+        name[5:].lower().replace("_", "-"): value
+        for name, value in environ.items()
+        if name.startswith("HTTP_X_AMZ_") and name not in _UNRECORDED
+    }
+
+
 class _Dispatcher(DomainDispatcherApplication):
     """moto's dispatcher, remembering which backend serves which host.
 
@@ -159,6 +169,7 @@ def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
                     "path": path,
                     "agent": environ.get("HTTP_USER_AGENT", ""),
                     "access_key": credential.group(1) if credential else "",
+                    "headers": _amz_headers(environ),
                 }
             )
             _in_flight[op] += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -288,7 +289,8 @@ class TransferEngine:
                 self._record_failure(report, log, obj, str(exc), diagnosis)
             else:
                 report.multipart_copies += outcome.multipart
-                self._record_copy(report, log, obj, dry_run=False)
+                # The size copied: a multipart copy's HEAD may have seen a newer version than the listing.
+                self._record_copy(report, log, replace(obj, size=outcome.size), dry_run=False)
         if done and self.progress:
             self.progress(report)
 

@@ -1,0 +1,184 @@
+"""Issue 14's copy semantics, observed in the destination bucket and on the wire.
+
+Each ``defect`` test failed on the code before the fix (the issue's numbered defects 1-8).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
+from airflow_provider_s3xacct.transfer.engine import TransferEngine
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.report import CopyReport
+from airflow_provider_s3xacct.transfer.spec import MIB, CopySpec
+from tests.aws_world import World
+from tests.inject import RequestLog
+from tests.test_cli_copy import last_json, s3xacct
+from tests.test_engine import principal_clients, run
+
+
+def same_account(world: World, *buckets: str) -> Any:
+    """A destination-account client with its own buckets (moto keeps tags and checksums per account)."""
+    s3 = world.dest.client("s3", config=engine_config(4), endpoint_url=world.endpoint_url)
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+    return s3
+
+
+def multipart_run(s3: Any, **spec: Any) -> CopyReport:
+    spec.setdefault("source", "s3://mp-src/big")
+    spec.setdefault("destination", "s3://mp-dst/big")
+    spec.update(multipart_threshold=5 * MIB, part_size=5 * MIB, concurrency=4)
+    return TransferEngine(CopySpec.create(**spec), TransferClients(s3, s3)).run()
+
+
+def test_defect1_source_rewritten_larger_after_listing_is_copied_whole(world: World) -> None:
+    """The parts are cut from what the HEAD saw: never the first old-size bytes of a new version."""
+    s3 = same_account(world, "mp-src", "mp-dst")
+    old, new = b"o" * (11 * MIB), bytes(range(256)) * (17 * MIB // 256)
+    s3.put_object(Bucket="mp-src", Key="big/blob.bin", Body=old)
+    writer = same_account(world)
+
+    def rewrite_before_the_head(**_: Any) -> None:  # the vendor rewrites it between listing and copy
+        s3.meta.events.unregister("before-send.s3.HeadObject", rewrite_before_the_head)
+        writer.put_object(Bucket="mp-src", Key="big/blob.bin", Body=new)
+
+    s3.meta.events.register("before-send.s3.HeadObject", rewrite_before_the_head)
+    log = RequestLog(s3)
+    report = multipart_run(s3)
+
+    body = s3.get_object(Bucket="mp-dst", Key="big/blob.bin")["Body"].read()
+    assert report.ok and body == new and report.bytes_copied == len(new)
+    new_etag = s3.head_object(Bucket="mp-src", Key="big/blob.bin")["ETag"]
+    parts = log.params("UploadPartCopy")
+    assert len(parts) == 4 and all(p["CopySourceIfMatch"] == new_etag for p in parts)
+
+
+def test_defect2_a_single_object_as_source_copies_that_object(world: World) -> None:
+    world.put("data/report.csv", b"a,b\n")
+    world.put("data/report.csv.bak", b"old")
+    report = run(world, source=f"s3://{world.source_bucket}/data/report.csv", destination=f"s3://{world.dest_bucket}/out/")
+    assert report.ok and report.copied == 1 and world.dest_keys() == ["out/report.csv"]
+    renamed = run(
+        world,
+        source=f"s3://{world.source_bucket}/data/report.csv",
+        destination=f"s3://{world.dest_bucket}/renamed.csv",
+        mode="sync",
+    )
+    assert renamed.copied == 1 and "renamed.csv" in world.dest_keys()
+    again = run(
+        world,
+        source=f"s3://{world.source_bucket}/data/report.csv",
+        destination=f"s3://{world.dest_bucket}/renamed.csv",
+        mode="sync",
+    )
+    assert (again.copied, again.skipped) == (0, 1)
+    # Without the object, the path is a prefix as before: data/report.csv/ holds nothing.
+    assert run(world, source=f"s3://{world.source_bucket}/data/report").listed == 0
+
+
+def test_defect2_a_prefix_matching_nothing_warns_or_fails(world: World) -> None:
+    world.put("data/a", b"1")
+    src, dst = f"s3://{world.source_bucket}/dta/", f"s3://{world.dest_bucket}/x/"
+    warned = s3xacct(world, "copy", src, dst, "--json")
+    assert warned.returncode == 0 and "warning: no object under" in warned.stderr
+    failed = s3xacct(world, "copy", src, dst, "--error-on-no-transfer", "--json")
+    assert failed.returncode == 1 and "no object under" in last_json(failed.stdout)["no_transfer"]
+    one = s3xacct(world, "copy", f"s3://{world.source_bucket}/data/a", dst, "--json")
+    assert one.returncode == 0 and last_json(one.stdout)["copied"] == 1 and world.dest_keys("x/") == ["x/a"]
+
+
+def test_defect3_the_aws_idiom_exclude_all_include_some(world: World) -> None:
+    for key in ("a.csv", "b.json", "sub/c.csv", "sub/d.txt"):
+        world.put(f"data/{key}", b"1")
+    result = s3xacct(
+        world, "copy", f"s3://{world.source_bucket}/data/", f"s3://{world.dest_bucket}/f/",
+        "--exclude", "*", "--include", "*.csv", "--exclude", "sub/*", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert world.dest_keys("f/") == ["f/a.csv"]
+
+
+def test_defect5_regions_come_from_the_buckets(world: World) -> None:
+    """A key in the bucket's region is accepted whatever AWS_DEFAULT_REGION says; a wrong one is not."""
+    world.dst_s3.create_bucket(Bucket="eu-dst", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    world.put("data/a", b"1")
+    eu_key = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-3333-4444-555555555555"
+    us_key = world.dest_key_arn  # us-east-1
+    refused = s3xacct(world, "copy", f"s3://{world.source_bucket}/data/", "s3://eu-dst/x/", "--sse-kms-key-id", us_key, "--json")
+    assert refused.returncode == 2 and "dest_kms_key_id" in refused.stderr and "eu-west-1" in refused.stderr
+    # moto does not check that the key exists in eu-west-1, so the accepted run is shown by the absence
+    # of the refusal and by the copy it makes.
+    accepted = s3xacct(world, "copy", f"s3://{world.source_bucket}/data/", "s3://eu-dst/x/", "--sse-kms-key-id", eu_key, "--dry-run", "--json")
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_defect6_multipart_copy_keeps_the_source_checksum(world: World) -> None:
+    s3 = same_account(world, "mp-src", "mp-dst")
+    s3.put_object(Bucket="mp-src", Key="big/blob.bin", Body=b"c" * (11 * MIB), ChecksumAlgorithm="SHA256")
+    log = RequestLog(s3)
+    assert multipart_run(s3).ok
+    (create,) = log.params("CreateMultipartUpload")
+    assert (create["ChecksumAlgorithm"], create["ChecksumType"]) == ("SHA256", "COMPOSITE")
+    head = s3.head_object(Bucket="mp-dst", Key="big/blob.bin", ChecksumMode="ENABLED")
+    assert head.get("ChecksumSHA256"), head
+
+
+def test_defect6_compare_etag_does_not_recopy_multipart_copies(world: World) -> None:
+    s3 = same_account(world, "mp-src", "mp-dst")
+    s3.put_object(Bucket="mp-src", Key="big/blob.bin", Body=b"e" * (11 * MIB))
+    time.sleep(1.05)  # a copy in the source's own second is, by design, made again once (defect 7)
+    assert multipart_run(s3, mode="sync", compare="etag").copied == 1
+    assert "-" in s3.head_object(Bucket="mp-dst", Key="big/blob.bin")["ETag"]  # a multipart ETag
+    again = multipart_run(s3, mode="sync", compare="etag")
+    assert (again.copied, again.skipped) == (0, 1)
+
+
+def test_defect7_an_overwrite_in_the_second_of_the_last_sync_is_synced(world: World) -> None:
+    """S3 (and moto) list whole seconds: equal times with different ETags count as changed."""
+    for _ in range(10):
+        world.put("data/a", b"v1")
+        run(world, mode="sync")
+        world.put("data/a", b"v2")
+        src = world.src_s3.list_objects_v2(Bucket=world.source_bucket, Prefix="data/")["Contents"][0]
+        dst = world.dst_s3.list_objects_v2(Bucket=world.dest_bucket, Prefix="copy/")["Contents"][0]
+        if src["LastModified"] == dst["LastModified"]:
+            break
+        time.sleep(0.3)
+    else:
+        pytest.skip("could not write twice within one second")
+    report = run(world, mode="sync")
+    assert report.copied == 1
+    assert world.dst_s3.get_object(Bucket=world.dest_bucket, Key="copy/a")["Body"].read() == b"v2"
+
+
+def test_defect8_archived_objects_can_be_skipped(world: World) -> None:
+    world.put("data/hot", b"1")
+    world.put("data/cold", b"2", StorageClass="GLACIER")
+    world.put("data/ir", b"3", StorageClass="GLACIER_IR")
+    failing = run(world, mode="sync")
+    assert failing.failed == 1 and failing.failures[0].key == "cold"
+    report = run(world, mode="sync", storage_class_skip=["GLACIER", "DEEP_ARCHIVE"])
+    assert report.ok and (report.copied, report.skipped, report.failed) == (0, 3, 0)
+    assert sorted(world.dest_keys()) == ["copy/hot", "copy/ir"]
+
+
+def test_defect8_legacy_bucket_names_are_accepted(world: World) -> None:
+    spec = CopySpec.create(source="s3://Legacy_Bucket/data/", destination=f"s3://{world.dest_bucket}/l/")
+    assert spec.source.bucket == "Legacy_Bucket"
+    world.src_s3.create_bucket(Bucket="Legacy_Bucket")  # moto, like us-east-1 once, allows it
+    world.src_s3.put_object(Bucket="Legacy_Bucket", Key="data/a", Body=b"1")
+    report = TransferEngine(spec, principal_clients(world)).run()
+    assert report.ok and world.dest_keys("l/") == ["l/a"]
+    for bad in ("ab", "-abc", "a" * 256, "has space"):
+        with pytest.raises(InvalidInputError, match="source"):
+            CopySpec.create(source=f"s3://{bad}/x", destination="s3://dst-bucket/y")
+
+
+def requests_seen(world: World) -> list[dict[str, Any]]:
+    return list(requests.get(f"{world.endpoint_url}/__bench__/requests", timeout=10).json())

@@ -46,6 +46,9 @@ test-oracles:
 	@if command -v npm >/dev/null; then \
 	  test -d tests/differential/node_modules || npm ci --prefix tests/differential --silent --no-audit --no-fund; \
 	else echo "npm not found: tests/test_conditions_differential.py will be skipped"; fi
+	@# The aws CLI (v1, its own virtualenv as it pins botocore) is the oracle of the filter rules
+	@# (tests/test_filters_vs_aws_cli.py): one pip install of ~20 s on first use.
+	test -x .venv-peers/bin/aws || ($(PYTHON) -m venv .venv-peers && .venv-peers/bin/pip install -qq awscli)
 
 unit: $(STAMP) system-deps test-oracles
 	$(BIN)/python -m pytest

@@ -62,7 +62,11 @@ def test_defect1_source_rewritten_larger_after_listing_is_copied_whole(world: Wo
 def test_defect2_a_single_object_as_source_copies_that_object(world: World) -> None:
     world.put("data/report.csv", b"a,b\n")
     world.put("data/report.csv.bak", b"old")
-    report = run(world, source=f"s3://{world.source_bucket}/data/report.csv", destination=f"s3://{world.dest_bucket}/out/")
+    report = run(
+        world,
+        source=f"s3://{world.source_bucket}/data/report.csv",
+        destination=f"s3://{world.dest_bucket}/out/",
+    )
     assert report.ok and report.copied == 1 and world.dest_keys() == ["out/report.csv"]
     renamed = run(
         world,
@@ -110,11 +114,28 @@ def test_defect5_regions_come_from_the_buckets(world: World) -> None:
     world.put("data/a", b"1")
     eu_key = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-3333-4444-555555555555"
     us_key = world.dest_key_arn  # us-east-1
-    refused = s3xacct(world, "copy", f"s3://{world.source_bucket}/data/", "s3://eu-dst/x/", "--sse-kms-key-id", us_key, "--json")
+    refused = s3xacct(
+        world,
+        "copy",
+        f"s3://{world.source_bucket}/data/",
+        "s3://eu-dst/x/",
+        "--sse-kms-key-id",
+        us_key,
+        "--json",
+    )
     assert refused.returncode == 2 and "dest_kms_key_id" in refused.stderr and "eu-west-1" in refused.stderr
     # moto does not check that the key exists in eu-west-1, so the accepted run is shown by the absence
     # of the refusal and by the copy it makes.
-    accepted = s3xacct(world, "copy", f"s3://{world.source_bucket}/data/", "s3://eu-dst/x/", "--sse-kms-key-id", eu_key, "--dry-run", "--json")
+    accepted = s3xacct(
+        world,
+        "copy",
+        f"s3://{world.source_bucket}/data/",
+        "s3://eu-dst/x/",
+        "--sse-kms-key-id",
+        eu_key,
+        "--dry-run",
+        "--json",
+    )
     assert accepted.returncode == 0, accepted.stderr
 
 
@@ -182,3 +203,98 @@ def test_defect8_legacy_bucket_names_are_accepted(world: World) -> None:
 
 def requests_seen(world: World) -> list[dict[str, Any]]:
     return list(requests.get(f"{world.endpoint_url}/__bench__/requests", timeout=10).json())
+
+
+@pytest.mark.parametrize("transport", ["crt", "botocore"])
+def test_destination_flags_reach_the_wire_whichever_client_sends(world: World, transport: str) -> None:
+    """Storage class, Requester Pays and checksum on every CopyObject, the CRT's included.
+
+    moto ignores x-amz-request-payer (it has no Requester Pays), so that header is checked on the
+    wire (demo.counting_server records each request's client and headers); the storage class and
+    checksum are also checked in the destination.
+    """
+    world.put("data/a", b"1")
+    world.put("data/b", b"22", StorageClass="STANDARD_IA")
+    clients = TransferClients.from_session(world.principal, concurrency=4, endpoint_url=world.endpoint_url)
+    spec = CopySpec.create(
+        source=f"s3://{world.source_bucket}/data/",
+        destination=f"s3://{world.dest_bucket}/copy/",
+        transport=transport,
+        storage_class="keep",
+        request_payer="requester",
+        checksum_algorithm="SHA256",
+    )
+    assert TransferEngine(spec, clients).run().copied == 2
+    copies = [r for r in requests_seen(world) if r["op"] == "CopyObject"]
+    assert len(copies) == 2
+    assert all(("CRTS3" in r["agent"]) == (transport == "crt") for r in copies), [r["agent"] for r in copies]
+    assert all(r["headers"]["x-amz-request-payer"] == "requester" for r in copies)
+    assert all(r["headers"]["x-amz-checksum-algorithm"] == "SHA256" for r in copies)
+    listings = [r for r in requests_seen(world) if r["op"] == "ListObjects"]
+    assert listings and all(r["headers"].get("x-amz-request-payer") == "requester" for r in listings)
+    head_a = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="copy/a", ChecksumMode="ENABLED")
+    head_b = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="copy/b")
+    assert head_a.get("StorageClass", "STANDARD") == "STANDARD" and head_b["StorageClass"] == "STANDARD_IA"
+    assert head_a.get("ChecksumSHA256")
+
+
+def test_metadata_overrides_replace_what_they_name_and_keep_the_rest(world: World) -> None:
+    world.put(
+        "data/a", b"1", ContentType="text/plain", CacheControl="max-age=9", Metadata={"owner": "vendor"}
+    )
+    world.put("data/big", b"b" * (6 * MIB), ContentType="text/plain", Metadata={"owner": "vendor"})
+    report = run(world, content_type="text/csv", multipart_threshold=5 * MIB, part_size=5 * MIB)
+    assert report.ok and report.multipart_copies == 1
+    for key in ("copy/a", "copy/big"):
+        head = world.dst_s3.head_object(Bucket=world.dest_bucket, Key=key)
+        assert head["ContentType"] == "text/csv" and head["Metadata"] == {"owner": "vendor"}
+    assert world.dst_s3.head_object(Bucket=world.dest_bucket, Key="copy/a")["CacheControl"] == "max-age=9"
+    run(world, metadata={"team": "data"}, destination=f"s3://{world.dest_bucket}/m/")
+    head = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="m/a")
+    assert head["Metadata"] == {"team": "data"} and head["ContentType"] == "text/plain"
+
+
+def test_size_age_and_key_list_filters_skip_without_deleting(world: World, tmp_path: Any) -> None:
+    world.put("data/old.csv", b"1" * 10)
+    world.put("data/small", b"1")
+    time.sleep(2.1)
+    world.put("data/young.csv", b"2" * 10)
+    run(world, mode="sync", destination=f"s3://{world.dest_bucket}/all/")
+    assert run(world, min_age="2s", destination=f"s3://{world.dest_bucket}/aged/").copied == 2
+    assert sorted(world.dest_keys("aged/")) == ["aged/old.csv", "aged/small"]
+    assert run(world, max_age=2, min_size="2", destination=f"s3://{world.dest_bucket}/fresh/").copied == 1
+    assert world.dest_keys("fresh/") == ["fresh/young.csv"]
+    assert run(world, max_size=1, destination=f"s3://{world.dest_bucket}/tiny/").copied == 1
+    # The vendor rewrites old.csv now: too young to copy, and its destination copy stays.
+    world.put("data/old.csv", b"3" * 10)
+    synced = run(world, mode="sync", delete=True, min_age="1h", destination=f"s3://{world.dest_bucket}/all/")
+    assert (synced.copied, synced.deleted) == (0, 0) and len(world.dest_keys("all/")) == 3
+    # --files-from: a local list, then the same list as an S3 object.
+    listing = tmp_path / "keys.txt"
+    listing.write_text("# wanted\nsmall\n\nyoung.csv\n")
+    assert run(world, files_from=str(listing), destination=f"s3://{world.dest_bucket}/l/").copied == 2
+    world.src_s3.put_object(Bucket=world.source_bucket, Key="lists/keys.txt", Body=b"small\n")
+    # Read as the sync principal from the source bucket (moto does not enforce its bucket policy).
+    report = run(
+        world,
+        files_from=f"s3://{world.source_bucket}/lists/keys.txt",
+        destination=f"s3://{world.dest_bucket}/s/",
+    )
+    assert report.copied == 1 and world.dest_keys("s/") == ["s/small"]
+    with pytest.raises(InvalidInputError, match="min_age"):
+        CopySpec.create(source="s3://a-b/x", destination="s3://c-d/y", min_age="3 fortnights")
+    with pytest.raises(InvalidInputError, match="max_size"):
+        CopySpec.create(source="s3://a-b/x", destination="s3://c-d/y", min_size="2M", max_size="1M")
+
+
+def test_size_only_and_quiet_from_the_command_line(world: World) -> None:
+    world.put("data/a", b"v1")
+    src, dst = f"s3://{world.source_bucket}/data/", f"s3://{world.dest_bucket}/q/"
+    first = s3xacct(world, "copy", src, dst, "--quiet")
+    assert first.returncode == 0 and first.stderr == "" and world.dest_keys("q/") == ["q/a"]
+    time.sleep(1.1)
+    world.put("data/a", b"v2")  # same size, newer
+    same_size = s3xacct(world, "copy", src, dst, "--mode", "sync", "--size-only", "--json")
+    assert last_json(same_size.stdout)["copied"] == 0
+    newer = s3xacct(world, "copy", src, dst, "--mode", "sync", "--json")
+    assert last_json(newer.stdout)["copied"] == 1

@@ -7,6 +7,7 @@ name the same keys. Skipped where the aws CLI is not installed.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -23,10 +24,25 @@ from tests.test_engine import principal_clients
 
 AWS = Path(os.environ.get("S3XACCT_PEERS_BIN", Path(__file__).parents[1] / ".venv-peers" / "bin")) / "aws"
 SEGMENTS = ["a", "b.csv", "c.json", "dir", "d e", "x+y", "ü.csv", ".hidden", "deep", "tmp"]
-PATTERNS = ["*", "*.csv", "dir/*", "*/b.csv", "a*", "*e*", "deep/*", "?.json", "*.json", "tmp*", "*/tmp/*", "[ab]*"]
+PATTERNS = [
+    "*",
+    "*.csv",
+    "dir/*",
+    "*/b.csv",
+    "a*",
+    "*e*",
+    "deep/*",
+    "?.json",
+    "*.json",
+    "tmp*",
+    "*/tmp/*",
+    "[ab]*",
+]
 _LINE = re.compile(r"^\(dryrun\) (copy|delete): (s3://\S+?/.*?)(?: to s3://.*)?$")
 
-pytestmark = pytest.mark.skipif(not AWS.exists(), reason=f"aws CLI not installed at {AWS} (make test installs it)")
+pytestmark = pytest.mark.skipif(
+    not AWS.exists(), reason=f"aws CLI not installed at {AWS} (make test installs it)"
+)
 
 
 def aws_plan(world: World, src: str, dst: str, rules: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -40,7 +56,18 @@ def aws_plan(world: World, src: str, dst: str, rules: list[tuple[str, str]]) -> 
     }
     flags = [arg for kind, pattern in rules for arg in (f"--{kind}", pattern)]
     result = subprocess.run(
-        [str(AWS), "--endpoint-url", world.endpoint_url or "", "s3", "sync", src, dst, "--dryrun", "--delete", *flags],
+        [
+            str(AWS),
+            "--endpoint-url",
+            world.endpoint_url or "",
+            "s3",
+            "sync",
+            src,
+            dst,
+            "--dryrun",
+            "--delete",
+            *flags,
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -57,14 +84,14 @@ def aws_plan(world: World, src: str, dst: str, rules: list[tuple[str, str]]) -> 
     return plan
 
 
-def s3xacct_plan(world: World, src: str, dst: str, rules: list[tuple[str, str]], tmp: Path) -> set[tuple[str, str]]:
+def s3xacct_plan(
+    world: World, src: str, dst: str, rules: list[tuple[str, str]], tmp: Path
+) -> set[tuple[str, str]]:
     log = tmp / "plan.jsonl"
     spec = CopySpec.create(
         source=src, destination=dst, mode="sync", delete=True, max_delete=10**6, dry_run=True, filters=rules
     )
     TransferEngine(spec, principal_clients(world), report_target=str(log)).run()
-    import json
-
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     return {(r["action"], r["key"]) for r in lines if r["status"] == "dry-run"}
 

@@ -110,7 +110,11 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
     group.set_defaults(filters=[])
     for kind in ("include", "exclude"):
         group.add_argument(
-            f"--{kind}", dest=kind, action=_Filter, metavar="GLOB", help="as aws s3 sync: in order, last match wins"
+            f"--{kind}",
+            dest=kind,
+            action=_Filter,
+            metavar="GLOB",
+            help="as aws s3 sync: in order, last match wins",
         )
     group.add_argument("--files-from", metavar="PATH_OR_S3_URI", help="only these relative keys, one a line")
     for name, what in (("size", "BYTES, e.g. 10M"), ("age", "DURATION, e.g. 30m, 7d")):

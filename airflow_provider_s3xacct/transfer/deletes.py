@@ -66,9 +66,7 @@ def delete_refusal(
             f"source URI; if the source was emptied on purpose, pass --max-delete {candidates}"
         )
     limit = (
-        max_delete
-        if max_delete is not None
-        else max(DELETE_FLOOR, int(max_delete_fraction * dest_listed))
+        max_delete if max_delete is not None else max(DELETE_FLOOR, int(max_delete_fraction * dest_listed))
     )
     if candidates > limit:
         how = (

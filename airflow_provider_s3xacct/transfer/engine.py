@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import queue
 import time
-from dataclasses import replace
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -206,9 +206,7 @@ class TransferEngine:
         if spec.source.object_key is not None or not spec.source.written:
             return spec
         try:
-            key = find_object(
-                self.clients.source, spec.source, spec.source_account_id, spec.payer_args()
-            )
+            key = find_object(self.clients.source, spec.source, spec.source_account_id, spec.payer_args())
         except ClientError as exc:
             diagnosis = self.diagnoser.explain_client_error("ListObjectsV2", "", exc)
             raise ListingFailedError(spec.source.uri, exc, diagnosis) from exc

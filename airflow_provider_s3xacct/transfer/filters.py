@@ -127,7 +127,9 @@ def parse_size(value: str | int | None, field_name: str) -> int | None:
     else:
         match = _SIZE_RE.match(str(value).strip())
         if not match:
-            raise InvalidInputError(field_name, f"{value!r} is not a size; write e.g. 1048576, 512k, 10M or 1G")
+            raise InvalidInputError(
+                field_name, f"{value!r} is not a size; write e.g. 1048576, 512k, 10M or 1G"
+            )
         unit = (match[2] or "").lower()[:1]
         size = int(float(match[1]) * _SIZE_UNITS[unit])
     if size < 0:

@@ -35,7 +35,9 @@ def _listed(entry: dict[str, Any], relative: str) -> ListedObject:
     )
 
 
-def _request_args(location: S3Location, expected_owner: str | None, extra: dict[str, Any] | None) -> dict[str, Any]:
+def _request_args(
+    location: S3Location, expected_owner: str | None, extra: dict[str, Any] | None
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"Bucket": location.bucket, **(extra or {})}
     if expected_owner:
         kwargs["ExpectedBucketOwner"] = expected_owner

@@ -157,9 +157,9 @@ class CopySpec(BaseModel):
                 "end_key", f"{self.end_key!r} must sort after start_after {self.start_after!r}"
             )
         for low, high in (("min_size", "max_size"), ("min_age", "max_age")):
-            if getattr(self, low) is not None and getattr(self, high) is not None:
-                if getattr(self, low) > getattr(self, high):
-                    raise InvalidInputError(high, f"{high} must not be below {low}: no object could match")
+            lowest, highest = getattr(self, low), getattr(self, high)
+            if lowest is not None and highest is not None and lowest > highest:
+                raise InvalidInputError(high, f"{high} must not be below {low}: no object could match")
         if self.bucket_key_enabled is not None and not self.dest_kms_key_id:
             raise InvalidInputError("bucket_key_enabled", "only meaningful with dest_kms_key_id")
         return self

@@ -177,9 +177,8 @@ class ObjectCopier:
         lost. CRC64NVME is full-object only; CRC32/CRC32C stay full-object when the source's was;
         SHA checksums of multipart objects can only be composite (checksums of the parts).
         """
-        algorithm = self.spec.checksum_algorithm or next(
-            (name for name, field in _CHECKSUM_FIELDS.items() if head.get(field)), None
-        )
+        source = [name for name, field in _CHECKSUM_FIELDS.items() if head.get(field)]
+        algorithm = self.spec.checksum_algorithm or (source[0] if source else None)
         if algorithm is None:
             return {}
         full = algorithm == "CRC64NVME" or (

@@ -298,3 +298,22 @@ def test_size_only_and_quiet_from_the_command_line(world: World) -> None:
     assert last_json(same_size.stdout)["copied"] == 0
     newer = s3xacct(world, "copy", src, dst, "--mode", "sync", "--json")
     assert last_json(newer.stdout)["copied"] == 1
+
+
+@pytest.mark.parametrize("transport", ["crt", "botocore"])
+def test_max_requests_per_second_paces_every_client(world: World, transport: str) -> None:
+    for i in range(12):
+        world.put(f"data/{i:02}", b"1")
+    clients = TransferClients.from_session(world.principal, concurrency=8, endpoint_url=world.endpoint_url)
+    spec = CopySpec.create(
+        source=f"s3://{world.source_bucket}/data/",
+        destination=f"s3://{world.dest_bucket}/copy/",
+        transport=transport,
+        max_requests_per_second=10,
+    )
+    started = time.monotonic()
+    report = TransferEngine(spec, clients).run()
+    # 13 requests (a listing, 12 copies) at 10 per second, the first at once: at least 1.2 s.
+    assert report.copied == 12 and time.monotonic() - started >= 1.15
+    copies = [r for r in requests_seen(world) if r["op"] == "CopyObject"]
+    assert all(("CRTS3" in r["agent"]) == (transport == "crt") for r in copies)

@@ -86,6 +86,9 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="print only errors (and --json)")
     parser.add_argument(
+        "--max-requests-per-second", type=float, metavar="N", help="pace all S3 requests to N per second"
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the summary as one JSON object (last line)"
     )
     parser.add_argument(
@@ -180,6 +183,7 @@ def spec_from_args(args: argparse.Namespace) -> CopySpec:
             content_type=args.content_type,
             metadata=_metadata(args.metadata),
             error_on_no_transfer=args.error_on_no_transfer,
+            max_requests_per_second=args.max_requests_per_second,
             transport=args.transport,
             source_account_id=args.source_account_id,
             dest_account_id=args.dest_account_id,

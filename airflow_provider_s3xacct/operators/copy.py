@@ -60,7 +60,9 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         SHA256); by default a multipart copy keeps the source's.
     :param content_type: set this Content-Type on every copy (other metadata kept); templated.
     :param metadata: replace the user metadata with this dict; templated.
-    :param error_on_no_transfer: fail the task when nothing was copied or deleted. The summary is returned (XCom); permanent failures
+    :param error_on_no_transfer: fail the task when nothing was copied or deleted.
+    :param max_requests_per_second: pace every S3 request of the run to this rate (a shared
+        bucket or a Requester Pays budget). The summary is returned (XCom); permanent failures
     (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
     throttling that outlasted botocore's retries raises a retryable error.
     """
@@ -148,6 +150,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
         error_on_no_transfer: bool = False,
+        max_requests_per_second: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -158,6 +161,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             "request_payer": request_payer,
             "checksum_algorithm": checksum_algorithm,
             "error_on_no_transfer": error_on_no_transfer,
+            "max_requests_per_second": max_requests_per_second,
         }
         self.filters = filters
         self.files_from = files_from

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,39 @@ def engine_config(
         request_checksum_calculation="when_required",
     )
     return base.merge(config) if base is not None else config
+
+
+class RequestRateLimiter:
+    """At most ``rate`` requests per second across all threads, evenly paced (no burst).
+
+    Registered on the clients' ``before-send`` event, so every botocore request (listings, HEADs,
+    part copies, deletes, and botocore's own retries) waits its turn; the engine calls
+    :meth:`acquire` before each CRT copy (whose internal retries are not paced).
+    """
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(self._next, now) + self._interval
+        if wait > 0:
+            time.sleep(wait)
+
+    def __call__(self, **_: Any) -> None:
+        self.acquire()  # a before-send handler that returns None lets the request go
+
+    def attach(self, *clients: Any) -> None:
+        for client in {id(c): c for c in clients}.values():
+            client.meta.events.register("before-send.s3", self, unique_id="s3xacct-rate")
+
+    def detach(self, *clients: Any) -> None:
+        for client in {id(c): c for c in clients}.values():
+            client.meta.events.unregister("before-send.s3", self, unique_id="s3xacct-rate")
 
 
 def bucket_region(client: Any, bucket: str, expected_owner: str | None = None) -> str | None:

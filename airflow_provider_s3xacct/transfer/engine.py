@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
-from airflow_provider_s3xacct.transfer.clients import TransferClients
+from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients
 from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcome, ObjectCopier
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal
@@ -147,6 +147,9 @@ class TransferEngine:
         )
         deletes = DeleteQueue()
         log = ObjectLog(self.report_target)
+        limiter = RequestRateLimiter(spec.max_requests_per_second) if spec.max_requests_per_second else None
+        if limiter:
+            limiter.attach(self.clients.source, self.clients.dest)
         try:
             with (
                 ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-copy") as pool,
@@ -177,6 +180,8 @@ class TransferEngine:
                             if small and spec.transport == "crt" and crt is None:
                                 crt = self.clients.crt_copier(spec.destination.bucket)
                             if small and crt is not None and not copier.replaces_metadata:
+                                if limiter:
+                                    limiter.acquire()
                                 future = crt.copy(obj, copier.single_copy_args(obj))
                             else:
                                 future = pool.submit(copier.copy, obj)
@@ -189,6 +194,8 @@ class TransferEngine:
                         self._collect(in_flight, report, log, block=True)
             self._delete(deletes, report, log, source.count, dest.count)
         finally:
+            if limiter:
+                limiter.detach(self.clients.source, self.clients.dest)
             deletes.close()
             report.elapsed_seconds = time.monotonic() - started
             report.report_uri = log.close(self.clients.dest)

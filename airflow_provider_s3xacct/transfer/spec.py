@@ -80,6 +80,7 @@ class CopySpec(BaseModel):
     content_type: str | None = None
     metadata: dict[str, str] | None = None  # replaces the source's user metadata
     error_on_no_transfer: bool = False
+    max_requests_per_second: float | None = Field(default=None, gt=0)
     # Who sends the CopyObject of objects below the multipart threshold: the AWS CRT (C, about a
     # sixth of botocore's CPU per request; transfer/crt.py), or botocore.
     transport: Literal["crt", "botocore"] = "crt"

@@ -139,3 +139,41 @@ def test_templated_fields_cover_locations_and_key() -> None:
         "aws_conn_id",
         "region_name",
     } <= fields
+
+
+def test_copy_semantics_options_reach_the_engine(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14's options on the operator: ordered filters, size/age/class filters, storage class,
+    metadata, the delete fraction and error_on_no_transfer, as a DAG author writes them."""
+    for key in ("a.csv", "b.json", "sub/c.csv"):
+        world.put(f"data/{key}", b"12345")
+    world.put("data/tiny.csv", b"1")
+    world.put("data/cold.csv", b"12345", StorageClass="GLACIER")
+    op = _operator(
+        world,
+        monkeypatch,
+        mode="sync",
+        filters=[["exclude", "*"], ["include", "*.csv"], ["exclude", "sub/*"]],
+        min_size="2",
+        min_age=0,
+        storage_class_skip=["GLACIER"],
+        storage_class="STANDARD_IA",
+        content_type="text/csv",
+    )
+    summary = op.execute({"ti": _TI()})  # type: ignore[arg-type]
+    assert summary["copied"] == 1 and world.dest_keys() == ["copy/a.csv"]
+    head = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="copy/a.csv")
+    assert head["StorageClass"] == "STANDARD_IA" and head["ContentType"] == "text/csv"
+
+    nothing = _operator(world, monkeypatch, mode="sync", error_on_no_transfer=True, filters=[["exclude", "*"]])
+    with pytest.raises(AirflowFailException, match="no object under .* matched"):
+        nothing.execute({"ti": _TI()})  # type: ignore[arg-type]
+    for i in range(6):
+        world.put(f"data/n{i}", b"1")
+    archived = {"storage_class_skip": ["GLACIER"]}
+    _operator(world, monkeypatch, mode="sync", **archived).execute({"ti": _TI()})  # type: ignore[arg-type]
+    for i in range(6):
+        world.src_s3.delete_object(Bucket=world.source_bucket, Key=f"data/n{i}")
+    deleting = _operator(world, monkeypatch, mode="sync", delete=True, max_delete_fraction=0.7, **archived)
+    assert deleting.execute({"ti": _TI()})["deleted"] == 6  # type: ignore[arg-type]
+    with pytest.raises(AirflowFailException, match="min_age"):
+        _operator(world, monkeypatch, min_age="soon").execute({"ti": _TI()})  # type: ignore[arg-type]

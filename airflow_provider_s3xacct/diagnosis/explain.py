@@ -295,7 +295,8 @@ class Diagnoser:
         if code in ("InvalidObjectState", "ObjectNotInActiveTierError"):
             return Diagnosis(
                 "the source object is archived (GLACIER / DEEP_ARCHIVE) and not restored",
-                "restore it (RestoreObject) before copying, or exclude archived keys",
+                "restore it (RestoreObject) before copying, or skip archived objects "
+                "(--storage-class-skip GLACIER,DEEP_ARCHIVE)",
             )
         if code.startswith("KMS."):
             return self._kms_state(code.removeprefix("KMS."), message)

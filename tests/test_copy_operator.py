@@ -164,8 +164,10 @@ def test_copy_semantics_options_reach_the_engine(world: World, monkeypatch: pyte
     head = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="copy/a.csv")
     assert head["StorageClass"] == "STANDARD_IA" and head["ContentType"] == "text/csv"
 
-    nothing = _operator(world, monkeypatch, mode="sync", error_on_no_transfer=True, filters=[["exclude", "*"]])
-    with pytest.raises(AirflowFailException, match="no object under .* matched"):
+    nothing = _operator(
+        world, monkeypatch, mode="sync", error_on_no_transfer=True, filters=[["exclude", "*"]]
+    )
+    with pytest.raises(AirflowFailException, match=r"no object under .* matched"):
         nothing.execute({"ti": _TI()})  # type: ignore[arg-type]
     for i in range(6):
         world.put(f"data/n{i}", b"1")

@@ -317,3 +317,51 @@ def test_max_requests_per_second_paces_every_client(world: World, transport: str
     assert report.copied == 12 and time.monotonic() - started >= 1.15
     copies = [r for r in requests_seen(world) if r["op"] == "CopyObject"]
     assert all(("CRTS3" in r["agent"]) == (transport == "crt") for r in copies)
+
+
+SSE_C_KEY = "0123456789abcdef0123456789abcdef"  # 32 bytes: AES256
+
+
+@pytest.mark.parametrize("transport", ["crt", "botocore"])
+def test_sse_c_source_key_is_sent_by_either_client_and_never_shown(world: World, transport: str) -> None:
+    """moto does not encrypt with SSE-C, so the request shape is checked on the wire."""
+    import base64
+    import hashlib
+    import os
+
+    world.put("data/a", b"1")
+    src, dst = f"s3://{world.source_bucket}/data/", f"s3://{world.dest_bucket}/c/"
+    os.environ["S3XACCT_SSE_C_COPY_SOURCE_KEY"] = SSE_C_KEY
+    try:
+        result = s3xacct(world, "copy", src, dst, "--sse-c-copy-source", "--transport", transport, "--json")
+    finally:
+        del os.environ["S3XACCT_SSE_C_COPY_SOURCE_KEY"]
+    assert result.returncode == 0, result.stderr
+    encoded = base64.b64encode(SSE_C_KEY.encode()).decode()
+    assert SSE_C_KEY not in result.stdout + result.stderr and encoded not in result.stdout + result.stderr
+    (copy,) = [r for r in requests_seen(world) if r["op"] == "CopyObject"]
+    assert ("CRTS3" in copy["agent"]) == (transport == "crt")
+    headers = copy["headers"]
+    assert headers["x-amz-copy-source-server-side-encryption-customer-algorithm"] == "AES256"
+    assert headers["x-amz-copy-source-server-side-encryption-customer-key"] == encoded
+    md5 = base64.b64encode(hashlib.md5(SSE_C_KEY.encode()).digest()).decode()
+    assert headers["x-amz-copy-source-server-side-encryption-customer-key-md5"] == md5
+    missing = s3xacct(world, "copy", src, dst, "--sse-c-copy-source")
+    assert missing.returncode == 2 and "S3XACCT_SSE_C_COPY_SOURCE_KEY" in missing.stderr
+
+
+def test_sse_c_source_key_on_the_multipart_path_and_bad_keys(world: World) -> None:
+    s3 = same_account(world, "mp-src", "mp-dst")
+    s3.put_object(Bucket="mp-src", Key="big/blob.bin", Body=b"s" * (11 * MIB))
+    log = RequestLog(s3)
+    assert multipart_run(s3, sse_c_copy_source_key=SSE_C_KEY).ok
+    (head,) = log.params("HeadObject")
+    assert head["SSECustomerAlgorithm"] == "AES256" and "SSECustomerKeyMD5" in head
+    assert all(p["CopySourceSSECustomerAlgorithm"] == "AES256" for p in log.params("UploadPartCopy"))
+    with pytest.raises(InvalidInputError, match="256-bit") as raised:
+        CopySpec.create(
+            source="s3://a-b/x", destination="s3://c-d/y", sse_c_copy_source_key="too-short-secret"
+        )
+    assert "too-short-secret" not in str(raised.value)
+    spec = CopySpec.create(source="s3://a-b/x", destination="s3://c-d/y", sse_c_copy_source_key=SSE_C_KEY)
+    assert SSE_C_KEY not in repr(spec)

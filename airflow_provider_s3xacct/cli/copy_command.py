@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from typing import Any
@@ -134,10 +135,30 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
     writes.add_argument("--storage-class", help="STANDARD_IA, GLACIER_IR, ... or 'keep' (the source's)")
     writes.add_argument("--request-payer", choices=["requester"], help="Requester Pays, on both buckets")
     writes.add_argument("--checksum-algorithm", choices=["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"])
+    writes.add_argument(
+        "--sse-c-copy-source",
+        action="store_true",
+        help=f"source objects use SSE-C; the AES256 key (raw or base64) is read from ${SSE_C_KEY_ENV}",
+    )
     writes.add_argument("--content-type", help="set this Content-Type (keeps the other metadata)")
     writes.add_argument(
         "--metadata", action="append", default=None, metavar="KEY=VALUE", help="replace the user metadata"
     )
+
+
+SSE_C_KEY_ENV = "S3XACCT_SSE_C_COPY_SOURCE_KEY"
+
+
+def _sse_c_key(wanted: bool) -> str | None:
+    """The source SSE-C key from the environment: never a flag value (shell history, ps)."""
+    if not wanted:
+        return None
+    key = os.environ.get(SSE_C_KEY_ENV)
+    if not key:
+        raise InvalidInputError(
+            "sse_c_copy_source", f"set the key in the environment variable {SSE_C_KEY_ENV}"
+        )
+    return key
 
 
 def _metadata(pairs: list[str] | None) -> dict[str, str] | None:
@@ -184,6 +205,7 @@ def spec_from_args(args: argparse.Namespace) -> CopySpec:
             metadata=_metadata(args.metadata),
             error_on_no_transfer=args.error_on_no_transfer,
             max_requests_per_second=args.max_requests_per_second,
+            sse_c_copy_source_key=_sse_c_key(args.sse_c_copy_source),
             transport=args.transport,
             source_account_id=args.source_account_id,
             dest_account_id=args.dest_account_id,

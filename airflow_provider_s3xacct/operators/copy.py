@@ -61,6 +61,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param content_type: set this Content-Type on every copy (other metadata kept); templated.
     :param metadata: replace the user metadata with this dict; templated.
     :param error_on_no_transfer: fail the task when nothing was copied or deleted.
+    :param sse_c_copy_source_key_variable: the name of an Airflow Variable (so any secrets backend)
+        holding the source objects' SSE-C key (AES256, raw or base64); read at run time and masked.
     :param max_requests_per_second: pace every S3 request of the run to this rate (a shared
         bucket or a Requester Pays budget). The summary is returned (XCom); permanent failures
     (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
@@ -151,6 +153,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         metadata: dict[str, str] | None = None,
         error_on_no_transfer: bool = False,
         max_requests_per_second: float | None = None,
+        sse_c_copy_source_key_variable: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -163,6 +166,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             "error_on_no_transfer": error_on_no_transfer,
             "max_requests_per_second": max_requests_per_second,
         }
+        self.sse_c_copy_source_key_variable = sse_c_copy_source_key_variable
         self.filters = filters
         self.files_from = files_from
         self.min_size = min_size
@@ -214,6 +218,16 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             raise InvalidInputError(field, f"missing: give {field} (s3://bucket/prefix) or the bucket name")
         return f"s3://{bucket}/{prefix or ''}"
 
+    def _sse_c_key(self) -> str | None:
+        if not self.sse_c_copy_source_key_variable:
+            return None
+        from airflow.sdk import Variable
+        from airflow.sdk.log import mask_secret
+
+        key = str(Variable.get(self.sse_c_copy_source_key_variable))
+        mask_secret(key)  # never in the task log
+        return key
+
     def build_spec(self) -> CopySpec:
         """The validated spec from the rendered arguments (raises InvalidInputError)."""
         with warnings.catch_warnings(record=True) as caught:
@@ -252,6 +266,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 storage_class=self.storage_class or None,
                 content_type=self.content_type or None,
                 metadata=self.metadata,
+                sse_c_copy_source_key=self._sse_c_key(),
                 **self.semantics,
             )
         for warning in caught:

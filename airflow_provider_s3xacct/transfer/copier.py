@@ -123,6 +123,7 @@ class ObjectCopier:
                     ChecksumMode="ENABLED",
                     **owner,
                     **self.spec.payer_args(),
+                    **self.spec.source_sse_c_args("SSECustomer"),
                 )
             )
         except ClientError as exc:
@@ -151,6 +152,7 @@ class ObjectCopier:
             **self._write_args,
             **self._source_owner_args(),
             **self._storage_class(obj),
+            **self.spec.source_sse_c_args(),
         }
         if head is not None:
             args.update(MetadataDirective="REPLACE", **self._metadata_args(head))
@@ -264,6 +266,7 @@ class ObjectCopier:
             "CopySource": self._copy_source(obj),
             "CopySourceRange": f"bytes={first}-{last}",
             **self._source_owner_args(),
+            **self.spec.source_sse_c_args(),
         }
         if etag:
             # Every part must come from the same version of the source object.

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.filters import (
@@ -81,6 +92,8 @@ class CopySpec(BaseModel):
     metadata: dict[str, str] | None = None  # replaces the source's user metadata
     error_on_no_transfer: bool = False
     max_requests_per_second: float | None = Field(default=None, gt=0)
+    # The source objects' SSE-C key (AES256), base64; a SecretStr so no repr or log shows it.
+    sse_c_copy_source_key: SecretStr | None = None
     # Who sends the CopyObject of objects below the multipart threshold: the AWS CRT (C, about a
     # sixth of botocore's CPU per request; transfer/crt.py), or botocore.
     transport: Literal["crt", "botocore"] = "crt"
@@ -108,6 +121,26 @@ class CopySpec(BaseModel):
     @classmethod
     def _size(cls, value: Any, info: Any) -> int | None:
         return parse_size(value, info.field_name)
+
+    @field_validator("sse_c_copy_source_key", mode="before")
+    @classmethod
+    def _sse_c_key(cls, value: Any) -> SecretStr | None:
+        """A 32-byte AES256 key, given raw or base64, kept as base64 (never echoed in errors)."""
+        if value is None or value == "":
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        raw = text.encode("utf-8")
+        if len(raw) != 32:
+            try:
+                raw = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                raw = b""
+        if len(raw) != 32:
+            raise InvalidInputError(
+                "sse_c_copy_source_key",
+                "must be a 256-bit AES key: 32 bytes, or their base64 (the key is not shown)",
+            )
+        return SecretStr(base64.b64encode(raw).decode())
 
     @field_validator("source_account_id", "dest_account_id")
     @classmethod
@@ -189,6 +222,18 @@ class CopySpec(BaseModel):
     def filter_rules(self) -> tuple[FilterRule, ...]:
         """The include/exclude lists as ordered rules, then the ordered ``filters``."""
         return rules_from(self.include, self.exclude) + self.filters
+
+    def source_sse_c_args(self, prefix: str = "CopySourceSSECustomer") -> dict[str, str]:
+        """The source's SSE-C headers: ``CopySourceSSECustomer*`` for copies, ``SSECustomer*`` for HEAD.
+
+        The key's MD5 is computed here, so botocore and the CRT path (which bypasses botocore's
+        handlers) send the same three headers.
+        """
+        if self.sse_c_copy_source_key is None:
+            return {}
+        key = self.sse_c_copy_source_key.get_secret_value()
+        md5 = base64.b64encode(hashlib.md5(base64.b64decode(key), usedforsecurity=False).digest()).decode()
+        return {f"{prefix}Algorithm": "AES256", f"{prefix}Key": key, f"{prefix}KeyMD5": md5}
 
     def payer_args(self) -> dict[str, str]:
         """``RequestPayer`` for every request on either bucket (Requester Pays buckets)."""

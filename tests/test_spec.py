@@ -23,7 +23,7 @@ def test_prefixes_get_directory_semantics() -> None:
     ("changes", "field", "words"),
     [
         ({"source": "src-bucket/data"}, "source", "not an S3 URI"),
-        ({"source": "s3://Src_Bucket/data"}, "source", "not a valid S3 bucket name"),
+        ({"source": "s3://Src Bucket/data"}, "source", "not a valid S3 bucket name"),
         ({"source": "s3://192.168.1.1/x"}, "source", "IP address"),
         ({"destination": "s3://dst-bucket//x"}, "destination", "empty path segment"),
         ({"destination": "s3://src-bucket/data/sub/"}, "destination", "overlaps the source"),

@@ -365,3 +365,32 @@ def test_sse_c_source_key_on_the_multipart_path_and_bad_keys(world: World) -> No
     assert "too-short-secret" not in str(raised.value)
     spec = CopySpec.create(source="s3://a-b/x", destination="s3://c-d/y", sse_c_copy_source_key=SSE_C_KEY)
     assert SSE_C_KEY not in repr(spec)
+
+
+@pytest.mark.parametrize("transport", ["crt", "botocore"])
+def test_version_at_copies_the_source_as_it_was(world: World, transport: str) -> None:
+    from datetime import UTC, datetime
+
+    s3 = world.src_s3
+    s3.put_bucket_versioning(Bucket=world.source_bucket, VersioningConfiguration={"Status": "Enabled"})
+    world.put("data/changed", b"then")
+    world.put("data/deleted", b"was here")
+    time.sleep(1.1)
+    at = datetime.now(UTC)
+    time.sleep(1.1)
+    world.put("data/changed", b"now, longer")
+    s3.delete_object(Bucket=world.source_bucket, Key="data/deleted")
+    world.put("data/new", b"after")
+    clients = TransferClients.from_session(world.principal, concurrency=4, endpoint_url=world.endpoint_url)
+    report = run(world, clients, mode="sync", version_at=at.isoformat(), transport=transport)
+    assert report.ok and report.copied == 2
+    assert sorted(world.dest_keys()) == ["copy/changed", "copy/deleted"]
+    body = world.dst_s3.get_object(Bucket=world.dest_bucket, Key="copy/changed")["Body"].read()
+    assert body == b"then"
+    again = run(world, clients, mode="sync", version_at=at, transport=transport)
+    copies = [r for r in requests_seen(world) if r["op"] == "CopyObject"]
+    assert len(copies) == 2 and all("versionId=" in r["headers"]["x-amz-copy-source"] for r in copies)
+    assert all(("CRTS3" in r["agent"]) == (transport == "crt") for r in copies)
+    assert (again.copied, again.skipped) == (0, 2)
+    with pytest.raises(InvalidInputError, match="version_at"):
+        CopySpec.create(source="s3://a-b/x", destination="s3://c-d/y", version_at="yesterday")

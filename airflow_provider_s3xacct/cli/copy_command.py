@@ -120,6 +120,9 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
             metavar="GLOB",
             help="as aws s3 sync: in order, last match wins",
         )
+    group.add_argument(
+        "--version-at", metavar="TIME", help="copy the source as it was then (ISO 8601; a versioned bucket)"
+    )
     group.add_argument("--files-from", metavar="PATH_OR_S3_URI", help="only these relative keys, one a line")
     for name, what in (("size", "BYTES, e.g. 10M"), ("age", "DURATION, e.g. 30m, 7d")):
         group.add_argument(f"--min-{name}", metavar=what.split(",")[0], help=what)
@@ -206,6 +209,7 @@ def spec_from_args(args: argparse.Namespace) -> CopySpec:
             error_on_no_transfer=args.error_on_no_transfer,
             max_requests_per_second=args.max_requests_per_second,
             sse_c_copy_source_key=_sse_c_key(args.sse_c_copy_source),
+            version_at=args.version_at,
             transport=args.transport,
             source_account_id=args.source_account_id,
             dest_account_id=args.dest_account_id,

@@ -63,6 +63,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param error_on_no_transfer: fail the task when nothing was copied or deleted.
     :param sse_c_copy_source_key_variable: the name of an Airflow Variable (so any secrets backend)
         holding the source objects' SSE-C key (AES256, raw or base64); read at run time and masked.
+    :param version_at: copy the source as it was at this time (ISO 8601 or datetime; a versioned
+        source bucket): per key the newest version written by then; templated.
     :param max_requests_per_second: pace every S3 request of the run to this rate (a shared
         bucket or a Requester Pays budget). The summary is returned (XCom); permanent failures
     (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
@@ -101,6 +103,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         "storage_class",
         "content_type",
         "metadata",
+        "version_at",
     )
     template_fields_renderers = {"include": "json", "exclude": "json", "filters": "json", "metadata": "json"}
     operator_extra_links = (S3DestinationLink(),)
@@ -154,6 +157,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         error_on_no_transfer: bool = False,
         max_requests_per_second: float | None = None,
         sse_c_copy_source_key_variable: str | None = None,
+        version_at: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -167,6 +171,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             "max_requests_per_second": max_requests_per_second,
         }
         self.sse_c_copy_source_key_variable = sse_c_copy_source_key_variable
+        self.version_at = version_at
         self.filters = filters
         self.files_from = files_from
         self.min_size = min_size
@@ -267,6 +272,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 content_type=self.content_type or None,
                 metadata=self.metadata,
                 sse_c_copy_source_key=self._sse_c_key(),
+                version_at=self.version_at or None,
                 **self.semantics,
             )
         for warning in caught:

@@ -105,7 +105,12 @@ class ObjectCopier:
         return CopyOutcome(obj.key, obj.size, multipart=False)
 
     def _copy_source(self, obj: ListedObject) -> dict[str, str]:
-        return {"Bucket": self.spec.source.bucket, "Key": self.source_key(obj.key)}
+        source = {"Bucket": self.spec.source.bucket, "Key": self.source_key(obj.key)}
+        return {**source, "VersionId": obj.version_id} if obj.version_id else source
+
+    @staticmethod
+    def _version(obj: ListedObject) -> dict[str, str]:
+        return {"VersionId": obj.version_id} if obj.version_id else {}
 
     def _source_owner_args(self) -> dict[str, str]:
         return (
@@ -121,6 +126,7 @@ class ObjectCopier:
                     Bucket=self.spec.source.bucket,
                     Key=self.source_key(obj.key),
                     ChecksumMode="ENABLED",
+                    **self._version(obj),
                     **owner,
                     **self.spec.payer_args(),
                     **self.spec.source_sse_c_args("SSECustomer"),
@@ -204,7 +210,11 @@ class ObjectCopier:
         if self.spec.copy_tags:
             try:
                 tags = self.source_client.get_object_tagging(
-                    Bucket=self.spec.source.bucket, Key=source_key, **owner, **self.spec.payer_args()
+                    Bucket=self.spec.source.bucket,
+                    Key=source_key,
+                    **owner,
+                    **self.spec.payer_args(),
+                    **self._version(obj),
                 )["TagSet"]
             except ClientError as exc:
                 raise CopyFailedError("GetObjectTagging", exc) from exc

@@ -86,7 +86,10 @@ class CrtCopyClient:
 
     def _request(self, params: dict[str, Any]) -> Any:
         source = params["CopySource"]
-        params = {**params, "CopySource": percent_encode(f"{source['Bucket']}/{source['Key']}", safe="-._~/")}
+        copy_source = percent_encode(f"{source['Bucket']}/{source['Key']}", safe="-._~/")
+        if source.get("VersionId"):  # as botocore's handle_copy_source_param writes it
+            copy_source += f"?versionId={source['VersionId']}"
+        params = {**params, "CopySource": copy_source}
         serialized = self._serializer.serialize_to_request(params, self._operation)
         path = self._path_prefix + serialized["url_path"]
         headers = [("Host", self._host), ("Content-Length", "0")]

@@ -19,7 +19,13 @@ from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcom
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal
 from airflow_provider_s3xacct.transfer.filters import KeyFilter, ObjectFilter, parse_key_list
-from airflow_provider_s3xacct.transfer.listing import ListedObject, find_object, list_objects, list_one
+from airflow_provider_s3xacct.transfer.listing import (
+    ListedObject,
+    find_object,
+    list_objects,
+    list_one,
+    list_versions_at,
+)
 from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.planner import Action, SyncPlanner
 from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
@@ -251,7 +257,18 @@ class TransferEngine:
         """One side's listing, restricted to the spec's shard, counted and diagnosed."""
         extra = {**(extra or {}), **self.spec.payer_args()}
         objects: Iterator[ListedObject]
-        if self.spec.source.object_key is not None:
+        if self.spec.version_at is not None and location is self.spec.source:
+            # The source as it was then; one object's name filters its parent's versions.
+            name = (location.object_key or "").rpartition("/")[2]
+            objects = list_versions_at(
+                client,
+                location,
+                self.spec.version_at,
+                key_filter=(lambda rel: rel == name) if location.object_key else key_filter.accepts,
+                expected_owner=owner,
+                extra=extra,
+            )
+        elif self.spec.source.object_key is not None:
             # One object: both sides list just its key, under the source object's name.
             name = self.spec.source.object_key.rpartition("/")[2]
             objects = list_one(client, location, name, expected_owner=owner, extra=extra)

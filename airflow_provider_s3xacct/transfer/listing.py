@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,8 @@ class ListedObject:
     storage_class: str = "STANDARD"
     # An archived object (GLACIER, DEEP_ARCHIVE) with a finished restore: readable, so copyable.
     restored: bool = False
+    # Set when listing a past state (``version_at``): the version to copy.
+    version_id: str | None = None
 
 
 def _listed(entry: dict[str, Any], relative: str) -> ListedObject:
@@ -114,3 +116,53 @@ def list_objects(
             if key_filter is not None and not key_filter(relative):
                 continue
             yield _listed(entry, relative)
+
+
+def list_versions_at(
+    client: Any,
+    location: S3Location,
+    at: datetime,
+    *,
+    key_filter: Callable[[str], bool] | None = None,
+    expected_owner: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Iterator[ListedObject]:
+    """The objects under ``location`` as they were at ``at``: per key, the newest version written
+    at or before it, unless that is a delete marker (the key did not exist then).
+
+    ListObjectVersions returns keys in ascending order and each key's versions newest first, in
+    two lists per page (versions, delete markers); they are merged back per page, and a key whose
+    versions continue on the next page is decided when its last version has been seen.
+    """
+    kwargs = {
+        "Prefix": location.object_key or location.prefix,
+        **_request_args(location, expected_owner, extra),
+    }
+    cut = len(location.prefix)
+    current: str | None = None
+    chosen: dict[str, Any] | None = None
+
+    def decided() -> Iterator[ListedObject]:
+        if current is None or chosen is None or chosen.get("_marker"):
+            return
+        relative = current[cut:]
+        if not relative or (relative.endswith("/") and chosen["Size"] == 0):
+            return
+        if key_filter is None or key_filter(relative):
+            yield replace(_listed(chosen, relative), version_id=chosen["VersionId"])
+
+    for page in client.get_paginator("list_object_versions").paginate(**kwargs):
+        entries = [
+            *page.get("Versions", ()),
+            *({**m, "_marker": True} for m in page.get("DeleteMarkers", ())),
+        ]
+        # Keys ascending, each key's versions newest first (a stable sort keeps S3's order on ties).
+        entries.sort(key=lambda e: e["LastModified"], reverse=True)
+        entries.sort(key=lambda e: e["Key"])
+        for entry in entries:
+            if entry["Key"] != current:
+                yield from decided()
+                current, chosen = entry["Key"], None
+            if chosen is None and entry["LastModified"] <= at:
+                chosen = entry
+    yield from decided()

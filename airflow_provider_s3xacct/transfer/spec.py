@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import warnings
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -92,6 +93,8 @@ class CopySpec(BaseModel):
     metadata: dict[str, str] | None = None  # replaces the source's user metadata
     error_on_no_transfer: bool = False
     max_requests_per_second: float | None = Field(default=None, gt=0)
+    # Copy the source as it was at this time (a versioned source bucket): ListObjectVersions.
+    version_at: datetime | None = None
     # The source objects' SSE-C key (AES256), base64; a SecretStr so no repr or log shows it.
     sse_c_copy_source_key: SecretStr | None = None
     # Who sends the CopyObject of objects below the multipart threshold: the AWS CRT (C, about a
@@ -121,6 +124,22 @@ class CopySpec(BaseModel):
     @classmethod
     def _size(cls, value: Any, info: Any) -> int | None:
         return parse_size(value, info.field_name)
+
+    @field_validator("version_at", mode="before")
+    @classmethod
+    def _version_at(cls, value: Any) -> datetime | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidInputError(
+                    "version_at", f"{value!r} is not an ISO 8601 time such as 2026-01-31T00:00:00Z"
+                ) from None
+        if not isinstance(value, datetime):
+            raise InvalidInputError("version_at", f"{value!r} is not a time")
+        return value if value.tzinfo else value.replace(tzinfo=UTC)  # a naive time means UTC
 
     @field_validator("sse_c_copy_source_key", mode="before")
     @classmethod
@@ -194,6 +213,8 @@ class CopySpec(BaseModel):
             lowest, highest = getattr(self, low), getattr(self, high)
             if lowest is not None and highest is not None and lowest > highest:
                 raise InvalidInputError(high, f"{high} must not be below {low}: no object could match")
+        if self.version_at is not None and (self.start_after is not None or self.end_key is not None):
+            raise InvalidInputError("version_at", "cannot be combined with a shard (start_after/end_key)")
         if self.bucket_key_enabled is not None and not self.dest_kms_key_id:
             raise InvalidInputError("bucket_key_enabled", "only meaningful with dest_kms_key_id")
         return self

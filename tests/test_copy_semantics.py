@@ -394,3 +394,55 @@ def test_version_at_copies_the_source_as_it_was(world: World, transport: str) ->
     assert (again.copied, again.skipped) == (0, 2)
     with pytest.raises(InvalidInputError, match="version_at"):
         CopySpec.create(source="s3://a-b/x", destination="s3://c-d/y", version_at="yesterday")
+
+
+def test_backup_prefix_keeps_what_sync_overwrites_or_deletes(world: World) -> None:
+    world.put("data/kept", b"same")
+    world.put("data/changed", b"v1")
+    world.put("data/gone", b"old")
+    run(world, mode="sync")
+    time.sleep(1.1)
+    world.put("data/changed", b"v2 longer")
+    world.src_s3.delete_object(Bucket=world.source_bucket, Key="data/gone")
+    clients = TransferClients.from_session(world.principal, concurrency=4, endpoint_url=world.endpoint_url)
+    backup = f"s3://{world.dest_bucket}/backup/run1/"
+    report = run(
+        world, clients, mode="sync", delete=True, backup_prefix=backup, dest_kms_key_id=world.dest_key_arn
+    )
+    assert report.ok and (report.copied, report.deleted) == (1, 1)
+    assert sorted(world.dest_keys("backup/")) == ["backup/run1/changed", "backup/run1/gone"]
+    read = world.dst_s3.get_object
+    assert read(Bucket=world.dest_bucket, Key="backup/run1/changed")["Body"].read() == b"v1"
+    assert read(Bucket=world.dest_bucket, Key="backup/run1/gone")["Body"].read() == b"old"
+    assert read(Bucket=world.dest_bucket, Key="copy/changed")["Body"].read() == b"v2 longer"
+    saved = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="backup/run1/gone")
+    assert saved["SSEKMSKeyId"] == world.dest_key_arn
+    for bad in (f"s3://{world.dest_bucket}/copy/b/", "s3://other-bucket/b/"):
+        with pytest.raises(InvalidInputError, match="backup_prefix"):
+            CopySpec.create(
+                source="s3://a-b/x",
+                destination=f"s3://{world.dest_bucket}/copy/",
+                mode="sync",
+                backup_prefix=bad,
+            )
+
+
+def test_a_failed_backup_stops_the_overwrite_and_the_delete(world: World) -> None:
+    world.put("data/changed", b"v1")
+    world.put("data/gone", b"old")
+    run(world, mode="sync")
+    time.sleep(1.1)
+    world.put("data/changed", b"v2 longer")
+    world.src_s3.delete_object(Bucket=world.source_bucket, Key="data/gone")
+    for key in ("changed", "gone"):
+        requests.get(
+            f"{world.endpoint_url}/__bench__/fault",
+            params={"op": "CopyObject", "path": f"/{world.dest_bucket}/backup/{key}", "status": 403,
+                    "code": "AccessDenied", "message": "Access Denied", "times": 1},
+            timeout=10,
+        ).raise_for_status()  # fmt: skip
+    report = run(world, mode="sync", delete=True, backup_prefix=f"s3://{world.dest_bucket}/backup/")
+    assert report.failed == 2 and report.deleted == 0 and report.copied == 0
+    read = world.dst_s3.get_object
+    assert read(Bucket=world.dest_bucket, Key="copy/changed")["Body"].read() == b"v1"
+    assert read(Bucket=world.dest_bucket, Key="copy/gone")["Body"].read() == b"old"

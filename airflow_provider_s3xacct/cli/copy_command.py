@@ -52,6 +52,9 @@ def register(commands: Any) -> None:
         "with N covering every deletion, an emptied source is mirrored",
     )
     parser.add_argument(
+        "--backup-prefix", metavar="S3_URI", help="sync: save overwritten and deleted objects here first"
+    )
+    parser.add_argument(
         "--max-delete-fraction", type=float, metavar="F", help="allow deleting this fraction (default 0.1)"
     )
     parser.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
@@ -210,6 +213,7 @@ def spec_from_args(args: argparse.Namespace) -> CopySpec:
             max_requests_per_second=args.max_requests_per_second,
             sse_c_copy_source_key=_sse_c_key(args.sse_c_copy_source),
             version_at=args.version_at,
+            backup_prefix=args.backup_prefix,
             transport=args.transport,
             source_account_id=args.source_account_id,
             dest_account_id=args.dest_account_id,

@@ -65,6 +65,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         holding the source objects' SSE-C key (AES256, raw or base64); read at run time and masked.
     :param version_at: copy the source as it was at this time (ISO 8601 or datetime; a versioned
         source bucket): per key the newest version written by then; templated.
+    :param backup_prefix: with ``mode="sync"``, an ``s3://`` prefix in the destination bucket (beside
+        the synced one) where objects are saved before being overwritten or deleted; templated.
     :param max_requests_per_second: pace every S3 request of the run to this rate (a shared
         bucket or a Requester Pays budget). The summary is returned (XCom); permanent failures
     (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
@@ -104,6 +106,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         "content_type",
         "metadata",
         "version_at",
+        "backup_prefix",
     )
     template_fields_renderers = {"include": "json", "exclude": "json", "filters": "json", "metadata": "json"}
     operator_extra_links = (S3DestinationLink(),)
@@ -158,6 +161,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         max_requests_per_second: float | None = None,
         sse_c_copy_source_key_variable: str | None = None,
         version_at: Any = None,
+        backup_prefix: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -172,6 +176,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         }
         self.sse_c_copy_source_key_variable = sse_c_copy_source_key_variable
         self.version_at = version_at
+        self.backup_prefix = backup_prefix
         self.filters = filters
         self.files_from = files_from
         self.min_size = min_size
@@ -273,6 +278,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 metadata=self.metadata,
                 sse_c_copy_source_key=self._sse_c_key(),
                 version_at=self.version_at or None,
+                backup_prefix=self.backup_prefix or None,
                 **self.semantics,
             )
         for warning in caught:

@@ -77,19 +77,7 @@ class ObjectCopier:
         return self.spec.content_type is not None or self.spec.metadata is not None
 
     def _destination_args(self) -> dict[str, Any]:
-        spec = self.spec
-        args: dict[str, Any] = {}
-        if spec.dest_kms_key_id:
-            args["ServerSideEncryption"] = "aws:kms"
-            args["SSEKMSKeyId"] = spec.dest_kms_key_id
-            if spec.bucket_key_enabled is not None:
-                args["BucketKeyEnabled"] = spec.bucket_key_enabled
-        if spec.acl:
-            args["ACL"] = spec.acl
-        if spec.dest_account_id:
-            args["ExpectedBucketOwner"] = spec.dest_account_id
-        args.update(spec.payer_args())
-        return args
+        return destination_args(self.spec)
 
     def _storage_class(self, obj: ListedObject) -> dict[str, str]:
         wanted = self.spec.storage_class
@@ -97,7 +85,10 @@ class ObjectCopier:
             return {}
         return {"StorageClass": obj.storage_class if wanted == "keep" else wanted}
 
-    def copy(self, obj: ListedObject) -> CopyOutcome:
+    def copy(self, obj: ListedObject, back_up_first: bool = False) -> CopyOutcome:
+        """Copy ``obj``; with ``back_up_first``, save the destination object it overwrites first."""
+        if back_up_first:
+            back_up(self.spec, self.dest_client, obj.key)
         if obj.size > self.spec.multipart_threshold:
             size = self._multipart_copy(obj)
             return CopyOutcome(obj.key, size, multipart=True)
@@ -289,6 +280,46 @@ class ObjectCopier:
         # CompleteMultipartUpload must list it.
         checksums = {field: result[field] for field in _CHECKSUM_FIELDS.values() if result.get(field)}
         return {"PartNumber": number, "ETag": result["ETag"], **checksums}
+
+
+def destination_args(spec: CopySpec) -> dict[str, Any]:
+    """What every write into the destination bucket carries: encryption, ACL, owner, payer."""
+    args: dict[str, Any] = {}
+    if spec.dest_kms_key_id:
+        args["ServerSideEncryption"] = "aws:kms"
+        args["SSEKMSKeyId"] = spec.dest_kms_key_id
+        if spec.bucket_key_enabled is not None:
+            args["BucketKeyEnabled"] = spec.bucket_key_enabled
+    if spec.acl:
+        args["ACL"] = spec.acl
+    if spec.dest_account_id:
+        args["ExpectedBucketOwner"] = spec.dest_account_id
+    args.update(spec.payer_args())
+    return args
+
+
+def back_up(spec: CopySpec, dest_client: Any, relative: str) -> None:
+    """Copy the destination object ``relative`` to ``spec.backup_prefix`` before it is replaced.
+
+    One CopyObject inside the destination bucket, encrypted as the copies are; raises
+    ``CopyFailedError`` so the overwrite or delete that needed it does not happen (a destination
+    object above 5 GB, CopyObject's limit, cannot be backed up this way and is left alone).
+    """
+    assert spec.backup_prefix is not None
+    bucket = spec.destination.bucket
+    owner = {"ExpectedSourceBucketOwner": spec.dest_account_id} if spec.dest_account_id else {}
+    try:
+        dest_client.copy_object(
+            Bucket=bucket,
+            Key=spec.backup_prefix.key_for(relative),
+            CopySource={"Bucket": bucket, "Key": spec.destination.key_for(relative)},
+            MetadataDirective="COPY",
+            TaggingDirective="COPY",
+            **destination_args(spec),
+            **owner,
+        )
+    except ClientError as exc:
+        raise CopyFailedError("CopyObject", exc) from exc
 
 
 def _operation_of(error: ClientError, default: str) -> str:

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients
-from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcome, ObjectCopier
+from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcome, ObjectCopier, back_up
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal
 from airflow_provider_s3xacct.transfer.filters import KeyFilter, ObjectFilter, parse_key_list
@@ -185,12 +185,17 @@ class TransferEngine:
                             small = obj.size <= spec.multipart_threshold
                             if small and spec.transport == "crt" and crt is None:
                                 crt = self.clients.crt_copier(spec.destination.bucket)
-                            if small and crt is not None and not copier.replaces_metadata:
+                            # An overwrite with a backup prefix saves the old object first (botocore).
+                            save_first = spec.backup_prefix is not None and step.reason not in (
+                                "new",
+                                "copy mode",
+                            )
+                            if small and crt is not None and not copier.replaces_metadata and not save_first:
                                 if limiter:
                                     limiter.acquire()
                                 future = crt.copy(obj, copier.single_copy_args(obj))
                             else:
-                                future = pool.submit(copier.copy, obj)
+                                future = pool.submit(copier.copy, obj, save_first)
                             in_flight.add(future, obj)
                             if len(in_flight) % 16 == 0:
                                 self._collect(in_flight, report, log, block=False)
@@ -329,6 +334,20 @@ class TransferEngine:
         report.add_failure(obj.key, error, diagnosis)
         log.write(obj.key, obj.size, "copy", "failed", error, str(diagnosis))
 
+    def _back_up(self, batch: list[str], report: CopyReport, log: ObjectLog) -> list[str]:
+        """The keys of ``batch`` saved under the backup prefix; the others are not deleted."""
+        saved = []
+        for key in batch:
+            try:
+                back_up(self.spec, self.clients.dest, key)
+            except CopyFailedError as exc:
+                diagnosis = self.diagnoser.explain_client_error("CopyObject", "", exc.error)
+                report.add_failure(key, f"backup before delete: {exc}", diagnosis)
+                log.write(key, None, "delete", "failed", str(exc), str(diagnosis))
+            else:
+                saved.append(key)
+        return saved
+
     def _delete(
         self, deletes: DeleteQueue, report: CopyReport, log: ObjectLog, source_listed: int, dest_listed: int
     ) -> None:
@@ -346,6 +365,8 @@ class TransferEngine:
                 for key in batch:
                     log.write(key, None, "delete", "dry-run")
                 continue
+            if spec.backup_prefix is not None:
+                batch = self._back_up(batch, report, log)
             keys = [{"Key": spec.destination.prefix + key} for key in batch]
             try:
                 response = self.clients.dest.delete_objects(

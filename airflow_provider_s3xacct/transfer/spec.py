@@ -93,6 +93,9 @@ class CopySpec(BaseModel):
     metadata: dict[str, str] | None = None  # replaces the source's user metadata
     error_on_no_transfer: bool = False
     max_requests_per_second: float | None = Field(default=None, gt=0)
+    # sync: destination objects about to be overwritten or deleted are first copied here
+    # (rclone's --backup-dir), in the destination bucket, outside the synced prefix.
+    backup_prefix: S3Location | None = None
     # Copy the source as it was at this time (a versioned source bucket): ListObjectVersions.
     version_at: datetime | None = None
     # The source objects' SSE-C key (AES256), base64; a SecretStr so no repr or log shows it.
@@ -108,9 +111,11 @@ class CopySpec(BaseModel):
     start_after: str | None = None
     end_key: str | None = None
 
-    @field_validator("source", "destination", mode="before")
+    @field_validator("source", "destination", "backup_prefix", mode="before")
     @classmethod
-    def _parse_location(cls, value: Any, info: Any) -> S3Location:
+    def _parse_location(cls, value: Any, info: Any) -> S3Location | None:
+        if value is None or value == "":
+            return None
         if isinstance(value, S3Location):
             return value
         return S3Location.parse(value, info.field_name)
@@ -213,6 +218,17 @@ class CopySpec(BaseModel):
             lowest, highest = getattr(self, low), getattr(self, high)
             if lowest is not None and highest is not None and lowest > highest:
                 raise InvalidInputError(high, f"{high} must not be below {low}: no object could match")
+        if self.backup_prefix is not None:
+            backup = self.backup_prefix
+            if self.mode != "sync" or backup.bucket != self.destination.bucket:
+                raise InvalidInputError(
+                    "backup_prefix", "needs mode='sync' and a prefix in the destination bucket"
+                )
+            if backup.overlaps(self.destination) or backup.overlaps(self.source):
+                raise InvalidInputError(
+                    "backup_prefix",
+                    f"{backup.uri} overlaps the source or destination; use a prefix beside them",
+                )
         if self.version_at is not None and (self.start_after is not None or self.end_key is not None):
             raise InvalidInputError("version_at", "cannot be combined with a shard (start_after/end_key)")
         if self.bucket_key_enabled is not None and not self.dest_kms_key_id:

@@ -446,3 +446,22 @@ def test_a_failed_backup_stops_the_overwrite_and_the_delete(world: World) -> Non
     read = world.dst_s3.get_object
     assert read(Bucket=world.dest_bucket, Key="copy/changed")["Body"].read() == b"v1"
     assert read(Bucket=world.dest_bucket, Key="copy/gone")["Body"].read() == b"old"
+
+
+def test_part_checksums_s3_returns_are_listed_in_the_completion(world: World) -> None:
+    """Real S3 answers each UploadPartCopy of a checksummed upload with the part's checksum, and
+    CompleteMultipartUpload must list them; moto sends none, so they are added to its answers."""
+    s3 = same_account(world, "mp-src", "mp-dst")
+    s3.put_object(Bucket="mp-src", Key="big/blob.bin", Body=b"p" * (11 * MIB))
+
+    def part_checksum(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["CopyPartResult"]["ChecksumCRC64NVME"] = "checksum-of-part=="
+
+    s3.meta.events.register("after-call.s3.UploadPartCopy", part_checksum)
+    log = RequestLog(s3)
+    assert multipart_run(s3, checksum_algorithm="CRC64NVME").ok
+    (create,) = log.params("CreateMultipartUpload")
+    assert (create["ChecksumAlgorithm"], create["ChecksumType"]) == ("CRC64NVME", "FULL_OBJECT")
+    (complete,) = log.params("CompleteMultipartUpload")
+    parts = complete["MultipartUpload"]["Parts"]
+    assert len(parts) == 3 and all(p["ChecksumCRC64NVME"] == "checksum-of-part==" for p in parts)

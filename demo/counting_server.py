@@ -41,7 +41,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 _counts: Counter[str] = Counter()
 _copies: Counter[str] = Counter()
 _faults: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
-_requests: list[dict[str, str]] = []
+_requests: list[dict[str, Any]] = []
 _in_flight: Counter[str] = Counter()
 _max_in_flight: Counter[str] = Counter()
 _lock = threading.Lock()

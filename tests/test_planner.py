@@ -49,6 +49,28 @@ CASES = [
         {"compare": "etag"},
         [("skip", "a", "unchanged")],
     ),
+    (
+        "same second, other etag (issue 14, 7: S3 lists whole seconds)",
+        [obj("a", etag='"2"')],
+        [obj("a", etag='"1"')],
+        {},
+        [("copy", "a", "same second, etag differs")],
+    ),
+    (
+        "multipart etag: size and time decide (issue 14, 6)",
+        [obj("a", etag='"1"'), obj("b", age=5, etag='"1"')],
+        [obj("a", age=9, etag='"9-3"'), obj("b", etag='"9-3"')],
+        {"compare": "etag"},
+        [("skip", "a", "unchanged"), ("copy", "b", "source newer")],
+    ),
+    ("size only", [obj("a", age=9)], [obj("a")], {"compare": "size"}, [("skip", "a", "unchanged")]),
+    (
+        "filtered out: skipped, its destination kept",
+        [obj("a", 5), obj("b")],
+        [obj("a")],
+        {"delete": True, "rejects": lambda o: "too big" if o.size > 1 else None},
+        [("skip", "a", "too big"), ("copy", "b", "new")],
+    ),
     ("copy mode copies the unchanged", [obj("a")], [obj("a")], {"mode": "copy"}, [("copy", "a", "copy mode")]),
     (
         "interleaved keys, odd characters, code point order",

@@ -20,6 +20,7 @@ from tests.aws_world import World
 from tests.inject import RequestLog
 from tests.test_cli_copy import last_json, s3xacct
 from tests.test_engine import principal_clients, run
+from tests.wire import agents, seen
 
 
 def same_account(world: World, *buckets: str) -> Any:
@@ -201,10 +202,6 @@ def test_defect8_legacy_bucket_names_are_accepted(world: World) -> None:
             CopySpec.create(source=f"s3://{bad}/x", destination="s3://dst-bucket/y")
 
 
-def requests_seen(world: World) -> list[dict[str, Any]]:
-    return list(requests.get(f"{world.endpoint_url}/__bench__/requests", timeout=10).json())
-
-
 @pytest.mark.parametrize("transport", ["crt", "botocore"])
 def test_destination_flags_reach_the_wire_whichever_client_sends(world: World, transport: str) -> None:
     """Storage class, Requester Pays and checksum on every CopyObject, the CRT's included.
@@ -225,12 +222,12 @@ def test_destination_flags_reach_the_wire_whichever_client_sends(world: World, t
         checksum_algorithm="SHA256",
     )
     assert TransferEngine(spec, clients).run().copied == 2
-    copies = [r for r in requests_seen(world) if r["op"] == "CopyObject"]
+    copies = seen(world, "CopyObject")
     assert len(copies) == 2
-    assert all(("CRTS3" in r["agent"]) == (transport == "crt") for r in copies), [r["agent"] for r in copies]
+    assert agents(copies) == {transport}
     assert all(r["headers"]["x-amz-request-payer"] == "requester" for r in copies)
     assert all(r["headers"]["x-amz-checksum-algorithm"] == "SHA256" for r in copies)
-    listings = [r for r in requests_seen(world) if r["op"] == "ListObjects"]
+    listings = seen(world, "ListObjects")
     assert listings and all(r["headers"].get("x-amz-request-payer") == "requester" for r in listings)
     head_a = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="copy/a", ChecksumMode="ENABLED")
     head_b = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="copy/b")
@@ -315,8 +312,8 @@ def test_max_requests_per_second_paces_every_client(world: World, transport: str
     report = TransferEngine(spec, clients).run()
     # 13 requests (a listing, 12 copies) at 10 per second, the first at once: at least 1.2 s.
     assert report.copied == 12 and time.monotonic() - started >= 1.15
-    copies = [r for r in requests_seen(world) if r["op"] == "CopyObject"]
-    assert all(("CRTS3" in r["agent"]) == (transport == "crt") for r in copies)
+    copies = seen(world, "CopyObject")
+    assert agents(copies) == {transport}
 
 
 SSE_C_KEY = "0123456789abcdef0123456789abcdef"  # 32 bytes: AES256
@@ -339,8 +336,8 @@ def test_sse_c_source_key_is_sent_by_either_client_and_never_shown(world: World,
     assert result.returncode == 0, result.stderr
     encoded = base64.b64encode(SSE_C_KEY.encode()).decode()
     assert SSE_C_KEY not in result.stdout + result.stderr and encoded not in result.stdout + result.stderr
-    (copy,) = [r for r in requests_seen(world) if r["op"] == "CopyObject"]
-    assert ("CRTS3" in copy["agent"]) == (transport == "crt")
+    (copy,) = seen(world, "CopyObject")
+    assert agents([copy]) == {transport}
     headers = copy["headers"]
     assert headers["x-amz-copy-source-server-side-encryption-customer-algorithm"] == "AES256"
     assert headers["x-amz-copy-source-server-side-encryption-customer-key"] == encoded
@@ -388,9 +385,9 @@ def test_version_at_copies_the_source_as_it_was(world: World, transport: str) ->
     body = world.dst_s3.get_object(Bucket=world.dest_bucket, Key="copy/changed")["Body"].read()
     assert body == b"then"
     again = run(world, clients, mode="sync", version_at=at, transport=transport)
-    copies = [r for r in requests_seen(world) if r["op"] == "CopyObject"]
+    copies = seen(world, "CopyObject")
     assert len(copies) == 2 and all("versionId=" in r["headers"]["x-amz-copy-source"] for r in copies)
-    assert all(("CRTS3" in r["agent"]) == (transport == "crt") for r in copies)
+    assert agents(copies) == {transport}
     assert (again.copied, again.skipped) == (0, 2)
     with pytest.raises(InvalidInputError, match="version_at"):
         CopySpec.create(source="s3://a-b/x", destination="s3://c-d/y", version_at="yesterday")

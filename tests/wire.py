@@ -21,7 +21,7 @@ def forget(world: World) -> None:
     requests.get(f"{world.endpoint_url}/__bench__/reset", timeout=10).raise_for_status()
 
 
-def seen(world: World, op: str | None = None) -> list[dict[str, str]]:
+def seen(world: World, op: str | None = None) -> list[dict[str, Any]]:
     """Every S3 request since the test's reset, in arrival order (optionally of one operation)."""
     got = requests.get(f"{world.endpoint_url}/__bench__/requests", timeout=10).json()
     return [r for r in got if op is None or r["op"] == op]

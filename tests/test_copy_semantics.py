@@ -393,14 +393,19 @@ def test_version_at_copies_the_source_as_it_was(world: World, transport: str) ->
         CopySpec.create(source="s3://a-b/x", destination="s3://c-d/y", version_at="yesterday")
 
 
-def test_backup_prefix_keeps_what_sync_overwrites_or_deletes(world: World) -> None:
-    world.put("data/kept", b"same")
+def synced_then_changed(world: World) -> None:
+    """A synced prefix whose source then changes one object ("changed") and deletes one ("gone")."""
     world.put("data/changed", b"v1")
     world.put("data/gone", b"old")
     run(world, mode="sync")
     time.sleep(1.1)
     world.put("data/changed", b"v2 longer")
     world.src_s3.delete_object(Bucket=world.source_bucket, Key="data/gone")
+
+
+def test_backup_prefix_keeps_what_sync_overwrites_or_deletes(world: World) -> None:
+    world.put("data/kept", b"same")
+    synced_then_changed(world)
     clients = TransferClients.from_session(world.principal, concurrency=4, endpoint_url=world.endpoint_url)
     backup = f"s3://{world.dest_bucket}/backup/run1/"
     report = run(
@@ -425,12 +430,7 @@ def test_backup_prefix_keeps_what_sync_overwrites_or_deletes(world: World) -> No
 
 
 def test_a_failed_backup_stops_the_overwrite_and_the_delete(world: World) -> None:
-    world.put("data/changed", b"v1")
-    world.put("data/gone", b"old")
-    run(world, mode="sync")
-    time.sleep(1.1)
-    world.put("data/changed", b"v2 longer")
-    world.src_s3.delete_object(Bucket=world.source_bucket, Key="data/gone")
+    synced_then_changed(world)
     for key in ("changed", "gone"):
         requests.get(
             f"{world.endpoint_url}/__bench__/fault",

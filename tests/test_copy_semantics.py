@@ -252,14 +252,23 @@ def test_metadata_overrides_replace_what_they_name_and_keep_the_rest(world: Worl
 
 
 def test_size_age_and_key_list_filters_skip_without_deleting(world: World, tmp_path: Any) -> None:
+    from datetime import UTC, datetime
+
     world.put("data/old.csv", b"1" * 10)
     world.put("data/small", b"1")
-    time.sleep(2.1)
+    time.sleep(3.1)
     world.put("data/young.csv", b"2" * 10)
+    listed = world.src_s3.list_objects_v2(Bucket=world.source_bucket, Prefix="data/young")["Contents"][0]
+
+    def between() -> float:
+        """An age between young.csv's and the others' (S3 lists whole seconds; the machine may be slow)."""
+        return (datetime.now(UTC) - listed["LastModified"]).total_seconds() + 1.0
+
     run(world, mode="sync", destination=f"s3://{world.dest_bucket}/all/")
-    assert run(world, min_age="2s", destination=f"s3://{world.dest_bucket}/aged/").copied == 2
+    assert run(world, min_age=between(), destination=f"s3://{world.dest_bucket}/aged/").copied == 2
     assert sorted(world.dest_keys("aged/")) == ["aged/old.csv", "aged/small"]
-    assert run(world, max_age=2, min_size="2", destination=f"s3://{world.dest_bucket}/fresh/").copied == 1
+    fresh = run(world, max_age=between(), min_size="2", destination=f"s3://{world.dest_bucket}/fresh/")
+    assert fresh.copied == 1
     assert world.dest_keys("fresh/") == ["fresh/young.csv"]
     assert run(world, max_size=1, destination=f"s3://{world.dest_bucket}/tiny/").copied == 1
     # The vendor rewrites old.csv now: too young to copy, and its destination copy stays.
@@ -278,6 +287,10 @@ def test_size_age_and_key_list_filters_skip_without_deleting(world: World, tmp_p
         destination=f"s3://{world.dest_bucket}/s/",
     )
     assert report.copied == 1 and world.dest_keys("s/") == ["s/small"]
+    parsed = CopySpec.create(
+        source="s3://a-b/x", destination="s3://c-d/y", min_age="30m", max_age="2w", max_size="1.5G"
+    )
+    assert (parsed.min_age, parsed.max_age, parsed.max_size) == (1800, 14 * 86400, 3 * 1024**3 // 2)
     with pytest.raises(InvalidInputError, match="min_age"):
         CopySpec.create(source="s3://a-b/x", destination="s3://c-d/y", min_age="3 fortnights")
     with pytest.raises(InvalidInputError, match="max_size"):

@@ -475,3 +475,15 @@ def test_part_checksums_s3_returns_are_listed_in_the_completion(world: World) ->
     (complete,) = log.params("CompleteMultipartUpload")
     parts = complete["MultipartUpload"]["Parts"]
     assert len(parts) == 3 and all(p["ChecksumCRC64NVME"] == "checksum-of-part==" for p in parts)
+
+
+def test_request_payer_reaches_every_request_of_a_sync_with_deletes(world: World) -> None:
+    """moto has no Requester Pays: the header is checked on the wire, on every S3 request."""
+    world.put("data/a", b"1")
+    world.dst_s3.put_object(Bucket=world.dest_bucket, Key="copy/stale", Body=b"0")
+    clients = TransferClients.from_session(world.principal, concurrency=4, endpoint_url=world.endpoint_url)
+    report = run(world, clients, mode="sync", delete=True, request_payer="requester")
+    assert report.ok and (report.copied, report.deleted) == (1, 1)
+    s3_requests = [r for r in seen(world) if r["op"] in ("ListObjects", "CopyObject", "DeleteObjects")]
+    assert {r["op"] for r in s3_requests} == {"ListObjects", "CopyObject", "DeleteObjects"}
+    assert all(r["headers"].get("x-amz-request-payer") == "requester" for r in s3_requests), s3_requests

@@ -143,7 +143,9 @@ class CheckReport:
         return f"check {self.source} -> {self.destination}: {counts}{sampled}"
 
 
-def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[R]:
+def _bounded_map(
+    pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], window: int
+) -> Iterator[R]:
     """``fn`` over ``items`` on ``pool``, results in order, at most ``window`` in flight.
 
     ``Executor.map`` submits the whole iterable at once (memory grows with the bucket); this keeps
@@ -174,7 +176,11 @@ class Checker:
     ) -> None:
         self.sides = {
             "source": (source_client, source, {"ExpectedBucketOwner": source_owner} if source_owner else {}),
-            "destination": (dest_client, destination, {"ExpectedBucketOwner": dest_owner} if dest_owner else {}),
+            "destination": (
+                dest_client,
+                destination,
+                {"ExpectedBucketOwner": dest_owner} if dest_owner else {},
+            ),
         }
         self.options = options or CheckOptions()
         self._random = random.Random(self.options.seed)
@@ -209,11 +215,19 @@ class Checker:
                     pool, self._judge, pairs, self.options.concurrency * 2
                 ):
                     report.record(key, verdict, reason)
-                    log.write(key, size, "check", verdict.value, reason if verdict is not Verdict.IDENTICAL else None)
+                    log.write(
+                        key,
+                        size,
+                        "check",
+                        verdict.value,
+                        reason if verdict is not Verdict.IDENTICAL else None,
+                    )
                     if self.options.sample and verdict in (Verdict.IDENTICAL, Verdict.UNVERIFIED):
                         seen_for_sample += 1
                         self._keep(reservoir, (key, verdict), seen_for_sample)
-                for key, verdict, same in _bounded_map(pool, self._read_both, reservoir, self.options.concurrency):
+                for key, verdict, same in _bounded_map(
+                    pool, self._read_both, reservoir, self.options.concurrency
+                ):
                     report.sampled += 1
                     new = Verdict.IDENTICAL if same else Verdict.DIFFERS
                     reason = "bytes read and compared" + ("" if same else ": they differ")
@@ -268,7 +282,9 @@ class Checker:
     def _head(self, side: str, key: str) -> dict[str, Any]:
         client, location, owner = self.sides[side]
         return dict(
-            client.head_object(Bucket=location.bucket, Key=location.prefix + key, ChecksumMode="ENABLED", **owner)
+            client.head_object(
+                Bucket=location.bucket, Key=location.prefix + key, ChecksumMode="ENABLED", **owner
+            )
         )
 
     def _tags(self, side: str, key: str) -> dict[str, str]:
@@ -311,8 +327,10 @@ def _full_object_checksums(head: dict[str, Any]) -> dict[str, str]:
 
 def _is_md5_etag(etag: str, head: dict[str, Any]) -> bool:
     """S3's ETag is the MD5 of the bytes only for single-part objects without SSE-KMS or SSE-C."""
-    return "-" not in etag and head.get("ServerSideEncryption") in (None, "AES256") and not head.get(
-        "SSECustomerAlgorithm"
+    return (
+        "-" not in etag
+        and head.get("ServerSideEncryption") in (None, "AES256")
+        and not head.get("SSECustomerAlgorithm")
     )
 
 
@@ -327,7 +345,10 @@ def _content_verdict(
                 return Verdict.IDENTICAL, f"same size and {algorithm} checksum"
             return Verdict.DIFFERS, f"{algorithm} checksum differs"
     if _is_md5_etag(src.etag, src_head) and _is_md5_etag(dst.etag, dst_head):
-        return Verdict.DIFFERS, f"content differs (MD5 ETag {src.etag} in the source, {dst.etag} in the destination)"
+        return (
+            Verdict.DIFFERS,
+            f"content differs (MD5 ETag {src.etag} in the source, {dst.etag} in the destination)",
+        )
     return (
         Verdict.UNVERIFIED,
         "same size; the ETags are not MD5s of the bytes (SSE-KMS or multipart) and there is no common "

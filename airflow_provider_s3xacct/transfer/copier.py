@@ -233,7 +233,7 @@ class ObjectCopier:
             # Never leave a half-written upload behind (it is invisible and billed until aborted).
             with contextlib.suppress(ClientError):
                 self.dest_client.abort_multipart_upload(
-                    Bucket=create["Bucket"], Key=create["Key"], UploadId=upload_id
+                    Bucket=create["Bucket"], Key=create["Key"], UploadId=upload_id, **self.spec.payer_args()
                 )
             if isinstance(exc, ClientError):
                 raise CopyFailedError(_operation_of(exc, "CompleteMultipartUpload"), exc) from exc

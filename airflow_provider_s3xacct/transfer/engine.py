@@ -370,7 +370,10 @@ class TransferEngine:
             keys = [{"Key": spec.destination.prefix + key} for key in batch]
             try:
                 response = self.clients.dest.delete_objects(
-                    Bucket=spec.destination.bucket, Delete={"Objects": keys, "Quiet": True}, **owner
+                    Bucket=spec.destination.bucket,
+                    Delete={"Objects": keys, "Quiet": True},
+                    **owner,
+                    **spec.payer_args(),
                 )
             except ClientError as exc:
                 diagnosis = self.diagnoser.explain_client_error("DeleteObjects", "", exc)

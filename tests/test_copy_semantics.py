@@ -20,7 +20,7 @@ from tests.aws_world import World
 from tests.inject import RequestLog
 from tests.test_cli_copy import last_json, s3xacct
 from tests.test_engine import principal_clients, run
-from tests.wire import agents, seen
+from tests.wire import agents, forget, seen
 
 
 def same_account(world: World, *buckets: str) -> Any:
@@ -487,3 +487,27 @@ def test_request_payer_reaches_every_request_of_a_sync_with_deletes(world: World
     s3_requests = [r for r in seen(world) if r["op"] in ("ListObjects", "CopyObject", "DeleteObjects")]
     assert {r["op"] for r in s3_requests} == {"ListObjects", "CopyObject", "DeleteObjects"}
     assert all(r["headers"].get("x-amz-request-payer") == "requester" for r in s3_requests), s3_requests
+
+
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        (["--min-age", "soon"], "min_age"),
+        (["--max-size", "lots"], "max_size"),
+        (["--storage-class", "COLD"], "storage_class"),
+        (["--storage-class-skip", "ICE"], "storage_class_skip"),
+        (["--version-at", "yesterday"], "version_at"),
+        (["--metadata", "no-equals"], "metadata"),
+        (["--max-delete-fraction", "2"], "max_delete_fraction"),
+        (["--mode", "sync", "--backup-prefix", "s3://dst-bucket/x/b/"], "backup_prefix"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_field_before_any_request(
+    world: World, flags: list[str], field: str
+) -> None:
+    forget(world)
+    result = s3xacct(
+        world, "copy", f"s3://{world.source_bucket}/d/", f"s3://{world.dest_bucket}/x/", *flags, "--json"
+    )
+    assert result.returncode == 2 and field in result.stderr and field in last_json(result.stdout)["error"]
+    assert seen(world) == []

@@ -179,3 +179,19 @@ def test_copy_semantics_options_reach_the_engine(world: World, monkeypatch: pyte
     assert deleting.execute({"ti": _TI()})["deleted"] == 6  # type: ignore[arg-type]
     with pytest.raises(AirflowFailException, match="min_age"):
         _operator(world, monkeypatch, min_age="soon").execute({"ti": _TI()})  # type: ignore[arg-type]
+
+
+def test_regions_come_from_the_buckets_not_the_connection(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection says us-east-1; the destination bucket is in eu-west-1, so its key must be too."""
+    world.dst_s3.create_bucket(Bucket="eu-dst", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    world.put("data/a", b"1")
+    wrong = _operator(world, monkeypatch, dest_uri="s3://eu-dst/x/", dest_kms_key_id=world.dest_key_arn)
+    with pytest.raises(
+        AirflowFailException, match="dest_kms_key_id: the key is in us-east-1 but .* eu-west-1"
+    ):
+        wrong.execute({"ti": _TI()})  # type: ignore[arg-type]
+    eu_key = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-3333-4444-555555555555"
+    right = _operator(world, monkeypatch, dest_uri="s3://eu-dst/x/", dest_kms_key_id=eu_key, dry_run=True)
+    assert right.execute({"ti": _TI()})["copied"] == 1  # type: ignore[arg-type]

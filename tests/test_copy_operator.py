@@ -189,7 +189,7 @@ def test_regions_come_from_the_buckets_not_the_connection(
     world.put("data/a", b"1")
     wrong = _operator(world, monkeypatch, dest_uri="s3://eu-dst/x/", dest_kms_key_id=world.dest_key_arn)
     with pytest.raises(
-        AirflowFailException, match="dest_kms_key_id: the key is in us-east-1 but .* eu-west-1"
+        AirflowFailException, match=r"dest_kms_key_id: the key is in us-east-1 but .* eu-west-1"
     ):
         wrong.execute({"ti": _TI()})  # type: ignore[arg-type]
     eu_key = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-3333-4444-555555555555"

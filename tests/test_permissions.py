@@ -269,7 +269,7 @@ def test_bad_specs_name_the_field() -> None:
     base = spec().model_dump()
     cases = [
         (("source", "account_id"), "1234", "source.account_id"),
-        (("destination", "bucket"), "Bad_Bucket", "destination.bucket"),
+        (("destination", "bucket"), "Bad Bucket", "destination.bucket"),
         (("principal_arn",), "arn:aws:sts::222222222222:federated-user/s", "principal_arn"),
         (
             ("destination", "kms_key_arn"),

@@ -88,7 +88,10 @@ def operation(environ: dict[str, Any]) -> str:
         if "delete" in query:
             return "DeleteObjects"
         return "POST"
-    return {"HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method, method)
+    if method == "HEAD":
+        parts = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)
+        return "HeadBucket" if len(parts) == 1 or not parts[1] else "HeadObject"
+    return {"DELETE": "DeleteObject"}.get(method, method)
 
 
 def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:

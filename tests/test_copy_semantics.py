@@ -511,3 +511,13 @@ def test_bad_flags_exit_2_naming_the_field_before_any_request(
     )
     assert result.returncode == 2 and field in result.stderr and field in last_json(result.stdout)["error"]
     assert seen(world) == []
+
+
+def test_the_cli_asks_each_bucket_its_region_once(world: World) -> None:
+    world.put("data/a", b"1")
+    forget(world)
+    result = s3xacct(world, "copy", f"s3://{world.source_bucket}/data/", f"s3://{world.dest_bucket}/r/")
+    assert result.returncode == 0
+    heads = seen(world, "HeadBucket")
+    assert sorted(r["path"] for r in heads) == [f"/{world.dest_bucket}", f"/{world.source_bucket}"]
+    assert seen(world, "HeadObject") == []

@@ -91,7 +91,7 @@ def test_plan_out_then_offline_verify_passes(tmp_path: Path) -> None:
     assert {n["what"] for n in report["not_checked"]} >= {
         "SCPs",
         "RCPs",
-        "permission boundaries",
+        "permissions boundary",
         "KMS grants",
     }
     assert "not checked: SCPs" in verified.stderr

@@ -23,6 +23,11 @@ from airflow_provider_s3xacct.kms.probes import ClientCache
 from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
 from airflow_provider_s3xacct.permissions.aws_checks import run_aws_checks
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir, write_policy_dir
+from airflow_provider_s3xacct.permissions.guardrails import (
+    SessionPolicy,
+    load_guardrails_dir,
+    read_guardrails,
+)
 from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.probe import live_probes
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
@@ -123,6 +128,16 @@ def _print_report(report: VerifyReport, as_json: bool) -> int:
     return verdict_exit_code(report)
 
 
+def _session_policy(args: argparse.Namespace) -> SessionPolicy:
+    """How the copy's role session is created, as far as this command knows."""
+    if args.role_arn:
+        return SessionPolicy(True)  # build_session assumes --role-arn without a session policy
+    return SessionPolicy.unknown(
+        "the copy's credentials come from outside s3xacct; give --role-arn as the copy does, "
+        "or session-policy.json with --policies-dir"
+    )
+
+
 def run_verify(args: argparse.Namespace) -> int:
     if args.simulate and args.policies_dir:
         return fail_usage(
@@ -136,9 +151,11 @@ def run_verify(args: argparse.Namespace) -> int:
         admins = _admins(args, spec) if (validate or args.simulate or not args.policies_dir) else None
         if args.policies_dir or admins is None:
             policies, observed = load_policy_dir(args.policies_dir), None
+            guardrails = load_guardrails_dir(args.policies_dir, spec)
         else:
             policies, observed = admins.read_all(), admins.read_principal()
-        report = verify_policies(spec, policies, observed=observed)
+            guardrails = read_guardrails(spec, admins.client, _session_policy(args))
+        report = verify_policies(spec, policies, observed=observed, guardrails=guardrails)
     except (InvalidInputError, OSError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
     except (ClientError, BotoCoreError) as exc:

@@ -14,6 +14,7 @@ from airflow_provider_s3xacct.kms.probes import ClientCache
 from airflow_provider_s3xacct.operators.errors import invalid_input
 from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins
+from airflow_provider_s3xacct.permissions.guardrails import SessionPolicy
 from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.probe import live_probes
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
@@ -109,6 +110,15 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
 
         return AccountAdmins(spec, factory(self.source_admin_conn_id), factory(self.dest_admin_conn_id))
 
+    def _session_policy(self) -> SessionPolicy:
+        """The session policy of the copy's role assumption: ``assume_role_kwargs`` Policy/PolicyArns."""
+        conn = self.hook.conn_config
+        if conn.role_arn:
+            return SessionPolicy.from_assume_role_kwargs(conn.assume_role_kwargs)
+        return SessionPolicy.unknown(
+            f"connection {self.aws_conn_id!r} has no role_arn: its credentials come from outside s3xacct"
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         try:
             spec = self.transfer_spec()
@@ -132,7 +142,7 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
                 if change.changed:
                     self.log.info("%s", change.diff())
             result["apply"] = applied.to_dict()
-        report = verify_deployed(spec, admins)
+        report = verify_deployed(spec, admins, self._session_policy())
         if self.probe:
             report.probes = live_probes(spec, ClientCache(self.hook.client_for))
         self.log.info("%s", report.summary())

@@ -24,6 +24,12 @@ from airflow_provider_s3xacct.permissions.evaluator import (
     evaluate,
     statement_matches,
 )
+from airflow_provider_s3xacct.permissions.guardrails import (
+    Guardrails,
+    SessionPolicy,
+    apply_guardrails,
+    read_guardrails,
+)
 from airflow_provider_s3xacct.permissions.lint import LintFinding, lint_policies
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
@@ -61,18 +67,21 @@ class NotChecked:
 
 # What verify never sees from the five documents (IAM User Guide, "Policy evaluation logic";
 # S3 User Guide, "Controlling ownership of objects", "Blocking public access", "Requester Pays").
-# guardrails.py reads some of them online and removes them from this list.
-BLIND_SPOTS: tuple[NotChecked, ...] = (
+# guardrails.py reads the first six (online or offline) and lists those it could not read instead.
+_GUARDRAIL_SPOTS: tuple[NotChecked, ...] = (
     NotChecked("SCPs", "service control policies of AWS Organizations are not read"),
     NotChecked("RCPs", "resource control policies of AWS Organizations are not read"),
     NotChecked("permission boundaries", "the principal's permissions boundary is not read"),
     NotChecked("session policies", "policies passed when the role session is created are not known"),
     NotChecked("VPC endpoint policies", "the policy of the endpoint the copy goes through is not read"),
     NotChecked("KMS grants", "grants on the keys are not listed (they can only add permissions)"),
+)
+_OTHER_SPOTS: tuple[NotChecked, ...] = (
     NotChecked("Object Ownership/ACLs", "object ACLs and the bucket's Object Ownership setting are not read"),
     NotChecked("Block Public Access", "the account and bucket settings are not read"),
     NotChecked("Requester Pays", "whether a bucket requires x-amz-request-payer is not read"),
 )
+BLIND_SPOTS = _GUARDRAIL_SPOTS + _OTHER_SPOTS
 
 # What the user can add to the spec (request_context) so verify can decide a key.
 _KEY_HINTS = {
@@ -122,6 +131,7 @@ class VerifyReport:
     probes: list[dict[str, Any]] = field(default_factory=list)
     not_checked: list[NotChecked] = field(default_factory=list)
     aws: AwsChecks | None = None  # AWS's own checks when online (aws_checks.py)
+    guardrails_read: list[str] = field(default_factory=list)  # what guardrails.py read, per layer
 
     @property
     def ok(self) -> bool:
@@ -160,6 +170,7 @@ class VerifyReport:
             "checks": [c.to_dict() for c in self.checks],
             "undetermined": self.undetermined_summary(),
             "not_checked": [n.to_dict() for n in self.not_checked],
+            "guardrails_checked": self.guardrails_read,
             "lint": [f.to_dict() for f in self.lint],
             "probes": self.probes,
             **({"aws": self.aws.to_dict()} if self.aws else {}),
@@ -292,16 +303,50 @@ def _undetermined_fix(unknowns: Sequence[Unknown]) -> str:
     )
 
 
-def _decide(req: RequiredRequest, spec: TransferSpec, policies: PolicySet) -> tuple[Decision, Request]:
+def _guarded(
+    decision: Decision,
+    request: Request,
+    document: Document | None,
+    guardrails: Guardrails,
+    spec: TransferSpec,
+) -> tuple[Decision, str | None]:
+    """The evaluator's decision combined with the guardrail layers; the guardrail's fix when it denies."""
+    guarded = apply_guardrails(
+        request,
+        decision.verdict,
+        guardrails,
+        resource=document,
+        explicitly_denied=decision.denied_by is not None,
+        principal_kind=spec.principal_kind,
+    )
+    if not guarded.reason:  # the guardrails change nothing
+        return decision, None
+    if guarded.verdict == "denied":
+        return Decision("denied", guarded.reason), guarded.fix
+    if guarded.verdict == "undetermined":
+        reason = f"undetermined: {guarded.reason}"
+        if decision.verdict == "undetermined":
+            reason += f"; {decision.reason}"
+        unknowns = decision.undetermined_by + guarded.unknown
+        return Decision("undetermined", reason, decision.missing, None, unknowns, decision.denied_part), None
+    return Decision("allowed", guarded.reason), None  # a KMS grant allows what the key policy does not
+
+
+def _decide(
+    req: RequiredRequest, spec: TransferSpec, policies: PolicySet, guardrails: Guardrails | None
+) -> tuple[Decision, Request, str | None]:
     """Evaluate ``req`` in each of its contexts (network variants); the worst verdict wins."""
     document, given, name = _resource_document(req, policies, spec)
     identity = None if IDENTITY_FILE in policies.not_given else policies.identity
-    worst: tuple[Decision, Request] | None = None
+    worst: tuple[Decision, Request, str | None] | None = None
     for context in req.contexts:
         request = evaluator_request(spec, req, context)
         decision = evaluate(request, identity, document, resource_given=given, resource_name=name)
+        guard_fix = None
+        if guardrails is not None:
+            decision, guard_fix = _guarded(decision, request, document, guardrails, spec)
         if worst is None or _RANK[decision.verdict] > _RANK[worst[0].verdict]:
-            worst = (decision, request)
+            worst = (decision, request, guard_fix)
     assert worst is not None
     return worst
 
@@ -312,19 +357,25 @@ def verify_policies(
     *,
     not_checked: Sequence[NotChecked] | None = None,
     observed: ObservedPrincipal | None = None,
+    guardrails: Guardrails | None = None,
 ) -> VerifyReport:
     """Lint every document and evaluate every request the copy makes.
 
     :param not_checked: the authorization layers not evaluated (default: every blind spot of
-        :data:`BLIND_SPOTS`); documents not given offline are added to it.
+        :data:`BLIND_SPOTS`, or with ``guardrails`` the layers it could not read and the other
+        blind spots); documents not given offline are added to it.
     :param observed: what was read online about the principal (tags, organization).
+    :param guardrails: SCPs, RCPs, boundary, session policy, endpoint policy and grants
+        (guardrails.py), evaluated with every request.
     """
     plan = plan_policies(spec)
     checks = []
     for req in required_requests(spec, observed=observed):
-        decision, request = _decide(req, spec, policies)
+        decision, request, guard_fix = _decide(req, spec, policies, guardrails)
         fix: str | None
-        if decision.verdict == "allowed":
+        if guard_fix:
+            fix = guard_fix
+        elif decision.verdict == "allowed":
             fix = None
         elif decision.verdict == "undetermined":
             fix = _undetermined_fix(decision.undetermined_by)
@@ -353,7 +404,12 @@ def verify_policies(
                 decision.denied_part,
             )
         )
-    layers = list(BLIND_SPOTS if not_checked is None else not_checked)
+    if not_checked is not None:
+        layers = list(not_checked)
+    elif guardrails is not None:
+        layers = [NotChecked(what, why) for what, why in guardrails.not_checked] + list(_OTHER_SPOTS)
+    else:
+        layers = list(BLIND_SPOTS)
     layers += [
         NotChecked(name, "not given in --policies-dir: the checks that need it are undetermined")
         for name in sorted(policies.not_given)
@@ -367,9 +423,22 @@ def verify_policies(
         for arn, file in dict(key_files).items()
         if policies.key_policy(arn, spec) is None and file not in policies.not_given
     ]
-    return VerifyReport(checks, lint_policies(policies), not_checked=layers)
+    report = VerifyReport(checks, lint_policies(policies), not_checked=layers)
+    report.guardrails_read = list(guardrails.notes) if guardrails is not None else []
+    return report
 
 
-def verify_deployed(spec: TransferSpec, admins: AccountAdmins) -> VerifyReport:
-    """Verify the deployed documents, with what the admins may read about the principal."""
-    return verify_policies(spec, admins.read_all(), observed=admins.read_principal())
+def verify_deployed(
+    spec: TransferSpec, admins: AccountAdmins, session_policy: SessionPolicy | None = None
+) -> VerifyReport:
+    """Verify the deployed documents, with what the admins may read about the principal and the
+    guardrails; ``session_policy`` says how the copy's role session is created (None: not known)."""
+    session_policy = session_policy or SessionPolicy.unknown(
+        "how the copy's role session is created is not known here"
+    )
+    return verify_policies(
+        spec,
+        admins.read_all(),
+        observed=admins.read_principal(),
+        guardrails=read_guardrails(spec, admins.client, session_policy),
+    )

@@ -324,10 +324,11 @@ def grant(**extra: Any) -> dict[str, Any]:
 
 def decrypt(context: dict[str, str] | Context) -> Request:
     """kms:Decrypt as S3 calls it; a flat ``context`` is the whole encryption context."""
-    if isinstance(context, dict):
-        keys = [k.split(":", 2)[2] for k in context if k.startswith("kms:EncryptionContext:")]
-        context = {**context, "kms:EncryptionContextKeys": keys}
-    return Request(ROLE, DST, "kms:Decrypt", SRC_KEY, SRC, context, is_kms=True)
+    if isinstance(context, Context):
+        return Request(ROLE, DST, "kms:Decrypt", SRC_KEY, SRC, context, is_kms=True)
+    keys = [k.split(":", 2)[2] for k in context if k.startswith("kms:EncryptionContext:")]
+    flat: dict[str, Any] = {**context, "kms:EncryptionContextKeys": keys}
+    return Request(ROLE, DST, "kms:Decrypt", SRC_KEY, SRC, flat, is_kms=True)
 
 
 def test_grant_with_encryption_context_subset_allows_decrypt_of_that_object_only() -> None:
@@ -402,7 +403,7 @@ def test_guardrail_deny_with_a_condition_verify_cannot_evaluate_is_undetermined_
     )
     # the copy's source IP is unknown (no request_context.egress_cidrs)
     request = put_request(
-        context=Context({"aws:SecureTransport": "true"}, frozenset({"aws:RequestedRegion"}))
+        context=Context({"aws:SecureTransport": ("true",)}, frozenset({"aws:RequestedRegion"}))
     )
     verdict = judge(request, scps(("r", (FULL_AWS_ACCESS, unevaluable))))
     assert verdict.verdict == "undetermined"

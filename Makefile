@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps check-py312
+.PHONY: demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps check-py312 faults
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.client_cpu
 	$(BIN)/python -m benchmarks.listing_cpu
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# The fault suite at soak size (it also runs, smaller, in `make test`): docs/reliability.md.
+faults: $(STAMP)
+	S3XACCT_SOAK=1 S3XACCT_SIGNAL_RUNS=50 $(BIN)/python -m pytest tests/faults -q -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check airflow_provider_s3xacct dags demo tests benchmarks

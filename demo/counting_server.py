@@ -19,18 +19,34 @@ once, by one shard). Its own endpoints, beside moto's:
 - ``/__bench__/fault?op=CopyObject&path=/bucket/key&status=503&code=SlowDown&times=2``: answer
   the next ``times`` such requests with that S3 error document instead of moto's answer (status
   200 gives S3's 200-with-<Error>). Tests drive every HTTP client through AWS's real error shapes
-  this way, the CRT's included, which botocore's event hooks cannot reach.
+  this way, the CRT's included, which botocore's event hooks cannot reach. ``kind=`` queues a
+  network or listing fault instead of an error document (``path`` may be ``*``):
+  ``reset-before`` (the connection drops before moto sees the request), ``reset-after`` (moto
+  performs it, the answer is lost), ``slow`` (``seconds=S`` before answering), and for listings
+  ``drop-entry`` (one entry silently left out, KeyCount adjusted), ``keycount`` (one entry left
+  out, KeyCount not adjusted) and ``truncate`` (IsTruncated without a continuation token);
+- ``/__bench__/chaos?rate=0.2&seed=7&kinds=slowdown,internal,error200,reset-before,...``: from
+  now on, fault that share of S3 requests at random with the given kinds (``rate=0`` stops);
+  ``/__bench__/faults`` returns how many faults of each kind were injected.
+
+moto reports every multipart upload as initiated on 2010-11-10; S3 reports the real time, and
+``cleanup-uploads`` and the search for uploads whose CreateMultipartUpload response was lost
+depend on it, so this server puts the time moto created each upload into ListMultipartUploads.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
+import socket
+import struct
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -40,29 +56,109 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 _counts: Counter[str] = Counter()
 _copies: Counter[str] = Counter()
-_faults: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
 _requests: list[dict[str, Any]] = []
 _in_flight: Counter[str] = Counter()
 _max_in_flight: Counter[str] = Counter()
+# A queued fault: (status, error document) or (kind, seconds) for network and listing faults.
+_faults: dict[tuple[str, str], list[tuple[int | str, bytes | float]]] = {}
+_injected: Counter[str] = Counter()
+_chaos: dict[str, Any] = {"rate": 0.0, "kinds": [], "random": random.Random(0)}
+_initiated: dict[str, str] = {}  # UploadId -> when moto created it (ISO 8601, S3's format)
 _lock = threading.Lock()
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 # Per-request signing headers: noise in a request's recorded shape.
 _UNRECORDED = {"HTTP_X_AMZ_DATE", "HTTP_X_AMZ_SECURITY_TOKEN", "HTTP_X_AMZ_CONTENT_SHA256"}
 
+# Random faults, by kind: an S3 error document (status, code, message) or a network/listing fault.
+_ERROR_KINDS = {
+    "slowdown": (503, "SlowDown", "Please reduce your request rate."),
+    "internal": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "error200": (200, "InternalError", "We encountered an internal error. Please try again."),
+}
+# botocore and the CRT read an <Error> in a 200 answer only for these operations, as S3 sends it.
+_ERROR200_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy", "CompleteMultipartUpload"})
+_LISTING_KINDS = frozenset({"drop-entry", "keycount", "truncate"})
+_CONTENTS = re.compile(rb"<Contents>.*?</Contents>", re.S)
+
 _ERROR = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{}</Code><Message>{}</Message><RequestId>fault</RequestId></Error>'
 
 
 def _add_fault(query: dict[str, list[str]]) -> None:
-    status = int(query["status"][0])
-    body = _ERROR.format(escape(query["code"][0]), escape(query.get("message", [""])[0])).encode()
+    fault: tuple[int | str, bytes | float]
+    if "kind" in query:
+        fault = (query["kind"][0], float(query.get("seconds", ["0"])[0]))
+    else:
+        status = int(query["status"][0])
+        fault = (
+            status,
+            _ERROR.format(escape(query["code"][0]), escape(query.get("message", [""])[0])).encode(),
+        )
     key = (query["op"][0], query["path"][0])
-    _faults.setdefault(key, []).extend([(status, body)] * int(query.get("times", ["1"])[0]))
+    _faults.setdefault(key, []).extend([fault] * int(query.get("times", ["1"])[0]))
 
 
-def _take_fault(op: str, path: str) -> tuple[int, bytes] | None:
+def _take_fault(op: str, path: str) -> tuple[int | str, bytes | float] | None:
     with _lock:
-        queued = _faults.get((op, path))
-        return queued.pop(0) if queued else None
+        for key in ((op, path), (op, "*")):
+            queued = _faults.get(key)
+            if queued:
+                return queued.pop(0)
+        chaos = _chaos
+        if not chaos["rate"] or chaos["random"].random() >= chaos["rate"]:
+            return None
+        kinds = [
+            kind
+            for kind in chaos["kinds"]
+            if (kind != "error200" or op in _ERROR200_OPERATIONS)
+            and (kind not in _LISTING_KINDS or op == "ListObjects")
+            # moto forgets a completed upload, where S3 answers a resent Complete with success.
+            and not (kind == "reset-after" and op == "CompleteMultipartUpload")
+        ]
+        if not kinds:
+            return None
+        kind = chaos["random"].choice(kinds)
+    if kind in _ERROR_KINDS:
+        status, code, message = _ERROR_KINDS[kind]
+        return status, _ERROR.format(code, message).encode()
+    return kind, float(chaos.get("seconds", 1.0))
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Reset the client's connection (RST), as a broken network path does."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.shutdown(socket.SHUT_RDWR)
+
+
+def _damage_listing(kind: str, body: bytes) -> bytes:
+    entries = _CONTENTS.findall(body)
+    if kind == "truncate":
+        body = re.sub(rb"<NextContinuationToken>.*?</NextContinuationToken>", b"", body)
+        return body.replace(b"<IsTruncated>false</IsTruncated>", b"<IsTruncated>true</IsTruncated>")
+    if not entries:
+        return body
+    body = body.replace(entries[len(entries) // 2], b"", 1)
+    if kind == "drop-entry":
+        body = re.sub(
+            rb"<KeyCount>(\d+)</KeyCount>", lambda m: b"<KeyCount>%d</KeyCount>" % (int(m[1]) - 1), body
+        )
+    return body
+
+
+def _with_initiated(body: bytes) -> bytes:
+    """Put the real initiation time of each upload into a ListMultipartUploads answer."""
+
+    def upload(match: re.Match[bytes]) -> bytes:
+        entry = match[0]
+        found = re.search(rb"<UploadId>(.*?)</UploadId>", entry)
+        when = _initiated.get(found[1].decode()) if found else None
+        if when is None:
+            return entry
+        return re.sub(rb"<Initiated>.*?</Initiated>", f"<Initiated>{when}</Initiated>".encode(), entry)
+
+    return re.sub(rb"<Upload>.*?</Upload>", upload, body, flags=re.S)
 
 
 def operation(environ: dict[str, Any]) -> str:
@@ -78,7 +174,7 @@ def operation(environ: dict[str, Any]) -> str:
     if method == "GET":
         parts = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)
         if len(parts) == 1 or not parts[1]:  # a bucket-level GET (path-style addressing)
-            return "ListObjects"
+            return "ListMultipartUploads" if "uploads" in query else "ListObjects"
         return "GetObjectTagging" if "tagging" in query else "GetObject"
     if method == "POST":
         if "uploads" in query:
@@ -91,6 +187,8 @@ def operation(environ: dict[str, Any]) -> str:
     if method == "HEAD":
         parts = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)
         return "HeadBucket" if len(parts) == 1 or not parts[1] else "HeadObject"
+    if method == "DELETE" and "uploadId=" in query:
+        return "AbortMultipartUpload"
     return {"DELETE": "DeleteObject"}.get(method, method)
 
 
@@ -108,6 +206,24 @@ def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
         if path.endswith("/delay"):
             settings["delay"] = float(parse_qs(query).get("seconds", ["0"])[0])
             return json.dumps(settings).encode()
+        if path.endswith("/chaos"):
+            params = parse_qs(query)
+            _chaos["rate"] = float(params.get("rate", ["0"])[0])
+            _chaos["kinds"] = [k for k in params.get("kinds", [""])[0].split(",") if k]
+            _chaos["seconds"] = float(params.get("seconds", ["1"])[0])
+            _chaos["random"] = random.Random(int(params.get("seed", ["0"])[0]))
+            return json.dumps({"rate": _chaos["rate"], "kinds": _chaos["kinds"]}).encode()
+        if path.endswith("/chaos-state"):  # the current settings, to pause and resume them
+            return json.dumps(
+                {
+                    "rate": _chaos["rate"],
+                    "kinds": ",".join(_chaos["kinds"]),
+                    "seconds": _chaos.get("seconds", 1.0),
+                    "seed": _chaos["random"].randrange(1 << 30),
+                }
+            ).encode()
+        if path.endswith("/faults"):
+            return json.dumps(dict(_injected)).encode()
         body = json.dumps(dict(_counts)).encode()
         if path.endswith("/reset"):
             _counts.clear()
@@ -115,6 +231,8 @@ def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
             _faults.clear()
             _requests.clear()
             _max_in_flight.clear()
+            _injected.clear()
+            _chaos["rate"] = 0.0
         return body
 
 
@@ -182,13 +300,65 @@ def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
                 time.sleep(settings["delay"])
             fault = _take_fault(op, path)
             if fault is not None:
-                status, body = fault
-                start_response(f"{status} FAULT", [("Content-Type", "application/xml")])
-                return [body]
+                return _faulted(environ, start_response, op, fault)
+            if op in ("CreateMultipartUpload", "ListMultipartUploads"):
+                return _rewritten(environ, start_response, op, None)
             return moto_app(environ, start_response)
         finally:
             with _lock:
                 _in_flight[op] -= 1
+
+    def _moto(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """moto's whole answer, so it can be changed or dropped."""
+        seen: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            seen.update(status=status, headers=headers)
+
+        body = b"".join(moto_app(environ, capture))
+        return seen["status"], seen["headers"], body
+
+    def _rewritten(
+        environ: dict[str, Any], start_response: Callable[..., Any], op: str, damage: str | None
+    ) -> Iterable[bytes]:
+        status, headers, body = _moto(environ)
+        if op == "CreateMultipartUpload" and (found := re.search(rb"<UploadId>(.*?)</UploadId>", body)):
+            _initiated[found[1].decode()] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        elif op == "ListMultipartUploads":
+            body = _with_initiated(body)
+        elif damage is not None:
+            body = _damage_listing(damage, body)
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _faulted(
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        op: str,
+        fault: tuple[int | str, bytes | float],
+    ) -> Iterable[bytes]:
+        what, detail = fault
+        kind = what if isinstance(what, str) else f"{what}"
+        with _lock:
+            _injected[f"{op}:{kind}"] += 1
+        if isinstance(what, int):
+            assert isinstance(detail, bytes)
+            start_response(f"{what} FAULT", [("Content-Type", "application/xml")])
+            return [detail]
+        if what in ("reset-before", "reset-after"):
+            if what == "reset-after":
+                _rewritten(environ, lambda *a: None, op, None)  # performed (and recorded), answer lost
+            _drop_connection(environ)
+            # werkzeug's write to the reset socket fails as a dropped connection, which it expects.
+            start_response("500 RESET", [])
+            return []
+        if what == "slow":
+            time.sleep(float(detail))
+            return _rewritten(environ, start_response, op, None)
+        if what in _LISTING_KINDS:
+            return _rewritten(environ, start_response, op, what)
+        raise ValueError(f"unknown fault kind {what!r}")
 
     return app
 

@@ -318,7 +318,9 @@ def test_throttling_that_never_stops_is_a_retryable_failure(world: World) -> Non
     assert "SlowDown" in report.failures[0].error
 
 
-def test_kms_masked_access_denied_is_diagnosed_with_at_most_four_heads_per_distinct_error(world: World) -> None:
+def test_kms_masked_access_denied_is_diagnosed_with_at_most_four_heads_per_distinct_error(
+    world: World,
+) -> None:
     for i in range(30):
         world.put(f"data/k{i:02}", b"secret", kms=world.source_key_arn)
     world.put("data/plain", b"ok")
@@ -363,14 +365,28 @@ def test_denied_head_means_an_s3_permission(world: World) -> None:
     assert diagnosis.action == "s3:GetObject" and "not KMS" in diagnosis.fix
 
 
-def test_object_deleted_after_listing_is_recorded_and_the_run_goes_on(world: World) -> None:
+def test_object_deleted_after_listing_is_skipped_as_vanished_not_failed(world: World, tmp_path: Any) -> None:
     world.put("data/a", b"1")
     world.put("data/b", b"2")
     clients = principal_clients(world)
     s3_error(clients.dest, "CopyObject", "NoSuchKey", "The specified key does not exist.", 404, key="copy/a")
-    report = run(world, clients)
-    assert (report.copied, report.failed) == (1, 1)
-    assert "deleted after it was listed" in report.failures[0].diagnosis.cause
+    engine = TransferEngine(
+        CopySpec.create(
+            source=f"s3://{world.source_bucket}/data/", destination=f"s3://{world.dest_bucket}/copy/"
+        ),
+        clients,
+        report_target=str(tmp_path / "r.jsonl"),
+    )
+    report = engine.run()
+    assert report.ok and (report.copied, report.skipped, report.vanished, report.failed) == (1, 1, 1, 0)
+    lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert {
+        "key": "a",
+        "size": 1,
+        "action": "skip",
+        "status": "vanished",
+        "error": "CopyObject: NoSuchKey",
+    } in lines
 
 
 def test_missing_source_bucket_fails_the_listing_with_a_diagnosis(world: World) -> None:
@@ -416,7 +432,13 @@ def test_alias_arn_is_accepted_with_a_warning_and_bucket_keys_are_passed(world: 
     )
     alias = "arn:aws:kms:us-east-1:222222222222:alias/landing"
     with pytest.warns(UserWarning, match="alias ARN"):
-        report = run(world, clients, destination=f"s3://{world.dest_bucket}/k/", dest_kms_key_id=alias, bucket_key_enabled=True)
+        report = run(
+            world,
+            clients,
+            destination=f"s3://{world.dest_bucket}/k/",
+            dest_kms_key_id=alias,
+            bucket_key_enabled=True,
+        )
     assert report.ok and world.dest_keys("k/") == ["k/a"]
     (params,) = log.params("CopyObject")  # the alias goes to S3 as given: S3 resolves it
     assert params["BucketKeyEnabled"] is True and params["SSEKMSKeyId"] == alias
@@ -462,7 +484,11 @@ def test_no_more_copies_in_flight_than_the_concurrency(world: World) -> None:
     for i in range(24):
         world.put(f"data/{i:02d}", b"x")
     with server_delay(world, 0.15):
-        report = run(world, TransferClients.from_session(world.principal, concurrency=3, endpoint_url=world.endpoint_url), concurrency=3)
+        report = run(
+            world,
+            TransferClients.from_session(world.principal, concurrency=3, endpoint_url=world.endpoint_url),
+            concurrency=3,
+        )
     assert report.copied == 24
     assert 2 <= max_in_flight(world)["CopyObject"] <= 3
 
@@ -486,3 +512,27 @@ def test_a_shard_copies_and_deletes_only_its_key_range(world: World) -> None:
     assert sorted(world.dest_keys()) == ["copy/b", "copy/c", "copy/d", "copy/e", "copy/f"]
     body = world.dst_s3.get_object(Bucket=world.dest_bucket, Key="copy/e")["Body"].read()
     assert body == b"old"  # outside the shard: left as it was
+
+
+def test_a_lost_hand_over_never_hangs_the_wait() -> None:
+    """A KeyboardInterrupt or task timeout landing right after the queue gave a finished copy up
+    loses that hand-over; the wait must still return the copy instead of waiting forever."""
+    in_flight = _InFlight()
+    future: Future[CopyOutcome] = Future()
+    in_flight.add(future, ListedObject("a", 1, datetime.now(UTC), '"e"'))
+    future.set_result(CopyOutcome("a", 1, multipart=False))
+    in_flight._done.get_nowait()  # the hand-over, taken and lost
+    handed: list[Any] = []
+    waiter = threading.Thread(
+        target=lambda: handed.extend(in_flight.finished(block=True, timeout=0.1)), daemon=True
+    )
+    waiter.start()
+    waiter.join(timeout=5)
+    assert not waiter.is_alive(), "the wait hung on a lost completion"
+    assert [obj.key for _, obj in handed] == ["a"] and len(in_flight) == 0
+
+    # wake() (a cancel, from a signal handler) ends a wait at once, with nothing handed over.
+    pending: Future[CopyOutcome] = Future()
+    in_flight.add(pending, ListedObject("b", 1, datetime.now(UTC), '"e"'))
+    in_flight.wake()
+    assert in_flight.finished(block=True, timeout=30) == [] and len(in_flight) == 1

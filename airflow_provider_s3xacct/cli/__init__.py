@@ -11,7 +11,13 @@ import sys
 
 from botocore.exceptions import ProfileNotFound
 
-from airflow_provider_s3xacct.cli import check_command, copy_command, kms_command, permissions_command
+from airflow_provider_s3xacct.cli import (
+    check_command,
+    copy_command,
+    kms_command,
+    permissions_command,
+    uploads_command,
+)
 from airflow_provider_s3xacct.cli.common import (
     CliParser,
     UsageError,
@@ -29,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_command.register(commands)
     kms_command.register(commands)
     permissions_command.register(commands)
+    uploads_command.register(commands)
     return parser
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -257,6 +260,33 @@ class _ProgressBar:
         )
 
 
+@contextlib.contextmanager
+def _stop_on_signals(engine: TransferEngine) -> Iterator[None]:
+    """SIGINT and SIGTERM cancel the engine instead of killing the process mid-copy.
+
+    The handler raises nothing: an exception landing between two bytecodes of the engine is what
+    used to lose a finished copy and hang the drain. It only sets an event and wakes the main
+    thread (``TransferEngine.cancel`` is signal-safe); a second signal cuts the drain short.
+    """
+
+    def handler(signum: int, frame: object) -> None:
+        engine.cancel(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _exit_code(report: CopyReport) -> int:
+    """128 + the signal number for an interrupted run (130 SIGINT, 143 SIGTERM), as shells do."""
+    if report.interrupted in ("SIGINT", "SIGTERM"):
+        return 128 + int(signal.Signals[report.interrupted])
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         boto3.Session(profile_name=args.profile)  # a missing profile is a usage error
@@ -286,11 +316,12 @@ def run(args: argparse.Namespace) -> int:
         spec, clients, principal_arn=caller_arn(session), progress=bar, report_target=args.report
     )
     try:
-        if bar:
-            with bar:
-                report = engine.run()
-        else:
-            report = engine.run()
+        with _stop_on_signals(engine):
+            log = engine.open_report()  # a report that cannot be written stops the run before any copy
+            with bar or contextlib.nullcontext():
+                report = engine.run(log)
+    except InvalidInputError as exc:
+        return fail_usage(str(exc), args.json)
     except ListingFailedError as exc:
         sys.stderr.write(f"s3xacct: {exc}\n")
         if args.json:
@@ -305,4 +336,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"s3xacct: {'error' if empty[1] else 'warning'}: {empty[0]}\n")
     if args.json:
         print_json({**report.to_dict(), **({"no_transfer": empty[0]} if empty else {})})
-    return EXIT_OK if report.ok and not (empty and empty[1]) else EXIT_FAILED
+    code = _exit_code(report)
+    if code == EXIT_OK and empty and empty[1]:
+        code = EXIT_FAILED
+    if report.interrupted_copies:
+        # Copies abandoned after the drain bound still hold worker threads, which the interpreter
+        # would wait for at exit. The report is written and every upload aborted: leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -18,6 +18,7 @@ from airflow_provider_s3xacct.transfer.engine import ListingFailedError, Transfe
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
+from airflow_provider_s3xacct.transfer.uploads import cleanup_uploads, parse_duration
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -70,7 +71,18 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param max_requests_per_second: pace every S3 request of the run to this rate (a shared
         bucket or a Requester Pays budget). The summary is returned (XCom); permanent failures
     (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
-    throttling that outlasted botocore's retries raises a retryable error.
+    throttling that outlasted botocore's retries raises a retryable error. A source object deleted
+    after it was listed is skipped (``vanished`` in the summary), not failed.
+
+    When the task is killed (``on_kill``: marked failed, timed out, SIGTERM), no new copy starts,
+    the multipart uploads of this run are aborted, the report is written and the task fails with a
+    retryable error; a rerun in ``mode="sync"`` finishes the work.
+
+    :param include: glob(s) of relative keys to copy; a single string is one pattern.
+    :param exclude: glob(s) of relative keys to leave out; a single string is one pattern.
+    :param cleanup_uploads_older_than: before copying, abort incomplete multipart uploads under the
+        destination prefix initiated longer ago than this duration (``"24h"``, ``"7d"``), whoever
+        left them; None (default) leaves them to the bucket's lifecycle rule.
     """
 
     aws_hook_class = SyncPrincipalHook
@@ -132,8 +144,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         part_size: int = 256 * 1024**2,
         copy_tags: bool = True,
         acl: str | None = None,
-        include: Sequence[str] = (),
-        exclude: Sequence[str] = (),
+        include: str | Sequence[str] = (),
+        exclude: str | Sequence[str] = (),
         compare: str = "size-mtime",
         transport: str = "crt",
         source_account_id: str | None = None,
@@ -162,6 +174,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         sse_c_copy_source_key_variable: str | None = None,
         version_at: Any = None,
         backup_prefix: str | None = None,
+        cleanup_uploads_older_than: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -216,7 +229,9 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         self.start_after = start_after
         self.end_key = end_key
         self.progress_interval = progress_interval
+        self.cleanup_uploads_older_than = cleanup_uploads_older_than
         self._spec: CopySpec | None = None
+        self._engine: TransferEngine | None = None
 
     @staticmethod
     def _location(uri: str | None, bucket: str | None, prefix: str, field: str) -> str:
@@ -256,8 +271,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 part_size=self.part_size,
                 copy_tags=self.copy_tags,
                 acl=self.acl,
-                include=list(self.include or ()),
-                exclude=list(self.exclude or ()),
+                include=_patterns(self.include),
+                exclude=_patterns(self.exclude),
                 compare=self.compare,
                 transport=self.transport,
                 # Native template rendering turns a 12-digit id into an int.
@@ -288,6 +303,11 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     def execute(self, context: Context) -> dict[str, Any]:
         try:
             spec = self._spec = self.build_spec()
+            stale_after = (
+                parse_duration(self.cleanup_uploads_older_than, "cleanup_uploads_older_than")
+                if self.cleanup_uploads_older_than
+                else None
+            )
             # The buckets' regions from S3, not from the connection's configuration.
             probe = self.hook.client_for("s3")
             spec = self._spec = spec.with_regions(
@@ -316,7 +336,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             spec.destination.uri,
             " (dry run)" if spec.dry_run else "",
         )
-        engine = TransferEngine(
+        engine = self._engine = TransferEngine(
             spec,
             clients,
             principal_arn=self.hook.principal_arn(),
@@ -324,7 +344,22 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             report_target=self.report_path,
         )
         try:
-            report = engine.run()
+            log = engine.open_report()
+        except InvalidInputError as exc:
+            raise invalid_input(InvalidInputError("report_path", str(exc).split(": ", 1)[1])) from None
+        if stale_after is not None:
+            stale = cleanup_uploads(
+                clients.dest,
+                spec.destination.bucket,
+                spec.destination.prefix,
+                stale_after,
+                expected_owner=spec.dest_account_id,
+            )
+            self.log.info(
+                "aborted %d stale multipart uploads (%d failed)", stale.aborted, len(stale.failures)
+            )
+        try:
+            report = engine.run(log)
         except ListingFailedError as exc:
             raise failure(str(exc), retryable=not exc.diagnosis.permanent) from exc
         self.log.info("%s", report.summary_line())
@@ -335,13 +370,24 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             self.log.warning("%s", empty[0])
         return self._finish(context, report)
 
+    def on_kill(self) -> None:
+        """Stop the copy cleanly: no new copies, this run's multipart uploads aborted, report written.
+
+        Airflow calls this from its SIGTERM handler on the task's main thread, in the middle of
+        ``execute``: it only cancels the engine (signal-safe) and returns; ``execute`` then drains,
+        aborts and fails the task with the summary.
+        """
+        if self._engine is not None:
+            self._engine.cancel("on_kill")
+
     def _finish(self, context: Context, report: CopyReport) -> dict[str, Any]:
         summary = report.to_dict()
         if report.ok:
             return summary
         if self.do_xcom_push:
             context["ti"].xcom_push(key="report", value=summary)
-        raise failure(report.failure_summary(), retryable=report.only_retryable_failures)
+        retryable = report.only_retryable_failures or (report.interrupted is not None and not report.failed)
+        raise failure(report.failure_summary(), retryable=retryable)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Lineage: the source prefix feeds the destination prefix."""
@@ -355,3 +401,12 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 Dataset(namespace=f"s3://{spec.destination.bucket}", name=spec.destination.prefix or "/")
             ],
         )
+
+
+def _patterns(value: str | Sequence[str] | None) -> list[str]:
+    """Glob patterns from an argument: a string is one pattern, never a sequence of characters."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(pattern) for pattern in value]

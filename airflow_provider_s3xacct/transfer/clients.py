@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -18,10 +19,14 @@ from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
 DEFAULT_MAX_ATTEMPTS = 8
 
 
-def engine_config(
-    concurrency: int, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, base: Config | None = None
-) -> Config:
-    """A client Config whose connection pool matches the number of requests in flight."""
+def engine_config(concurrency: int, *, max_attempts: int | None = None, base: Config | None = None) -> Config:
+    """A client Config whose connection pool matches the number of requests in flight.
+
+    ``max_attempts`` defaults to ``AWS_MAX_ATTEMPTS`` when set (the SDKs' standard setting, which a
+    Config given in code would otherwise silently override), else 8.
+    """
+    if max_attempts is None:
+        max_attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or DEFAULT_MAX_ATTEMPTS)
     config = Config(
         retries={"mode": "standard", "max_attempts": max_attempts},
         # A multipart copy runs its parts beside the object copies, hence the head room.

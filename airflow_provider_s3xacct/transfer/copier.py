@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
+import threading
+import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.transfer.listing import ListedObject
+from airflow_provider_s3xacct.transfer.retry import RetryPolicy
 from airflow_provider_s3xacct.transfer.spec import CopySpec
+from airflow_provider_s3xacct.transfer.uploads import CLOCK_MARGIN, OpenUpload, UploadTracker, server_time
 
 # Headers a multipart upload must be given explicitly: UploadPartCopy copies bytes only, so a
 # plain multipart copy silently drops them (CopyObject keeps them with MetadataDirective=COPY).
@@ -48,6 +52,10 @@ class CopyFailedError(Exception):
         super().__init__(f"{operation}: {self.code}: {self.message}")
 
 
+class CopyInterruptedError(Exception):
+    """The run was cancelled while this copy was under way; its multipart upload was aborted."""
+
+
 @dataclass(frozen=True)
 class CopyOutcome:
     key: str
@@ -56,14 +64,34 @@ class CopyOutcome:
 
 
 class ObjectCopier:
-    """Copies one object from the source location to the destination location, server side."""
+    """Copies one object from the source location to the destination location, server side.
 
-    def __init__(self, spec: CopySpec, source_client: Any, dest_client: Any, part_executor: Executor) -> None:
+    Every multipart upload it creates is registered with ``uploads`` until completed or aborted;
+    ``cancel`` stops parts that have not started, and the upload is then aborted.
+    """
+
+    def __init__(
+        self,
+        spec: CopySpec,
+        source_client: Any,
+        dest_client: Any,
+        part_executor: Executor,
+        *,
+        uploads: UploadTracker | None = None,
+        cancel: threading.Event | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.spec = spec
         self.source_client = source_client
         self.dest_client = dest_client
         self.part_executor = part_executor
+        self.uploads = uploads or UploadTracker(dest_client, spec.dest_account_id)
+        self.cancel = cancel or threading.Event()
+        self.retry = retry or RetryPolicy()
         self._write_args = self._destination_args()
+        self._stats_lock = threading.Lock()
+        self.retries = 0
+        self.retry_wait_seconds = 0.0
 
     def source_key(self, relative: str) -> str:
         return self.spec.source.key_for(relative)
@@ -86,7 +114,20 @@ class ObjectCopier:
         return {"StorageClass": obj.storage_class if wanted == "keep" else wanted}
 
     def copy(self, obj: ListedObject, back_up_first: bool = False) -> CopyOutcome:
-        """Copy ``obj``; with ``back_up_first``, save the destination object it overwrites first."""
+        """Copy ``obj``; with ``back_up_first``, save the destination object it overwrites first.
+
+        Transient failures are tried again within the retry policy's bounds.
+        """
+        return self.retry.run(lambda: self._copy_once(obj, back_up_first), self.cancel, self._count_retry)
+
+    def _count_retry(self, wait: float) -> None:
+        with self._stats_lock:
+            self.retries += 1
+            self.retry_wait_seconds += wait
+
+    def _copy_once(self, obj: ListedObject, back_up_first: bool) -> CopyOutcome:
+        if self.cancel.is_set():
+            raise CopyInterruptedError(obj.key)
         if back_up_first:
             back_up(self.spec, self.dest_client, obj.key)
         if obj.size > self.spec.multipart_threshold:
@@ -211,34 +252,62 @@ class ObjectCopier:
                 raise CopyFailedError("GetObjectTagging", exc) from exc
             if tags:
                 create["Tagging"] = urlencode([(t["Key"], t["Value"]) for t in tags])
-        try:
-            upload_id = self.dest_client.create_multipart_upload(**create)["UploadId"]
-        except ClientError as exc:
-            raise CopyFailedError("CreateMultipartUpload", exc) from exc
+        upload = self._create_upload(create)
         # The parts are cut from the size the HEAD saw and pinned to its ETag: every byte comes from
         # that one version. Ranges from the listing's size would pass the ETag check on an object
         # rewritten larger since the listing and silently copy its first old-size bytes.
         size = int(head["ContentLength"])
         try:
-            parts = self._copy_parts(obj, size, upload_id, head.get("ETag"))
+            parts = self._copy_parts(obj, size, upload.upload_id, head.get("ETag"))
+            if self.cancel.is_set():
+                raise CopyInterruptedError(obj.key)
             self.dest_client.complete_multipart_upload(
-                Bucket=create["Bucket"],
-                Key=create["Key"],
-                UploadId=upload_id,
+                Bucket=upload.bucket,
+                Key=upload.key,
+                UploadId=upload.upload_id,
                 MultipartUpload={"Parts": parts},
                 **({"ExpectedBucketOwner": self.spec.dest_account_id} if self.spec.dest_account_id else {}),
                 **self.spec.payer_args(),
             )
         except BaseException as exc:
             # Never leave a half-written upload behind (it is invisible and billed until aborted).
-            with contextlib.suppress(ClientError):
-                self.dest_client.abort_multipart_upload(
-                    Bucket=create["Bucket"], Key=create["Key"], UploadId=upload_id, **self.spec.payer_args()
-                )
+            # An abort that fails is recorded with the upload id; it never replaces this error.
+            self.uploads.abort(upload)
             if isinstance(exc, ClientError):
                 raise CopyFailedError(_operation_of(exc, "CompleteMultipartUpload"), exc) from exc
             raise
+        self.uploads.completed(upload)
         return size
+
+    def _create_upload(self, create: dict[str, Any]) -> OpenUpload:
+        """CreateMultipartUpload, registered at once; uploads of lost responses are aborted.
+
+        botocore resends a request whose response never arrived (connection reset, timeout), so
+        S3 may hold uploads we never learned the id of. When a resend happened (RetryAttempts) or
+        the create failed for good, uploads of this key initiated while we were sending are ours:
+        they are looked up and aborted. S3's own clock (Date header) bounds the window when known.
+        """
+        bucket, key = create["Bucket"], create["Key"]
+        sent = datetime.now(UTC)
+        started = time.monotonic()
+        try:
+            response = self.dest_client.create_multipart_upload(**create)
+        except (ClientError, BotoCoreError) as exc:
+            self.uploads.abort_lost(bucket, key, None, sent - CLOCK_MARGIN, datetime.now(UTC) + CLOCK_MARGIN)
+            if isinstance(exc, ClientError):
+                raise CopyFailedError("CreateMultipartUpload", exc) from exc
+            raise
+        upload = OpenUpload(bucket, key, response["UploadId"])
+        self.uploads.opened(upload)
+        if response.get("ResponseMetadata", {}).get("RetryAttempts"):
+            answered = server_time(response)
+            if answered is None:
+                since, until = sent - CLOCK_MARGIN, datetime.now(UTC) + CLOCK_MARGIN
+            else:  # the Date header has one-second resolution
+                since = answered - timedelta(seconds=time.monotonic() - started + 1)
+                until = answered + timedelta(seconds=1)
+            self.uploads.abort_lost(bucket, key, upload.upload_id, since, until)
+        return upload
 
     def _copy_parts(
         self, obj: ListedObject, size: int, upload_id: str, etag: str | None
@@ -259,6 +328,8 @@ class ObjectCopier:
     def _copy_part(
         self, obj: ListedObject, upload_id: str, number: int, first: int, last: int, etag: str | None
     ) -> dict[str, Any]:
+        if self.cancel.is_set():  # parts not yet started are not sent; the upload is aborted
+            raise CopyInterruptedError(obj.key)
         args: dict[str, Any] = {
             "Bucket": self.spec.destination.bucket,
             "Key": self.dest_key(obj.key),

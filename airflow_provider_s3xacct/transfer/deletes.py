@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_s3xacct.transfer.locations import S3Location
 
 # Deletions always allowed, whatever the fraction: 10% of a nightly prefix of 8 files is 0, which
 # failed every night that one file went. 5 keeps a small prefix workable, while a mistyped filter
@@ -80,3 +85,34 @@ def delete_refusal(
             f"(--max-delete {candidates}) if this is intended"
         )
     return None
+
+
+def still_in_source(
+    client: Any, source: S3Location, keys: Sequence[str], expected_owner: str | None, concurrency: int
+) -> dict[str, str]:
+    """The delete candidates that must be kept, each with the reason: a HEAD per key, in parallel.
+
+    404 is the only proof a key is gone. An object that answers is kept (it appeared after the
+    listing passed its place, or a listing page left it out); any other error keeps it too, since
+    absence could not be shown.
+    """
+    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+
+    def reason(key: str) -> str | None:
+        try:
+            client.head_object(Bucket=source.bucket, Key=source.key_for(key), **owner)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404 or error.get("Code") in ("404", "NoSuchKey"):
+                return None
+            return f"could not confirm it is gone from the source: HeadObject {error.get('Code') or status}"
+        except BotoCoreError as exc:
+            return f"could not confirm it is gone from the source: {type(exc).__name__}"
+        return "present in the source (written after the listing, or left out of a listing page)"
+
+    with ThreadPoolExecutor(
+        max(1, min(concurrency, len(keys))), thread_name_prefix="s3xacct-confirm"
+    ) as pool:
+        reasons = list(pool.map(reason, keys))
+    return {key: why for key, why in zip(keys, reasons, strict=True) if why is not None}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,14 +15,22 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
+from airflow_provider_s3xacct.diagnosis.explain import READ_OPERATIONS, Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients
-from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcome, ObjectCopier, back_up
+from airflow_provider_s3xacct.transfer.copier import (
+    CopyFailedError,
+    CopyInterruptedError,
+    CopyOutcome,
+    ObjectCopier,
+    back_up,
+    destination_args,
+)
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
-from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal
+from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal, still_in_source
 from airflow_provider_s3xacct.transfer.filters import KeyFilter, ObjectFilter, parse_key_list
 from airflow_provider_s3xacct.transfer.listing import (
     ListedObject,
+    ListingCheck,
     find_object,
     list_objects,
     list_one,
@@ -29,27 +39,38 @@ from airflow_provider_s3xacct.transfer.listing import (
 from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.planner import Action, SyncPlanner
 from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
+from airflow_provider_s3xacct.transfer.retry import RetriesExhaustedError, RetryPolicy, is_transient
 from airflow_provider_s3xacct.transfer.spec import CopySpec
+from airflow_provider_s3xacct.transfer.uploads import UploadTracker
 
 ProgressCallback = Callable[[CopyReport], None]
+# What S3 answers for a source object that is gone (a HEAD has no body, hence "404").
+VANISHED_CODES = frozenset({"NoSuchKey", "404"})
 
 
 class ListingFailedError(RuntimeError):
     """A bucket could not be listed; nothing more can be planned. Carries the diagnosis."""
 
-    def __init__(self, location: str, error: ClientError, diagnosis: Diagnosis) -> None:
+    def __init__(self, location: str, error: Exception, diagnosis: Diagnosis) -> None:
         self.diagnosis = diagnosis
-        info = error.response.get("Error", {})
-        super().__init__(f"listing {location} failed: {info.get('Code')}: {info.get('Message')}. {diagnosis}")
+        if isinstance(error, ClientError):
+            info = error.response.get("Error", {})
+            what = f"{info.get('Code')}: {info.get('Message')}"
+        else:
+            what = f"{type(error).__name__}: {error}"
+        super().__init__(f"listing {location} failed: {what}. {diagnosis}")
 
 
 class _CountingListing:
     """Wraps a listing to count what it yields and to turn its errors into a diagnosis."""
 
-    def __init__(self, objects: Iterator[ListedObject], location: str, diagnoser: Diagnoser) -> None:
+    def __init__(
+        self, objects: Iterator[ListedObject], location: str, diagnoser: Diagnoser, check: ListingCheck
+    ) -> None:
         self._objects = objects
         self._location = location
         self._diagnoser = diagnoser
+        self.check = check
         self.count = 0
 
     def __iter__(self) -> Iterator[ListedObject]:
@@ -60,6 +81,21 @@ class _CountingListing:
         except ClientError as exc:
             diagnosis = self._diagnoser.explain_client_error("ListObjectsV2", "", exc)
             raise ListingFailedError(self._location, exc, diagnosis) from exc
+        except BotoCoreError as exc:
+            # Connection reset, timeout, unreadable answer: botocore's retries ran out.
+            raise ListingFailedError(self._location, exc, NETWORK_DIAGNOSIS) from exc
+
+
+# A copy or listing that failed without an answer from S3, after every retry.
+NETWORK_DIAGNOSIS = Diagnosis(
+    "the connection to S3 failed (reset, timeout or unreadable answer) after every retry",
+    "retry the run; if it persists, check the network path (proxy, VPC endpoint, DNS) to S3",
+    permanent=False,
+)
+# How long a finished copy may wait to be picked up before the engine looks for it itself.
+_POLL_SECONDS = 0.5
+# After a cancel: how long in-flight copies may take to finish before the run ends without them.
+DRAIN_SECONDS = 20.0
 
 
 class _InFlight:
@@ -70,11 +106,16 @@ class _InFlight:
     call: with 32 in flight it was the engine's biggest own cost in py-spy, and this queue cut the
     client CPU of a 3,000-object copy by 6% (docs/benchmarks.md). The standard library has no
     completion queue for futures, hence this.
+
+    A hand-over can be lost: an exception (KeyboardInterrupt, a task timeout) raised in the main
+    thread just after the queue gave a future up. So a wait never blocks for good: after
+    ``_POLL_SECONDS`` without news it looks for finished futures itself. ``wake`` ends a wait at
+    once; it only puts on a SimpleQueue, which is safe in a signal handler.
     """
 
     def __init__(self) -> None:
         self._objects: dict[Future[CopyOutcome], ListedObject] = {}
-        self._done: queue.SimpleQueue[Future[CopyOutcome]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Future[CopyOutcome] | None] = queue.SimpleQueue()
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -83,14 +124,37 @@ class _InFlight:
         self._objects[future] = obj
         future.add_done_callback(self._done.put)  # runs at once if the future is already done
 
-    def finished(self, *, block: bool) -> list[tuple[Future[CopyOutcome], ListedObject]]:
-        """The copies done since the last call; with ``block``, wait for at least one."""
-        done = [self._done.get()] if block and self._objects else []
+    def wake(self) -> None:
+        self._done.put(None)
+
+    def finished(
+        self, *, block: bool, timeout: float = _POLL_SECONDS
+    ) -> list[tuple[Future[CopyOutcome], ListedObject]]:
+        """The copies done since the last call; with ``block``, wait up to ``timeout`` for one."""
+        done: list[Future[CopyOutcome] | None] = []
+        if block and self._objects:
+            try:
+                done.append(self._done.get(timeout=timeout))
+            except queue.Empty:
+                # Nothing arrived: pick up finished futures whose hand-over was lost.
+                done += [future for future in self._objects if future.done()]
         while True:
             try:
                 done.append(self._done.get_nowait())
             except queue.Empty:
-                return [(future, self._objects.pop(future)) for future in done]
+                break
+        handed = []
+        for future in done:
+            obj = self._objects.pop(future, None) if future is not None else None
+            if future is not None and obj is not None:  # None: a wake-up, or handed over already
+                handed.append((future, obj))
+        return handed
+
+    def abandon(self) -> list[ListedObject]:
+        """Give up on the copies still running (the drain's time is up)."""
+        left = list(self._objects.values())
+        self._objects.clear()
+        return left
 
 
 class TransferEngine:
@@ -99,6 +163,11 @@ class TransferEngine:
     The main thread streams the plan and keeps at most ``concurrency`` copies in flight; results
     are handled on the main thread, so the report needs no locks and the pending work never
     exceeds the bound, whatever the size of the listing.
+
+    ``cancel`` (from a signal handler, ``on_kill`` or another thread) stops the run cleanly: no
+    new copy starts, multipart copies stop sending parts and abort their uploads, copies already
+    sent get ``drain_seconds`` to finish, every upload this run created and did not complete is
+    aborted, the report is written and ``run`` returns the summary with ``interrupted`` set.
     """
 
     def __init__(
@@ -109,11 +178,15 @@ class TransferEngine:
         principal_arn: str | None = None,
         progress: ProgressCallback | None = None,
         report_target: str | None = None,
+        retry: RetryPolicy | None = None,
+        drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
         self.spec = spec
         self.clients = clients
         self.progress = progress
         self.report_target = report_target
+        self.retry = retry or RetryPolicy()
+        self.drain_seconds = drain_seconds
         self.diagnoser = Diagnoser(
             TransferContext(
                 source_bucket=spec.source.bucket,
@@ -125,8 +198,34 @@ class TransferEngine:
             ),
             clients.source,
         )
+        self._cancel = threading.Event()
+        self._cancel_reason: str | None = None
+        self._hurry = False
+        self._in_flight = _InFlight()
+        self._crt_futures: set[Future[CopyOutcome]] = set()
+        self.uploads = UploadTracker(clients.dest, spec.dest_account_id)
 
-    def run(self) -> CopyReport:
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the run (safe from a signal handler or another thread). A second call ends the drain."""
+        if self._cancel.is_set():
+            self._hurry = True
+        else:
+            self._cancel_reason = reason
+            self._cancel.set()
+        self._in_flight.wake()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def open_report(self) -> ObjectLog:
+        """The per-object report, its target checked (raises InvalidInputError before any copy)."""
+        log = ObjectLog(self.report_target, destination_args(self.spec))
+        log.check(self.clients.dest)
+        return log
+
+    def run(self, log: ObjectLog | None = None) -> CopyReport:
+        log = log or self.open_report()
         self.spec = spec = self._resolve_source()
         report = CopyReport(
             source=spec.source.uri, destination=spec.destination.uri, mode=spec.mode, dry_run=spec.dry_run
@@ -152,67 +251,110 @@ class TransferEngine:
             rejects=object_filter.rejects if object_filter.active else None,
         )
         deletes = DeleteQueue()
-        log = ObjectLog(self.report_target)
         limiter = RequestRateLimiter(spec.max_requests_per_second) if spec.max_requests_per_second else None
         if limiter:
             limiter.attach(self.clients.source, self.clients.dest)
+        pool = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-copy")
+        parts = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part")
+        self._pool = pool
+        self._copier = copier = ObjectCopier(
+            spec,
+            self.clients.source,
+            self.clients.dest,
+            parts,
+            uploads=self.uploads,
+            cancel=self._cancel,
+            retry=self.retry,
+        )
+        in_flight = self._in_flight
         try:
-            with (
-                ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-copy") as pool,
-                ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part") as parts,
-            ):
-                copier = ObjectCopier(spec, self.clients.source, self.clients.dest, parts)
+            try:
                 # The CRT client starts at the first small copy: a no-op sync never needs one.
                 crt: CrtCopyClient | None = None
-                in_flight = _InFlight()
-                try:
-                    plan = planner.plan(source, dest if spec.mode == "sync" else ())
-                    for step in plan:
-                        report.listed = source.count
-                        if step.action is Action.DELETE:
-                            deletes.add(step.key)
-                            continue
-                        assert step.source is not None
-                        if step.action is Action.SKIP:
-                            report.skipped += 1
-                            log.write(step.key, step.source.size, "skip", step.reason)
-                        elif spec.dry_run:
-                            self._record_copy(report, log, step.source, dry_run=True)
-                        else:
-                            if len(in_flight) >= spec.concurrency:
-                                self._collect(in_flight, report, log, block=True)
-                            obj = step.source
-                            small = obj.size <= spec.multipart_threshold
-                            if small and spec.transport == "crt" and crt is None:
-                                crt = self.clients.crt_copier(spec.destination.bucket)
-                            # An overwrite with a backup prefix saves the old object first (botocore).
-                            save_first = spec.backup_prefix is not None and step.reason not in (
-                                "new",
-                                "copy mode",
-                            )
-                            if small and crt is not None and not copier.replaces_metadata and not save_first:
-                                if limiter:
-                                    limiter.acquire()
-                                future = crt.copy(obj, copier.single_copy_args(obj))
-                            else:
-                                future = pool.submit(copier.copy, obj, save_first)
-                            in_flight.add(future, obj)
-                            if len(in_flight) % 16 == 0:
-                                self._collect(in_flight, report, log, block=False)
+                plan = planner.plan(source, dest if spec.mode == "sync" else ())
+                for step in plan:
+                    if self._cancel.is_set():
+                        break
                     report.listed = source.count
-                finally:
-                    while in_flight:
-                        self._collect(in_flight, report, log, block=True)
-            self._delete(deletes, report, log, source.count, dest.count)
+                    if step.action is Action.DELETE:
+                        deletes.add(step.key)
+                        continue
+                    assert step.source is not None
+                    if step.action is Action.SKIP:
+                        report.skipped += 1
+                        log.write(step.key, step.source.size, "skip", step.reason)
+                    elif spec.dry_run:
+                        self._record_copy(report, log, step.source, dry_run=True)
+                    else:
+                        while len(in_flight) >= spec.concurrency and not self._cancel.is_set():
+                            self._collect(in_flight, report, log, block=True)
+                        if self._cancel.is_set():
+                            break
+                        obj = step.source
+                        small = obj.size <= spec.multipart_threshold
+                        if small and spec.transport == "crt" and crt is None:
+                            crt = self.clients.crt_copier(spec.destination.bucket)
+                        # An overwrite with a backup prefix saves the old object first (botocore).
+                        save_first = spec.backup_prefix is not None and step.reason not in (
+                            "new",
+                            "copy mode",
+                        )
+                        if small and crt is not None and not copier.replaces_metadata and not save_first:
+                            if limiter:
+                                limiter.acquire()
+                            future = crt.copy(obj, copier.single_copy_args(obj))
+                            self._crt_futures.add(future)
+                        else:
+                            future = pool.submit(copier.copy, obj, save_first)
+                        in_flight.add(future, obj)
+                        if len(in_flight) % 16 == 0:
+                            self._collect(in_flight, report, log, block=False)
+                report.listed = source.count
+            except BaseException as exc:
+                # KeyboardInterrupt, a task timeout, a listing failure: stop like a cancel does.
+                self.cancel(type(exc).__name__)
+                raise
+            finally:
+                self._drain(in_flight, report, log)
+                pool.shutdown(wait=not self._cancel.is_set(), cancel_futures=True)
+                parts.shutdown(wait=not self._cancel.is_set(), cancel_futures=True)
+            if not self._cancel.is_set():
+                if not source.check.complete:
+                    report.listing_problem = source.check.problem or "it did not reach its end"
+                self._delete(deletes, report, log, source, dest.count)
         finally:
             if limiter:
                 limiter.detach(self.clients.source, self.clients.dest)
             deletes.close()
+            self.uploads.abort_all()
+            report.uploads_aborted = self.uploads.aborted
+            report.abort_failures = list(self.uploads.failures)
+            report.retries = copier.retries
+            report.retry_wait_seconds = copier.retry_wait_seconds
+            report.interrupted = self._cancel_reason
             report.elapsed_seconds = time.monotonic() - started
             report.report_uri = log.close(self.clients.dest)
+            report.report_error = log.error
         if self.progress:
             self.progress(report)
         return report
+
+    def _drain(self, in_flight: _InFlight, report: CopyReport, log: ObjectLog) -> None:
+        """Wait for the copies in flight; after a cancel, for ``drain_seconds`` at most."""
+        deadline: float | None = None
+        while in_flight:
+            if self._cancel.is_set():
+                if deadline is None:
+                    deadline = time.monotonic() + self.drain_seconds
+                left = deadline - time.monotonic()
+                if left <= 0 or self._hurry:
+                    break
+                self._collect(in_flight, report, log, block=True, timeout=min(left, _POLL_SECONDS))
+            else:
+                self._collect(in_flight, report, log, block=True)
+        for obj in in_flight.abandon():
+            report.interrupted_copies += 1
+            log.write(obj.key, obj.size, "copy", "interrupted", "still in flight when the run stopped")
 
     def _resolve_source(self) -> CopySpec:
         """The spec with a source URI that names one object (no trailing '/') made a one-object copy.
@@ -259,12 +401,18 @@ class TransferEngine:
         key_filter: KeyFilter,
         extra: dict[str, Any] | None = None,
     ) -> _CountingListing:
-        """One side's listing, restricted to the spec's shard, counted and diagnosed."""
+        """One side's listing, restricted to the spec's shard, counted, checked and diagnosed.
+
+        Only the paged prefix listing is checked page by page; a one-object or point-in-time
+        listing counts as complete (deletes are still confirmed by a HEAD of each candidate).
+        """
         extra = {**(extra or {}), **self.spec.payer_args()}
+        check = ListingCheck()
         objects: Iterator[ListedObject]
         if self.spec.version_at is not None and location is self.spec.source:
             # The source as it was then; one object's name filters its parent's versions.
             name = (location.object_key or "").rpartition("/")[2]
+            check.finished = True
             objects = list_versions_at(
                 client,
                 location,
@@ -276,6 +424,7 @@ class TransferEngine:
         elif self.spec.source.object_key is not None:
             # One object: both sides list just its key, under the source object's name.
             name = self.spec.source.object_key.rpartition("/")[2]
+            check.finished = True
             objects = list_one(client, location, name, expected_owner=owner, extra=extra)
         else:
             objects = list_objects(
@@ -286,8 +435,9 @@ class TransferEngine:
                 start_after=self.spec.start_after,
                 end_key=self.spec.end_key,
                 extra=extra,
+                check=check,
             )
-        return _CountingListing(objects, location.uri, self.diagnoser)
+        return _CountingListing(objects, location.uri, self.diagnoser, check)
 
     def _collect(
         self,
@@ -296,30 +446,63 @@ class TransferEngine:
         log: ObjectLog,
         *,
         block: bool,
+        timeout: float = _POLL_SECONDS,
     ) -> None:
-        done = in_flight.finished(block=block)
+        done = in_flight.finished(block=block, timeout=timeout)
         for future, obj in done:
+            from_crt = future in self._crt_futures
+            self._crt_futures.discard(future)
             try:
                 outcome = future.result()
-            except CopyFailedError as exc:
-                diagnosis = self.diagnoser.explain(
-                    exc.operation, self.spec.source.prefix + obj.key, exc.code, exc.message
-                )
-                self._record_failure(report, log, obj, str(exc), diagnosis)
-            except (ClientError, BotoCoreError) as exc:
-                if isinstance(exc, ClientError):
-                    diagnosis = self.diagnoser.explain_client_error(
-                        str(exc.operation_name), self.spec.source.prefix + obj.key, exc
-                    )
-                else:
-                    diagnosis = Diagnosis(f"network or client error: {exc}", "retry the run", permanent=False)
-                self._record_failure(report, log, obj, str(exc), diagnosis)
+            except CopyInterruptedError:
+                report.interrupted_copies += 1
+                log.write(obj.key, obj.size, "copy", "interrupted", "the run was stopped; upload aborted")
+            except Exception as exc:
+                if from_crt and is_transient(exc) and not self._cancel.is_set():
+                    # The CRT's own retries ran out: go on with botocore and the engine's retries.
+                    in_flight.add(self._pool.submit(self._copier.copy, obj, False), obj)
+                    continue
+                self._record_error(report, log, obj, exc)
             else:
                 report.multipart_copies += outcome.multipart
                 # The size copied: a multipart copy's HEAD may have seen a newer version than the listing.
                 self._record_copy(report, log, replace(obj, size=outcome.size), dry_run=False)
         if done and self.progress:
             self.progress(report)
+
+    def _record_error(
+        self, report: CopyReport, log: ObjectLog, obj: ListedObject, exc: BaseException
+    ) -> None:
+        """A copy that failed: vanished from the source (a skip), or a failure with its diagnosis."""
+        cause = exc.cause if isinstance(exc, RetriesExhaustedError) else exc
+        if isinstance(cause, CopyFailedError):
+            operation, code, message = cause.operation, cause.code, cause.message
+        elif isinstance(cause, ClientError):
+            info = cause.response.get("Error", {})
+            operation, code, message = (
+                str(cause.operation_name),
+                str(info.get("Code", "")),
+                str(info.get("Message", "")),
+            )
+        elif isinstance(cause, BotoCoreError):
+            self._record_failure(report, log, obj, str(exc), NETWORK_DIAGNOSIS)
+            return
+        else:
+            raise exc  # a bug, not an S3 answer: let it surface
+        if code in VANISHED_CODES and operation in READ_OPERATIONS:
+            # Deleted from the source after it was listed: nothing to copy, nothing to fix.
+            report.skipped += 1
+            report.vanished += 1
+            log.write(obj.key, obj.size, "skip", "vanished", f"{operation}: {code}")
+            return
+        diagnosis = self.diagnoser.explain(operation, self.spec.source.prefix + obj.key, code, message)
+        if isinstance(exc, RetriesExhaustedError):
+            diagnosis = dataclasses.replace(
+                diagnosis,
+                cause=f"{diagnosis.cause}, and the engine's own retries (up to {self.retry.max_attempts} "
+                f"tries or {self.retry.object_seconds:.0f}s per object, backoff with jitter)",
+            )
+        self._record_failure(report, log, obj, str(exc), diagnosis)
 
     def _record_copy(self, report: CopyReport, log: ObjectLog, obj: ListedObject, *, dry_run: bool) -> None:
         report.copied += 1
@@ -349,17 +532,49 @@ class TransferEngine:
         return saved
 
     def _delete(
-        self, deletes: DeleteQueue, report: CopyReport, log: ObjectLog, source_listed: int, dest_listed: int
+        self,
+        deletes: DeleteQueue,
+        report: CopyReport,
+        log: ObjectLog,
+        source: _CountingListing,
+        dest_listed: int,
     ) -> None:
+        """Delete the candidates the source is shown not to have, within the safety limit.
+
+        A key missing from the source listing is not proof it is gone: it may have been written
+        after the listing passed its place, or a faulty page may have left it out. So nothing is
+        deleted unless the source listing ran to its end with consistent pages, and each candidate
+        is confirmed absent by a HEAD (404) right before its batch is deleted.
+        """
         spec = self.spec
+        if report.listing_problem is not None:
+            if deletes.count:
+                report.delete_skipped += deletes.count
+                report.delete_skip_reasons["the source listing may be incomplete"] += deletes.count
+            return
         refusal = delete_refusal(
-            deletes.count, source_listed, dest_listed, spec.max_delete, spec.max_delete_fraction
+            deletes.count, source.count, dest_listed, spec.max_delete, spec.max_delete_fraction
         )
         if refusal:
             report.delete_refused = refusal
             return
         owner = {"ExpectedBucketOwner": spec.dest_account_id} if spec.dest_account_id else {}
-        for batch in deletes.batches():
+        for candidates in deletes.batches():
+            if self._cancel.is_set():  # stopped: the rest waits for the next run
+                break
+            present = still_in_source(
+                self.clients.source, spec.source, candidates, spec.source_account_id, spec.concurrency
+            )
+            batch = []
+            for key in candidates:
+                if key in present:
+                    report.delete_skipped += 1
+                    report.delete_skip_reasons[present[key]] += 1
+                    log.write(key, None, "delete", "kept", present[key])
+                else:
+                    batch.append(key)
+            if not batch:
+                continue
             if spec.dry_run:
                 report.deleted += len(batch)
                 for key in batch:
@@ -375,8 +590,12 @@ class TransferEngine:
                     **owner,
                     **spec.payer_args(),
                 )
-            except ClientError as exc:
-                diagnosis = self.diagnoser.explain_client_error("DeleteObjects", "", exc)
+            except (ClientError, BotoCoreError) as exc:
+                diagnosis = (
+                    self.diagnoser.explain_client_error("DeleteObjects", "", exc)
+                    if isinstance(exc, ClientError)
+                    else NETWORK_DIAGNOSIS
+                )
                 for key in batch:
                     report.add_failure(key, f"DeleteObjects: {exc}", diagnosis)
                     log.write(key, None, "delete", "failed", str(exc), str(diagnosis))

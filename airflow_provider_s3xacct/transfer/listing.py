@@ -25,6 +25,34 @@ class ListedObject:
     version_id: str | None = None
 
 
+@dataclass
+class ListingCheck:
+    """Whether a listing ran to its end with every page consistent; deletes rely on it.
+
+    A page whose ``KeyCount`` disagrees with its entries, or a last page that still says
+    ``IsTruncated`` (botocore's paginator stops quietly when the continuation token is missing),
+    means objects may be missing from the listing, so an absent key proves nothing.
+    """
+
+    pages: int = 0
+    finished: bool = False
+    problem: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.finished and self.problem is None
+
+    def page(self, page: dict[str, Any]) -> None:
+        self.pages += 1
+        entries = len(page.get("Contents", ()))
+        count = page.get("KeyCount")
+        if count is not None and count != entries and self.problem is None:
+            self.problem = f"listing page {self.pages} reported KeyCount {count} but held {entries} entries"
+        truncated = page.get("IsTruncated")
+        if truncated and not page.get("NextContinuationToken") and self.problem is None:
+            self.problem = f"listing page {self.pages} was truncated without a continuation token"
+
+
 def _listed(entry: dict[str, Any], relative: str) -> ListedObject:
     restore = entry.get("RestoreStatus") or {}
     return ListedObject(
@@ -90,13 +118,15 @@ def list_objects(
     start_after: str | None = None,
     end_key: str | None = None,
     extra: dict[str, Any] | None = None,
+    check: ListingCheck | None = None,
 ) -> Iterator[ListedObject]:
     """Yield the objects under ``location`` one page at a time, in S3's (UTF-8 binary) key order.
 
     Only one page (at most 1,000 entries) is held at a time, so memory does not grow with the bucket.
     ``start_after`` / ``end_key`` (relative keys) restrict the listing to one shard, (start, end].
     ``key_filter`` is called with each relative key; ``extra`` adds request parameters
-    (RequestPayer, OptionalObjectAttributes).
+    (RequestPayer, OptionalObjectAttributes). ``check``, when given, is told about every page and
+    whether the listing reached its end.
     """
     kwargs: dict[str, Any] = {
         "Prefix": location.prefix,
@@ -107,15 +137,21 @@ def list_objects(
         kwargs["StartAfter"] = location.prefix + start_after
     cut = len(location.prefix)
     for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
+        if check is not None:
+            check.page(page)
         for entry in page.get("Contents", ()):
             relative = entry["Key"][cut:]
             if end_key is not None and relative > end_key:
+                if check is not None:
+                    check.finished = True
                 return
             if not relative or (relative.endswith("/") and entry["Size"] == 0):
                 continue  # the prefix itself, or a zero-byte "folder" marker made by the console
             if key_filter is not None and not key_filter(relative):
                 continue
             yield _listed(entry, relative)
+    if check is not None:
+        check.finished = True
 
 
 def list_versions_at(

@@ -1,0 +1,84 @@
+"""``--delete`` removes only what is really gone from the source, whatever the listings said."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
+from airflow_provider_s3xacct.transfer.engine import TransferEngine
+from airflow_provider_s3xacct.transfer.report import CopyReport
+from airflow_provider_s3xacct.transfer.spec import CopySpec
+from tests.aws_world import World
+from tests.faults.helpers import fault
+
+
+def _sync(world: World, clients: TransferClients | None = None, **spec: Any) -> CopyReport:
+    if clients is None:
+        client = world.principal.client("s3", config=engine_config(4), endpoint_url=world.endpoint_url)
+        clients = TransferClients(source=client, dest=client)
+    return TransferEngine(
+        CopySpec.create(
+            source=f"s3://{world.source_bucket}/data/",
+            destination=f"s3://{world.dest_bucket}/copy/",
+            mode="sync",
+            delete=True,
+            max_delete=100,
+            concurrency=4,
+            transport="botocore",
+            **spec,
+        ),
+        clients,
+    ).run()
+
+
+def _filled(world: World, n: int = 20) -> None:
+    for i in range(n):
+        world.put(f"data/{i:02}", b"v")
+    _sync(world)
+
+
+def test_a_key_written_between_the_two_listings_is_not_deleted(world: World) -> None:
+    """The source listing passes "10b" before it exists; it is written to both sides before the
+    destination listing reaches it, so the destination has a key the source listing lacked."""
+    _filled(world)
+    source = world.principal.client("s3", config=engine_config(4), endpoint_url=world.endpoint_url)
+    dest = world.principal.client("s3", config=engine_config(4), endpoint_url=world.endpoint_url)
+    written: list[str] = []
+
+    def write_after_source_listing(**_: Any) -> None:
+        if not written:
+            written.append("10b")
+            world.put("data/10b", b"new")
+            world.dst_s3.put_object(Bucket=world.dest_bucket, Key="copy/10b", Body=b"new")
+
+    source.meta.events.register("after-call.s3.ListObjectsV2", write_after_source_listing)
+    world.src_s3.delete_object(Bucket=world.source_bucket, Key="data/03")  # really gone
+
+    report = _sync(world, TransferClients(source=source, dest=dest))
+
+    assert written == ["10b"]
+    assert "copy/10b" in world.dest_keys()
+    assert "copy/03" not in world.dest_keys()
+    assert (report.deleted, report.delete_skipped) == (1, 1) and report.ok
+    assert "present in the source" in next(iter(report.delete_skip_reasons))
+
+
+def test_a_listing_page_that_silently_drops_entries_deletes_nothing_the_source_has(world: World) -> None:
+    _filled(world)
+    # The next source listing page leaves one entry out and adjusts KeyCount: undetectable in it.
+    fault(world, "ListObjects", f"/{world.source_bucket}", kind="drop-entry")
+    report = _sync(world)
+    assert len(world.dest_keys()) == 20
+    assert (report.deleted, report.delete_skipped) == (0, 1)
+
+
+def test_a_page_whose_count_disagrees_or_that_ends_truncated_refuses_every_delete(world: World) -> None:
+    _filled(world)
+    world.src_s3.delete_object(Bucket=world.source_bucket, Key="data/05")
+    for kind in ("keycount", "truncate"):
+        fault(world, "ListObjects", f"/{world.source_bucket}", kind=kind)
+        report = _sync(world)
+        assert report.deleted == 0 and not report.ok and report.only_retryable_failures
+        assert report.listing_problem and "may be incomplete" in report.failure_summary(), kind
+        assert "copy/05" in world.dest_keys()
+    assert _sync(world).deleted == 1 and "copy/05" not in world.dest_keys()

@@ -85,7 +85,7 @@ class ObjectCopier:
         self.source_client = source_client
         self.dest_client = dest_client
         self.part_executor = part_executor
-        self.uploads = uploads or UploadTracker(dest_client, spec.dest_account_id)
+        self.uploads = uploads or UploadTracker(dest_client, spec.dest_account_id, spec.payer_args())
         self.cancel = cancel or threading.Event()
         self.retry = retry or RetryPolicy()
         self._write_args = self._destination_args()

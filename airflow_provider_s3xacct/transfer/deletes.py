@@ -88,7 +88,12 @@ def delete_refusal(
 
 
 def still_in_source(
-    client: Any, source: S3Location, keys: Sequence[str], expected_owner: str | None, concurrency: int
+    client: Any,
+    source: S3Location,
+    keys: Sequence[str],
+    expected_owner: str | None,
+    concurrency: int,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """The delete candidates that must be kept, each with the reason: a HEAD per key, in parallel.
 
@@ -96,7 +101,8 @@ def still_in_source(
     listing passed its place, or a listing page left it out); any other error keeps it too, since
     absence could not be shown.
     """
-    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    owner: dict[str, Any] = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    owner.update(extra or {})  # RequestPayer
 
     def reason(key: str) -> str | None:
         try:

@@ -203,7 +203,7 @@ class TransferEngine:
         self._hurry = False
         self._in_flight = _InFlight()
         self._crt_futures: set[Future[CopyOutcome]] = set()
-        self.uploads = UploadTracker(clients.dest, spec.dest_account_id)
+        self.uploads = UploadTracker(clients.dest, spec.dest_account_id, spec.payer_args())
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop the run (safe from a signal handler or another thread). A second call ends the drain."""
@@ -563,7 +563,12 @@ class TransferEngine:
             if self._cancel.is_set():  # stopped: the rest waits for the next run
                 break
             present = still_in_source(
-                self.clients.source, spec.source, candidates, spec.source_account_id, spec.concurrency
+                self.clients.source,
+                spec.source,
+                candidates,
+                spec.source_account_id,
+                spec.concurrency,
+                spec.payer_args(),
             )
             batch = []
             for key in candidates:

@@ -68,12 +68,15 @@ def _no_such_upload(exc: BaseException) -> bool:
     )
 
 
-def abort_upload(client: Any, upload: OpenUpload, expected_owner: str | None) -> AbortFailure | None:
+def abort_upload(
+    client: Any, upload: OpenUpload, expected_owner: str | None, extra: dict[str, Any] | None = None
+) -> AbortFailure | None:
     """Abort one upload; None when it is gone (an upload already gone counts as aborted).
 
     Never raises: the caller is usually handling another error, whose diagnosis must survive.
     """
-    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    owner: dict[str, Any] = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    owner.update(extra or {})  # RequestPayer on a Requester Pays bucket
     try:
         client.abort_multipart_upload(
             Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id, **owner
@@ -86,10 +89,10 @@ def abort_upload(client: Any, upload: OpenUpload, expected_owner: str | None) ->
 
 
 def list_uploads(
-    client: Any, bucket: str, prefix: str, expected_owner: str | None
+    client: Any, bucket: str, prefix: str, expected_owner: str | None, extra: dict[str, Any] | None = None
 ) -> Iterator[dict[str, Any]]:
     """The incomplete multipart uploads under ``prefix`` (all pages)."""
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, **(extra or {})}
     if expected_owner:
         kwargs["ExpectedBucketOwner"] = expected_owner
     for page in client.get_paginator("list_multipart_uploads").paginate(**kwargs):
@@ -102,6 +105,7 @@ class UploadTracker:
 
     client: Any
     expected_owner: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # RequestPayer, when the spec sets it
     aborted: int = 0
     failures: list[AbortFailure] = field(default_factory=list)
     _open: dict[str, OpenUpload] = field(default_factory=dict)
@@ -117,7 +121,7 @@ class UploadTracker:
 
     def abort(self, upload: OpenUpload) -> None:
         """Abort ``upload``; a failure is recorded with its upload id (see ``failures``)."""
-        failure = abort_upload(self.client, upload, self.expected_owner)
+        failure = abort_upload(self.client, upload, self.expected_owner, self.extra)
         with self._lock:
             self._open.pop(upload.upload_id, None)
             if failure is None:
@@ -145,7 +149,7 @@ class UploadTracker:
         could abort by mistake, and that run's completion then fails and is retried, losing nothing.
         """
         try:
-            uploads = list(list_uploads(self.client, bucket, key, self.expected_owner))
+            uploads = list(list_uploads(self.client, bucket, key, self.expected_owner, self.extra))
         except (ClientError, BotoCoreError) as exc:
             with self._lock:
                 self.failures.append(

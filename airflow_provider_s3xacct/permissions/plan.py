@@ -17,6 +17,7 @@ PLANNED_SIDS = frozenset(
         "ListSource",
         "ReadSource",
         "ListDestination",
+        "ListDestinationUploads",
         "WriteDestination",
         "DecryptSource",
         "EncryptDestination",
@@ -147,6 +148,14 @@ def plan_policies(spec: TransferSpec) -> PolicyPlan:
                 _prefix_condition(dst.prefix),
             )
         )
+    uploads = {
+        "Sid": f"{SID_PREFIX}ListDestinationUploads",
+        "Effect": "Allow",
+        "Action": "s3:ListBucketMultipartUploads",
+        "Resource": dst_bucket,
+    }
+    if opts.multipart:
+        plan.identity.append(dict(uploads))
     plan.identity.append(
         {
             "Sid": f"{SID_PREFIX}WriteDestination",
@@ -237,6 +246,8 @@ def plan_policies(spec: TransferSpec) -> PolicyPlan:
                     _prefix_condition(dst.prefix),
                 )
             )
+        if opts.multipart:
+            plan.dest_bucket.append({**uploads, "Principal": principal})
         plan.dest_bucket.append(
             {
                 "Sid": f"{SID_PREFIX}WriteDestination",

@@ -308,6 +308,18 @@ def required_requests(
         reqs.append(
             dest_objects("s3:AbortMultipartUpload", "abort a failed multipart copy", write({}, set()))
         )
+        # An upload whose CreateMultipartUpload answer was lost is found by key and start time, and
+        # cleanup-uploads lists stale ones: both list the bucket's uploads (ListMultipartUploads).
+        reqs.append(
+            RequiredRequest(
+                "s3:ListBucketMultipartUploads",
+                dst_bucket,
+                "dest-bucket",
+                dst.account_id,
+                "find this run's uploads whose start was not answered, to abort them (ListMultipartUploads)",
+                s3_contexts(dst.region, dst.account_id, {}, set()),
+            )
+        )
     plain_dest = s3_contexts(dst.region, dst.account_id, {}, set())
     if opts.copy_tags:
         reqs.append(dest_objects("s3:PutObjectTagging", "write tags on destination objects", plain_dest))

@@ -60,6 +60,7 @@ def test_plan_out_then_offline_verify_passes(tmp_path: Path) -> None:
     config = write_config(tmp_path / "transfer.yaml")
     planned = s3xacct("plan", "--config", str(config), "--out", str(tmp_path / "policies"), "--json")
     assert planned.returncode == 0, planned.stderr
+    assert "AbortIncompleteMultipartUpload" in planned.stderr  # the lifecycle rule is recommended
     files = json.loads(planned.stdout.splitlines()[-1])
     # Every document the checks need, the same-account destination key's default policy included.
     assert set(files) == {

@@ -98,6 +98,13 @@ def run_plan(args: argparse.Namespace) -> int:
     except (InvalidInputError, OSError) as exc:
         return fail_usage(str(exc), args.json)
     files = plan_policies(spec).files(spec)
+    if spec.options.multipart:
+        # kill -9 or a lost abort can leave an upload behind; only S3 itself removes it reliably.
+        sys.stderr.write(
+            f"recommended: a lifecycle rule with AbortIncompleteMultipartUpload (e.g. DaysAfterInitiation 2) "
+            f"on s3://{spec.destination.bucket}, so an upload an interrupted run could not abort is removed "
+            "(README, 'Interruption, faults and cleanup')\n"
+        )
     if args.out:
         try:
             written = write_policy_dir(files, args.out)

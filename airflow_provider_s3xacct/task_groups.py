@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from airflow.providers.common.compat.sdk import TaskGroup
-
+from airflow_provider_s3xacct.compat import TaskGroup
 from airflow_provider_s3xacct.operators import CrossAccountPermissionsOperator, CrossAccountS3CopyOperator
 from airflow_provider_s3xacct.sensors import KmsAccessSensor
 

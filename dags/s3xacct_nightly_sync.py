@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Asset
 
+from airflow_provider_s3xacct.compat import DAG, Asset
 from airflow_provider_s3xacct.example_settings import (
     DEFAULT_ARGS,
     DEFAULT_TRANSFER,

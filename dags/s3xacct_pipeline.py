@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, task
 
+from airflow_provider_s3xacct.compat import DAG, Asset, task
 from airflow_provider_s3xacct.example_settings import (
     DEFAULT_ARGS,
     DEFAULT_TRANSFER,

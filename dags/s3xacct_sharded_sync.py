@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, Variable, task
 
+from airflow_provider_s3xacct.compat import DAG, Param, task, variable_get
 from airflow_provider_s3xacct.example_settings import DEFAULT_ARGS, DEFAULT_TRANSFER, SYNC_CONN_ID, TRANSFER
 from airflow_provider_s3xacct.operators import CrossAccountS3CopyOperator
 
@@ -47,7 +47,7 @@ KubernetesExecutor the shards run on many workers at once.
         from airflow_provider_s3xacct.transfer.locations import S3Location
         from airflow_provider_s3xacct.transfer.shards import plan_shards
 
-        transfer = Variable.get("s3xacct_transfer", default=DEFAULT_TRANSFER, deserialize_json=True)
+        transfer = variable_get("s3xacct_transfer", DEFAULT_TRANSFER, deserialize_json=True)
         source = transfer["source"]
         location = S3Location.parse(f"s3://{source['bucket']}/{source.get('prefix', '')}", "source")
         clients = SyncPrincipalHook(aws_conn_id=SYNC_CONN_ID).transfer_clients(

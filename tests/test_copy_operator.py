@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
+from airflow_provider_s3xacct.compat import AirflowException, AirflowFailException
 from airflow_provider_s3xacct.operators import CrossAccountS3CopyOperator
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from tests.aws_world import World

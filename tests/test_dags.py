@@ -17,7 +17,7 @@ from demo.airflow_env import REPO, airflow_env, apply_permissions, latest_xcom, 
 
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag  # the public name on 2.11 through 3.3
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -53,16 +53,19 @@ def test_nightly_dag_is_safe_to_schedule(dagbag: Any) -> None:
     ]
     copy = dag.get_task("sync.copy")
     assert copy.retries == 3 and copy.retry_exponential_backoff and copy.execution_timeout is not None
-    assert [o.uri for o in copy.outlets] == ["s3://analytics-landing/vendor"]  # Asset drops the "/"
+    # Airflow 3's Asset drops the trailing "/", 2.11's Dataset keeps it.
+    assert [o.uri.rstrip("/") for o in copy.outlets] == ["s3://analytics-landing/vendor"]
     assert all(t.doc_md for t in dag.tasks)
     downstream = dagbag.dags["s3xacct_pipeline_downstream"]
-    assert "s3://analytics-landing/vendor" in repr(downstream.timetable.asset_condition)
+    condition = (
+        getattr(downstream.timetable, "asset_condition", None) or downstream.timetable.dataset_condition
+    )
+    assert "s3://analytics-landing/vendor" in repr(condition)
 
 
 def test_manual_dag_form_rejects_bad_input(dagbag: Any) -> None:
-    from airflow.sdk.definitions.param import ParamsDict
-
     dag = dagbag.dags["s3xacct_manual_copy"]
+    ParamsDict = type(dag.params)  # airflow.sdk's on Airflow 3, airflow.models.param's on 2.11
     assert dag.schedule is None and dag.render_template_as_native_obj
     good = ParamsDict(dag.params)
     good.validate()
@@ -118,6 +121,7 @@ def dags_test(ctx: dict[str, Any], dag_id: str, conf: dict[str, Any] | None = No
     run(args, ctx["env"])
 
 
+@pytest.mark.e2e
 def test_nightly_sync_end_to_end_twice(local_stack: dict[str, Any]) -> None:
     dags_test(local_stack, "s3xacct_nightly_sync")
     first = latest_xcom(local_stack["home"], "s3xacct_nightly_sync", "sync.copy")
@@ -134,6 +138,7 @@ def test_nightly_sync_end_to_end_twice(local_stack: dict[str, Any]) -> None:
     assert second["copied"] == 0 and second["skipped"] == local_stack["accounts"].total_objects
 
 
+@pytest.mark.e2e
 def test_manual_copy_from_the_form_values(local_stack: dict[str, Any]) -> None:
     conf = {
         "source_uri": f"s3://{stack.SOURCE_BUCKET}/exports/",
@@ -153,6 +158,7 @@ def test_manual_copy_from_the_form_values(local_stack: dict[str, Any]) -> None:
     assert listing(local_stack["endpoint"], stack.DEST_BUCKET, "dry/") == {}
 
 
+@pytest.mark.e2e
 def test_pipeline_dags(local_stack: dict[str, Any]) -> None:
     dags_test(local_stack, "s3xacct_pipeline_with_sync")
     assert latest_xcom(local_stack["home"], "s3xacct_pipeline_with_sync", "load").startswith("loaded ")
@@ -161,6 +167,7 @@ def test_pipeline_dags(local_stack: dict[str, Any]) -> None:
     assert landed == local_stack["accounts"].total_objects
 
 
+@pytest.mark.e2e
 def test_sharded_sync_covers_every_key_once(local_stack: dict[str, Any]) -> None:
     env = dict(local_stack["env"])
     transfer = json.loads(env["AIRFLOW_VAR_S3XACCT_TRANSFER"])

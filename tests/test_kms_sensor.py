@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_s3xacct.compat import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 from airflow_provider_s3xacct.kms.probes import KeyAccess
 from airflow_provider_s3xacct.sensors import KmsAccessSensor
 from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger

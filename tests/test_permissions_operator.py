@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.operators import CrossAccountPermissionsOperator
 from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World
 

@@ -16,8 +16,12 @@ class SyncPrincipalHook(AwsBaseHook):
 
     All credential handling (assume role, ExternalId, refresh, endpoint_url for local stacks) is
     the amazon provider's; this hook only hands its session to the core with the engine's client
-    configuration. Its connection type ``s3xacct_sync`` shows the aws connection's form under its
-    own name in the UI; any ``aws`` connection works as well (the fields are the same).
+    configuration. The provider's ``get_session`` builds a new session, and so assumes the role
+    again, on every call: this hook builds one per instance (one per task run, since operators and
+    sensors cache their hook) and makes every client from it. Its credentials refresh themselves,
+    so a copy that outlives the role's session duration keeps working. Its connection type
+    ``s3xacct_sync`` shows the aws connection's form under its own name in the UI; any ``aws``
+    connection works as well (the fields are the same).
 
     :param aws_conn_id: the sync principal's connection (type ``aws`` or ``s3xacct_sync``).
     :param region_name: default region of its clients.
@@ -29,11 +33,17 @@ class SyncPrincipalHook(AwsBaseHook):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("client_type", "s3")
         super().__init__(*args, **kwargs)
+        self._session: Any = None
+
+    def session(self) -> Any:
+        """The connection's boto3 session, assumed once for this hook."""
+        if self._session is None:
+            self._session = self.get_session(region_name=self.region_name)
+        return self._session
 
     def client_for(self, service: str, region_name: str | None = None, config: Config | None = None) -> Any:
         """A boto3 client for ``service`` from this connection, honouring its endpoint_url."""
-        session = self.get_session(region_name=region_name or self.region_name)
-        return session.client(
+        return self.session().client(
             service,
             region_name=region_name or self.region_name,
             endpoint_url=self.conn_config.get_service_endpoint_url(service_name=service),
@@ -44,9 +54,8 @@ class SyncPrincipalHook(AwsBaseHook):
     def transfer_clients(
         self, *, concurrency: int, source_region: str | None, dest_region: str | None
     ) -> TransferClients:
-        session = self.get_session(region_name=dest_region or self.region_name)
         return TransferClients.from_session(
-            session,
+            self.session(),
             concurrency=concurrency,
             source_region=source_region or self.region_name,
             dest_region=dest_region or self.region_name,
@@ -56,4 +65,9 @@ class SyncPrincipalHook(AwsBaseHook):
         )
 
     def principal_arn(self) -> str | None:
-        return caller_arn(self.get_session(), self.conn_config.get_service_endpoint_url(service_name="sts"))
+        """The principal the connection acts as: its ``role_arn`` when it assumes one (no request),
+        else the caller's ARN from STS (None when STS is unreachable; it only decorates messages)."""
+        role_arn = self.conn_config.role_arn
+        if role_arn:
+            return str(role_arn)
+        return caller_arn(self.session(), self.conn_config.get_service_endpoint_url(service_name="sts"))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
-
+from airflow_provider_s3xacct.compat import AirflowException, AirflowFailException
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.kms.probes import ClientCache
 from airflow_provider_s3xacct.operators.errors import invalid_input

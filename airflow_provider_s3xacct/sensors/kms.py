@@ -9,13 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    PokeReturnValue,
-    conf,
-)
 
+from airflow_provider_s3xacct.compat import AirflowFailException, AirflowSensorTimeout, PokeReturnValue, conf
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.kms.discovery import KeyDiscoveryError, discover_keys
 from airflow_provider_s3xacct.kms.probes import (

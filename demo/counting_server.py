@@ -8,7 +8,8 @@ Run as ``python -m demo.counting_server --port P --delay 0.02``.
 Used by the benchmarks (requests per object) and by the CeleryExecutor test (every object copied
 once, by one shard). Its own endpoints, beside moto's:
 
-- ``/__bench__/stats``: requests per S3 operation; ``/__bench__/reset`` returns them and clears all;
+- ``/__bench__/stats``: requests per S3 operation, and per STS action as ``sts:AssumeRole`` etc.;
+  ``/__bench__/reset`` returns them and clears all;
 - ``/__bench__/copies``: CopyObject requests per destination ``/bucket/key``;
 - ``/__bench__/requests``: every S3 request in order, as ``{op, path, agent, access_key, headers}``:
   which client sent it (botocore's User-Agent or the CRT's), with whose credentials and which
@@ -37,6 +38,7 @@ depend on it, so this server puts the time moto created each upload into ListMul
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import random
 import re
@@ -192,6 +194,15 @@ def operation(environ: dict[str, Any]) -> str:
     return {"DELETE": "DeleteObject"}.get(method, method)
 
 
+def sts_action(environ: dict[str, Any]) -> str:
+    """``sts:<Action>`` of an STS query-protocol request; the form body stays readable for moto."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    fields = parse_qs(body.decode("utf-8", "replace")) or parse_qs(environ.get("QUERY_STRING", ""))
+    return "sts:" + fields.get("Action", ["?"])[0]
+
+
 def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
     with _lock:
         if path.endswith("/copies"):
@@ -275,6 +286,10 @@ def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
             return [body]
         authorization = environ.get("HTTP_AUTHORIZATION", "")
         if "s3" not in authorization:
+            if "/sts/aws4_request" in authorization:
+                action = sts_action(environ)
+                with _lock:
+                    _counts[action] += 1
             if settings["delay"]:
                 time.sleep(settings["delay"])
             return moto_app(environ, start_response)

@@ -35,15 +35,21 @@ class SyncPrincipalHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
         self._session: Any = None
 
-    def session(self) -> Any:
-        """The connection's boto3 session, assumed once for this hook."""
+    def get_session(self, region_name: str | None = None, deferrable: bool = False) -> Any:
+        """The connection's session, built (and its role assumed) once for this hook.
+
+        The provider's own clients (``conn``, ``conn_partition``) come through here too; a session
+        for another default region or an async one is still the provider's, built anew.
+        """
+        if deferrable or region_name not in (None, self.region_name):
+            return super().get_session(region_name=region_name, deferrable=deferrable)
         if self._session is None:
-            self._session = self.get_session(region_name=self.region_name)
+            self._session = super().get_session(region_name=self.region_name)
         return self._session
 
     def client_for(self, service: str, region_name: str | None = None, config: Config | None = None) -> Any:
         """A boto3 client for ``service`` from this connection, honouring its endpoint_url."""
-        return self.session().client(
+        return self.get_session().client(
             service,
             region_name=region_name or self.region_name,
             endpoint_url=self.conn_config.get_service_endpoint_url(service_name=service),
@@ -55,7 +61,7 @@ class SyncPrincipalHook(AwsBaseHook):
         self, *, concurrency: int, source_region: str | None, dest_region: str | None
     ) -> TransferClients:
         return TransferClients.from_session(
-            self.session(),
+            self.get_session(),
             concurrency=concurrency,
             source_region=source_region or self.region_name,
             dest_region=dest_region or self.region_name,
@@ -70,4 +76,4 @@ class SyncPrincipalHook(AwsBaseHook):
         role_arn = self.conn_config.role_arn
         if role_arn:
             return str(role_arn)
-        return caller_arn(self.session(), self.conn_config.get_service_endpoint_url(service_name="sts"))
+        return caller_arn(self.get_session(), self.conn_config.get_service_endpoint_url(service_name="sts"))

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps check-py312 faults
+.PHONY: demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps check-py312 faults matrix matrix-ci
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ faults: $(STAMP)
 	S3XACCT_SOAK=1 S3XACCT_SIGNAL_RUNS=50 $(BIN)/python -m pytest tests/faults -q -s
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_s3xacct dags demo tests benchmarks
+	$(BIN)/ruff check airflow_provider_s3xacct dags demo tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -57,7 +57,23 @@ test-oracles:
 unit: $(STAMP) system-deps test-oracles
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit
+# One uv venv per supported Airflow (README, "Supported versions"): each version's constraints, the fast
+# suite and the nightly DAG run (scripts/matrix.py). MATRIX_ARGS picks entries, e.g. MATRIX_ARGS="2.11 3.3".
+UV := .venv-tools/bin/uv
+$(UV):
+	$(PYTHON) -m venv .venv-tools
+	.venv-tools/bin/python -m pip install -qq uv
+
+matrix: $(UV)
+	.venv-tools/bin/python scripts/matrix.py $(MATRIX_ARGS)
+
+# What CI adds to the full suite on the newest Airflow (.venv): the oldest supported Airflow and
+# Amazon MWAA's constraints (README, "Supported versions", for the time each takes).
+MATRIX_CI ?= 2.11 mwaa-2.11.0
+matrix-ci: $(UV)
+	.venv-tools/bin/python scripts/matrix.py $(MATRIX_CI)
+
+test: lint typecheck unit matrix-ci
 
 # The quick local loop: everything but the real-Airflow end-to-end and the slow scale checks.
 # `make test` (and CI) still run everything.
@@ -70,4 +86,4 @@ check-py312:
 	bash scripts/check-py312.sh
 
 clean:
-	rm -rf $(VENV) .venv-peers .venv-py312 .demo
+	rm -rf $(VENV) .venv-peers .venv-py312 .demo .venv-tools .matrix

@@ -10,14 +10,14 @@ sensors, triggers, hooks, task groups, the example DAGs) imports this module; th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as _airflow_version
 from packaging.version import Version
 
 AIRFLOW_V_3_0_PLUS = Version(Version(_airflow_version).base_version) >= Version("3.0.0")
 
-try:
+if TYPE_CHECKING:  # type-checked against the newest Airflow, where common-compat has every name
     from airflow.providers.common.compat.sdk import (
         DAG,
         AirflowException,
@@ -32,40 +32,48 @@ try:
         conf,
         task,
     )
-except ImportError:  # common-compat < 1.14 (MWAA's constraints): the same map, by hand
-    from airflow.configuration import conf  # type: ignore[no-redef]
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        TaskDeferred,
-    )
-
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk import (  # type: ignore[no-redef]
+else:
+    try:
+        from airflow.providers.common.compat.sdk import (
             DAG,
+            AirflowException,
+            AirflowFailException,
+            AirflowSensorTimeout,
             Asset,
             Param,
             PokeReturnValue,
+            TaskDeferred,
             TaskGroup,
             Variable,
+            conf,
             task,
         )
-    else:
-        from airflow.datasets import Dataset as Asset  # type: ignore[no-redef]
-        from airflow.decorators import task  # type: ignore[no-redef]
-        from airflow.models.dag import DAG  # type: ignore[no-redef]
-        from airflow.models.param import Param  # type: ignore[no-redef]
-        from airflow.models.variable import Variable  # type: ignore[no-redef]
-        from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef]
-        from airflow.utils.task_group import TaskGroup  # type: ignore[no-redef]
+    except ImportError:  # common-compat < 1.14 (MWAA's constraints): the same map, by hand
+        from airflow.configuration import conf
+        from airflow.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowSensorTimeout,
+            TaskDeferred,
+        )
+
+        if AIRFLOW_V_3_0_PLUS:
+            from airflow.sdk import DAG, Asset, Param, PokeReturnValue, TaskGroup, Variable, task
+        else:
+            from airflow.datasets import Dataset as Asset
+            from airflow.decorators import task
+            from airflow.models.dag import DAG
+            from airflow.models.param import Param
+            from airflow.models.variable import Variable
+            from airflow.sensors.base import PokeReturnValue
+            from airflow.utils.task_group import TaskGroup
 
 
 def variable_get(key: str, default: Any, *, deserialize_json: bool = False) -> Any:
     """``Variable.get`` with a default: the keyword is ``default`` on Airflow 3, ``default_var`` on 2."""
     if AIRFLOW_V_3_0_PLUS:
         return Variable.get(key, default=default, deserialize_json=deserialize_json)
-    return Variable.get(key, default_var=default, deserialize_json=deserialize_json)
+    return Variable.get(key, deserialize_json=deserialize_json, **{"default_var": default})
 
 
 __all__ = [

@@ -47,6 +47,16 @@ class SyncPrincipalHook(AwsBaseHook):
             self._session = super().get_session(region_name=self.region_name)
         return self._session
 
+    @property
+    def conn_region_name(self) -> str:
+        """The connection's region, from the session: the provider builds an S3 client to read it."""
+        return str(self.region_name or self.get_session().region_name)
+
+    @property
+    def conn_partition(self) -> str:
+        """The region's partition (``aws``, ``aws-cn``, ...), without building a client for it."""
+        return str(self.get_session().get_partition_for_region(self.conn_region_name))
+
     def client_for(self, service: str, region_name: str | None = None, config: Config | None = None) -> Any:
         """A boto3 client for ``service`` from this connection, honouring its endpoint_url."""
         return self.get_session().client(

@@ -199,9 +199,7 @@ def run_entry(entry: Entry, *, e2e: bool, extra: list[str]) -> dict[str, object]
             result["failed_step"] = name
             break
     result["ok"] = ok
-    if ok:
-        shutil.rmtree(venv, ignore_errors=True)  # ~0.5 GB each; the log and constraints stay
-    return result
+    return result  # the venv stays for a closer look (`make clean` removes .matrix/)
 
 
 def table(results: list[dict[str, object]]) -> str:

@@ -10,7 +10,8 @@ MWAA pins. For each entry:
    entry's extra pins (the MWAA ones) are added to the same resolution;
 2. a venv with ``uv``; this project installed into it (editable) under those constraints, plus
    the ``matrix`` extra (moto server, pytest, hypothesis) — no browser, no Celery;
-3. the fast suite: ``pytest -m "not e2e"`` without the browser and Celery modules;
+3. the fast suite: ``pytest -m "not e2e and not slow"`` (``make test-fast``'s selection) without
+   the browser and Celery modules;
 4. one end-to-end run: ``python -m demo.run`` (what ``make demo`` does: the nightly DAG twice with
    ``airflow dags test`` against a moto stack).
 
@@ -43,7 +44,7 @@ FAST_SUITE = [
     "-p",
     "no:cacheprovider",
     "-m",
-    "not e2e",
+    "not e2e and not slow",
     "tests",
     "--ignore=tests/test_browser_ui.py",
     "--ignore=tests/test_celery_scale_out.py",

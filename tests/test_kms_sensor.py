@@ -238,7 +238,7 @@ def test_a_network_error_in_the_trigger_ends_as_a_retry_not_a_crash(monkeypatch:
 def test_any_exception_in_the_trigger_becomes_an_error_event_and_a_retryable_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow.providers.common.compat.sdk import AirflowException
+    from airflow_provider_s3xacct.compat import AirflowException
 
     async def broken(self: KmsAccessTrigger) -> list[KeyAccess]:
         raise RuntimeError("credentials provider exploded")

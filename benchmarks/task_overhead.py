@@ -34,7 +34,7 @@ DELAY = 0.02
 
 
 class _TI:
-    def xcom_push(self, key: str, value: Any) -> None:
+    def xcom_push(self, key: str, value: Any, **kwargs: Any) -> None:  # Airflow 2 also passes execution_date
         pass
 
 

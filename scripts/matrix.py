@@ -243,7 +243,6 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [known[n] for n in args.entries] if args.entries else list(ENTRIES)
     WORK.mkdir(exist_ok=True)
     store = WORK / "results.json"
-    previous = json.loads(store.read_text()) if store.exists() else {}
     results = []
     for entry in chosen:
         print(f"matrix {entry.name}: Airflow {entry.airflow}, constraints as of {entry.cut} ...", flush=True)
@@ -252,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             f"matrix {entry.name}: {'pass' if r['ok'] else 'FAIL, see ' + str(WORK / entry.name / 'log.txt')}",
             flush=True,
         )
-        previous[entry.name] = r
-        store.write_text(json.dumps(previous, indent=2))
+        latest = json.loads(store.read_text()) if store.exists() else {}  # another run may have written
+        latest[entry.name] = r
+        store.write_text(json.dumps(latest, indent=2))
         results.append(r)
     print(table(results))
     return 0 if all(r["ok"] for r in results) else 1

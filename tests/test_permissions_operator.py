@@ -16,7 +16,7 @@ class _TI:
     def __init__(self) -> None:
         self.pushed: dict[str, Any] = {}
 
-    def xcom_push(self, key: str, value: Any) -> None:
+    def xcom_push(self, key: str, value: Any, **kwargs: Any) -> None:  # Airflow 2 also passes execution_date
         self.pushed[key] = value
 
 

@@ -20,7 +20,7 @@ from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World
 
 
 class _TI:
-    def xcom_push(self, key: str, value: Any) -> None:
+    def xcom_push(self, key: str, value: Any, **kwargs: Any) -> None:  # Airflow 2 also passes execution_date
         pass
 
 

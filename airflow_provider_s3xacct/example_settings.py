@@ -37,10 +37,7 @@ DEFAULT_TRANSFER: dict[str, Any] = {
     "options": {"mode": "sync", "copy_tags": True, "delete": False},
 }
 
-# Without the trailing "/": Airflow 3 normalises an Asset's URI that way but keeps the name as given,
-# and Airflow 3.0's `airflow dags test` then finds no active asset for the (name, uri) pair and fails
-# the task (AirflowInactiveAssetInInletOrOutletException, seen with 3.0.6 in `make matrix`).
-DEST_ASSET_URI = "s3://{bucket}/{prefix}".format(**DEFAULT_TRANSFER["destination"]).rstrip("/")
+DEST_ASSET_URI = "s3://{bucket}/{prefix}".format(**DEFAULT_TRANSFER["destination"])
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-platform",

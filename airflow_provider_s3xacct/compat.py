@@ -69,6 +69,18 @@ else:
             from airflow.utils.task_group import TaskGroup
 
 
+if TYPE_CHECKING:
+    from airflow.sdk.log import mask_secret
+else:
+    try:  # Airflow 3.1+
+        from airflow.sdk.log import mask_secret
+    except ImportError:
+        try:  # Airflow 3.0
+            from airflow.sdk.execution_time.secrets_masker import mask_secret
+        except ImportError:  # Airflow 2.11
+            from airflow.utils.log.secrets_masker import mask_secret
+
+
 def variable_get(key: str, default: Any, *, deserialize_json: bool = False) -> Any:
     """``Variable.get`` with a default: the keyword is ``default`` on Airflow 3, ``default_var`` on 2."""
     if AIRFLOW_V_3_0_PLUS:
@@ -89,6 +101,7 @@ __all__ = [
     "TaskGroup",
     "Variable",
     "conf",
+    "mask_secret",
     "task",
     "variable_get",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowFailException
 from botocore.config import Config
 
+from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.operators import CrossAccountCheckOperator
 from tests.aws_world import World
 from tests.test_cli_copy import s3xacct

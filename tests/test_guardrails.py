@@ -709,8 +709,7 @@ def test_operator_verify_reads_the_session_policy_from_assume_role_kwargs(
     """The planned documents applied, a connection whose role assumption passes a read-only
     session policy: verify fails on the writes, naming the session policy (IAM User Guide,
     "Session policies"); moto does not enforce it, so the copy itself is not run."""
-    from airflow.providers.common.compat.sdk import AirflowFailException
-
+    from airflow_provider_s3xacct.compat import AirflowFailException
     from tests.test_permissions_operator import _TI, op
 
     op("apply", transfer).execute({"ti": _TI()})  # type: ignore[typeddict-item]

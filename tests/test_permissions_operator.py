@@ -148,8 +148,7 @@ def test_undetermined_fails_by_default_and_warns_when_asked(transfer: dict[str, 
 
 
 def test_the_task_group_passes_on_undetermined_to_verify() -> None:
-    from airflow.sdk import DAG
-
+    from airflow_provider_s3xacct.compat import DAG
     from airflow_provider_s3xacct.task_groups import cross_account_sync
 
     transfer = {

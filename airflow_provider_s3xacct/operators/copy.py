@@ -246,8 +246,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     def _sse_c_key(self) -> str | None:
         if not self.sse_c_copy_source_key_variable:
             return None
-        from airflow.sdk import Variable
-        from airflow.sdk.log import mask_secret
+        from airflow_provider_s3xacct.compat import Variable, mask_secret
 
         key = str(Variable.get(self.sse_c_copy_source_key_variable))
         mask_secret(key)  # never in the task log

@@ -8,8 +8,8 @@ import threading
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
+from airflow_provider_s3xacct.compat import AirflowException, AirflowFailException
 from airflow_provider_s3xacct.operators import CrossAccountS3CopyOperator
 from tests.aws_world import World
 from tests.faults.helpers import MIB, bench, open_uploads, seed, wait_for

@@ -21,7 +21,7 @@ def dagbag(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        bag = DagBag(dag_folder=str(REPO / "dags"))
+        bag = DagBag(dag_folder=str(REPO / "dags"), include_examples=False)
     ours = [
         w
         for w in caught

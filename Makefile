@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps check-py312 faults matrix matrix-ci
+.PHONY: mutation demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps check-py312 faults matrix matrix-ci
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,15 @@ test: lint typecheck unit matrix-ci
 # `make test` (and CI) still run everything.
 test-fast: lint typecheck $(STAMP) test-oracles
 	$(BIN)/python -m pytest -m "not e2e and not slow"
+
+# Mutation testing of the core (mutmut; configuration in pyproject.toml [tool.mutmut]); not part of
+# `make test`: hours on two cores. MUTANTS="airflow_provider_s3xacct.transfer.planner*" picks some.
+# Run it without PYTHONPATH: mutmut imports the mutated copy it makes under mutants/.
+mutation: $(STAMP)
+	$(BIN)/python -m pip install -qq 'mutmut>=3.8,<4'
+	rm -rf mutants
+	env -u PYTHONPATH $(BIN)/mutmut run $(MUTANTS)
+	env -u PYTHONPATH $(BIN)/mutmut results
 
 # plan + verify in a fresh Python 3.12 venv with setuptools >= 82 (no pkg_resources),
 # installed with every declared dependency; not part of `make test` (it downloads Airflow).

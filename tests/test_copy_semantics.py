@@ -256,13 +256,14 @@ def test_size_age_and_key_list_filters_skip_without_deleting(world: World, tmp_p
 
     world.put("data/old.csv", b"1" * 10)
     world.put("data/small", b"1")
-    time.sleep(3.1)
+    time.sleep(6.1)
     world.put("data/young.csv", b"2" * 10)
     listed = world.src_s3.list_objects_v2(Bucket=world.source_bucket, Prefix="data/young")["Contents"][0]
 
     def between() -> float:
-        """An age between young.csv's and the others' (S3 lists whole seconds; the machine may be slow)."""
-        return (datetime.now(UTC) - listed["LastModified"]).total_seconds() + 1.0
+        """An age between young.csv's and the others' (6 s apart; S3 lists whole seconds), with 3 s
+        of margin each way for a loaded machine between this call and the run's listing."""
+        return (datetime.now(UTC) - listed["LastModified"]).total_seconds() + 3.0
 
     run(world, mode="sync", destination=f"s3://{world.dest_bucket}/all/")
     assert run(world, min_age=between(), destination=f"s3://{world.dest_bucket}/aged/").copied == 2

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
-from airflow_provider_s3xacct.transfer.copier import CopyOutcome
 from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine, _InFlight
 from airflow_provider_s3xacct.transfer.listing import ListedObject
+from airflow_provider_s3xacct.transfer.outcomes import CopyOutcome
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import MIB, CopySpec
 from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World

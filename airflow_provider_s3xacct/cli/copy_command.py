@@ -63,7 +63,13 @@ def register(commands: Any) -> None:
     parser.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--multipart-threshold", type=int, metavar="BYTES", default=None)
-    parser.add_argument("--part-size", type=int, metavar="BYTES", default=None)
+    parser.add_argument(
+        "--part-size",
+        type=int,
+        metavar="BYTES",
+        default=None,
+        help="multipart part size (default: per object, so its parts fill --concurrency)",
+    )
     parser.add_argument("--no-tags", action="store_true", help="do not copy object tags")
     parser.add_argument("--acl", choices=["bucket-owner-full-control"])
     _add_selection_args(parser)

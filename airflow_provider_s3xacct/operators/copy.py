@@ -55,6 +55,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         (e.g. ``["GLACIER", "DEEP_ARCHIVE"]``).
     :param max_delete_fraction: with ``delete``, the share of destination objects that may be deleted
         without ``max_delete`` (default 0.1; at least 5 are always allowed).
+    :param part_size: the part size of multipart copies (bytes, 5 MiB..5 GiB); by default chosen per
+        object so its parts fill ``concurrency`` (at most 256 MiB a part, within 10,000 parts).
     :param storage_class: the destination storage class, or ``"keep"`` for each source object's.
     :param request_payer: ``"requester"`` for Requester Pays buckets (sent to both buckets).
     :param checksum_algorithm: the destination objects' checksum (CRC32, CRC32C, CRC64NVME, SHA1,
@@ -141,7 +143,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         dry_run: bool = False,
         concurrency: int = 32,
         multipart_threshold: int = COPY_OBJECT_LIMIT,
-        part_size: int = 256 * 1024**2,
+        part_size: int | None = None,
         copy_tags: bool = True,
         acl: str | None = None,
         include: str | Sequence[str] = (),

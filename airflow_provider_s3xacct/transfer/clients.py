@@ -106,9 +106,14 @@ class TransferClients:
     # The boto3 session behind them, for the CRT fast path of small copies (None: botocore only).
     session: Any = None
 
+    @property
+    def crt_available(self) -> bool:
+        """Whether copies may go through the CRT: only with the session behind the clients."""
+        return self.session is not None
+
     def crt_copier(self, bucket: str) -> CrtCopyClient | None:
         """A CRT client for CopyObject into ``bucket``, or None without a session (botocore only)."""
-        if self.session is None:
+        if not self.crt_available:
             return None
         return CrtCopyClient(self.session, self.dest, bucket)
 

@@ -1,19 +1,35 @@
-"""``ObjectCopier``: one server-side copy, single-request or multipart."""
+"""``ObjectCopier``: how each object is copied (one decision) and the botocore copy itself.
+
+Split as s3transfer splits submission from tasks: :meth:`ObjectCopier.submit` decides, once per
+object, which transport sends it and whether it goes in parts (:meth:`ObjectCopier.route`), then
+hands it to that transport, which returns a ``Future[CopyOutcome]``. The engine and the dry run
+both go through ``submit``, so nothing else decides again. Every failure a future holds is one
+``CopyFailedError`` (outcomes.py), network errors included.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Executor
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients
+from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.listing import ListedObject
-from airflow_provider_s3xacct.transfer.retry import RetryPolicy
+from airflow_provider_s3xacct.transfer.outcomes import (
+    CopyFailedError,
+    CopyInterruptedError,
+    CopyOutcome,
+    s3_call,
+)
+from airflow_provider_s3xacct.transfer.retry import RetriesExhaustedError, RetryPolicy, is_transient
 from airflow_provider_s3xacct.transfer.spec import CopySpec
 from airflow_provider_s3xacct.transfer.uploads import CLOCK_MARGIN, OpenUpload, UploadTracker, server_time
 
@@ -40,32 +56,27 @@ _CHECKSUM_FIELDS = {
 }
 
 
-class CopyFailedError(Exception):
-    """A copy failed; ``operation`` is the S3 operation that failed, ``error`` the ClientError."""
-
-    def __init__(self, operation: str, error: ClientError) -> None:
-        self.operation = operation
-        self.error = error
-        info = error.response.get("Error", {})
-        self.code = str(info.get("Code", ""))
-        self.message = str(info.get("Message", ""))
-        super().__init__(f"{operation}: {self.code}: {self.message}")
-
-
-class CopyInterruptedError(Exception):
-    """The run was cancelled while this copy was under way; its multipart upload was aborted."""
+# The transports a copy can go by. A new one (say, a relay that reads as one principal and writes
+# as another) is a name here, a branch in ``route`` and a ``_start_*`` method (docs/design.md).
+Transport = Literal["crt", "botocore"]
 
 
 @dataclass(frozen=True)
-class CopyOutcome:
-    key: str
-    size: int
+class Route:
+    """How one object is copied: made once, by :meth:`ObjectCopier.route`."""
+
+    transport: Transport
+    # Above the multipart threshold: CreateMultipartUpload, UploadPartCopy, CompleteMultipartUpload.
     multipart: bool
+    # An overwrite with a backup prefix: the destination object is saved first (botocore).
+    back_up_first: bool = False
 
 
 class ObjectCopier:
-    """Copies one object from the source location to the destination location, server side.
+    """Copies objects from the source location to the destination location, server side.
 
+    Owns the thread pools of the botocore transport (object copies and parts, ``concurrency``
+    each) and the CRT client (started at the first copy routed to it: a no-op sync needs none).
     Every multipart upload it creates is registered with ``uploads`` until completed or aborted;
     ``cancel`` stops parts that have not started, and the upload is then aborted.
     """
@@ -73,25 +84,100 @@ class ObjectCopier:
     def __init__(
         self,
         spec: CopySpec,
-        source_client: Any,
-        dest_client: Any,
-        part_executor: Executor,
+        clients: TransferClients,
         *,
         uploads: UploadTracker | None = None,
         cancel: threading.Event | None = None,
         retry: RetryPolicy | None = None,
+        limiter: RequestRateLimiter | None = None,
     ) -> None:
         self.spec = spec
-        self.source_client = source_client
-        self.dest_client = dest_client
-        self.part_executor = part_executor
-        self.uploads = uploads or UploadTracker(dest_client, spec.dest_account_id, spec.payer_args())
+        self.clients = clients
+        self.source_client = clients.source
+        self.dest_client = clients.dest
+        self.uploads = uploads or UploadTracker(clients.dest, spec.dest_account_id, spec.payer_args())
         self.cancel = cancel or threading.Event()
         self.retry = retry or RetryPolicy()
+        self.limiter = limiter
         self._write_args = self._destination_args()
         self._stats_lock = threading.Lock()
         self.retries = 0
         self.retry_wait_seconds = 0.0
+        self._pool = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-copy")
+        self.part_executor = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part")
+        self._crt: CrtCopyClient | None = None
+        self._transports: dict[Transport, Callable[[ListedObject, Route], Future[CopyOutcome]]] = {
+            "crt": self._start_crt,
+            "botocore": self._start_botocore,
+        }
+
+    def route(self, obj: ListedObject, *, overwrites: bool = False) -> Route:
+        """Which transport copies ``obj``, and whether in parts: the one place this is decided.
+
+        The CRT sends single CopyObjects only, and only when nothing must happen before them on
+        the client (a HEAD for replaced metadata, a backup of the object overwritten).
+        """
+        multipart = obj.size > self.spec.multipart_threshold
+        back_up_first = overwrites and self.spec.backup_prefix is not None
+        crt = (
+            self.spec.transport == "crt"
+            and self.clients.crt_available
+            and not multipart
+            and not back_up_first
+            and not self.replaces_metadata
+        )
+        return Route("crt" if crt else "botocore", multipart, back_up_first)
+
+    def submit(self, obj: ListedObject, *, overwrites: bool = False) -> Future[CopyOutcome]:
+        """Start copying ``obj`` (``overwrites``: a destination object is replaced).
+
+        The future holds the ``CopyOutcome``, or raises ``CopyFailedError`` (every failure, after
+        the transport's and the engine's retries) or ``CopyInterruptedError`` (the run stopped).
+        A dry run sends nothing: its future is done at once with the outcome the route implies.
+        """
+        route = self.route(obj, overwrites=overwrites)
+        if self.spec.dry_run:
+            planned: Future[CopyOutcome] = Future()
+            planned.set_result(CopyOutcome(obj.key, obj.size, route.multipart))
+            return planned
+        return self._transports[route.transport](obj, route)
+
+    def shutdown(self, *, wait: bool) -> None:
+        """Stop the pools; copies not started are cancelled (the engine drained what it waits for)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+        self.part_executor.shutdown(wait=wait, cancel_futures=True)
+
+    def _start_crt(self, obj: ListedObject, route: Route) -> Future[CopyOutcome]:
+        """One CopyObject through the CRT; when its own retries run out, botocore takes over."""
+        if self._crt is None:
+            self._crt = self.clients.crt_copier(self.spec.destination.bucket)
+        assert self._crt is not None  # route() sends copies here only when the CRT is available
+        if self.limiter is not None:  # the CRT's requests bypass botocore's before-send pacing
+            self.limiter.acquire()
+        result: Future[CopyOutcome] = Future()
+        result.set_running_or_notify_cancel()
+
+        def settle(sent: Future[CopyOutcome]) -> None:
+            failure = sent.exception()
+            if failure is None:
+                result.set_result(sent.result())
+            elif is_transient(failure) and not self.cancel.is_set():
+                # Throttling or network trouble outlasted the CRT's retries: go on with botocore
+                # and the engine's own bounded retries, as any other copy.
+                _pass_on(self._start_botocore(obj, replace(route, transport="botocore")), result)
+            else:
+                result.set_exception(failure)
+
+        self._crt.copy(obj, self.single_copy_args(obj)).add_done_callback(settle)
+        return result
+
+    def _start_botocore(self, obj: ListedObject, route: Route) -> Future[CopyOutcome]:
+        try:
+            return self._pool.submit(self._copy, obj, route)
+        except RuntimeError:  # the pool is shut down: the run stopped
+            stopped: Future[CopyOutcome] = Future()
+            stopped.set_exception(CopyInterruptedError(obj.key))
+            return stopped
 
     def source_key(self, relative: str) -> str:
         return self.spec.source.key_for(relative)
@@ -113,26 +199,32 @@ class ObjectCopier:
             return {}
         return {"StorageClass": obj.storage_class if wanted == "keep" else wanted}
 
-    def copy(self, obj: ListedObject, back_up_first: bool = False) -> CopyOutcome:
-        """Copy ``obj``; with ``back_up_first``, save the destination object it overwrites first.
-
-        Transient failures are tried again within the retry policy's bounds.
-        """
-        return self.retry.run(lambda: self._copy_once(obj, back_up_first), self.cancel, self._count_retry)
+    def _copy(self, obj: ListedObject, route: Route) -> CopyOutcome:
+        """Copy ``obj`` with botocore as ``route`` says; transient failures are tried again."""
+        try:
+            return self.retry.run(lambda: self._copy_once(obj, route), self.cancel, self._count_retry)
+        except RetriesExhaustedError as exc:
+            if not isinstance(exc.cause, CopyFailedError):
+                raise
+            policy = self.retry
+            note = (
+                f"the engine's own retries (up to {policy.max_attempts} tries or "
+                f"{policy.object_seconds:.0f}s per object, backoff with jitter)"
+            )
+            raise exc.cause.after_retries(note, exc.attempts, exc.seconds) from exc.cause
 
     def _count_retry(self, wait: float) -> None:
         with self._stats_lock:
             self.retries += 1
             self.retry_wait_seconds += wait
 
-    def _copy_once(self, obj: ListedObject, back_up_first: bool) -> CopyOutcome:
+    def _copy_once(self, obj: ListedObject, route: Route) -> CopyOutcome:
         if self.cancel.is_set():
             raise CopyInterruptedError(obj.key)
-        if back_up_first:
+        if route.back_up_first:
             back_up(self.spec, self.dest_client, obj.key)
-        if obj.size > self.spec.multipart_threshold:
-            size = self._multipart_copy(obj)
-            return CopyOutcome(obj.key, size, multipart=True)
+        if route.multipart:
+            return CopyOutcome(obj.key, self._multipart_copy(obj), multipart=True)
         self._single_copy(obj)
         return CopyOutcome(obj.key, obj.size, multipart=False)
 
@@ -152,20 +244,33 @@ class ObjectCopier:
     def _head(self, obj: ListedObject) -> dict[str, Any]:
         """The source object's HEAD, with its checksum (what a multipart copy must reproduce)."""
         owner = {"ExpectedBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
-        try:
-            return dict(
-                self.source_client.head_object(
-                    Bucket=self.spec.source.bucket,
-                    Key=self.source_key(obj.key),
-                    ChecksumMode="ENABLED",
-                    **self._version(obj),
-                    **owner,
-                    **self.spec.payer_args(),
-                    **self.spec.source_sse_c_args("SSECustomer"),
-                )
+        return dict(
+            s3_call(
+                "HeadObject",
+                self.source_client.head_object,
+                Bucket=self.spec.source.bucket,
+                Key=self.source_key(obj.key),
+                ChecksumMode="ENABLED",
+                **self._version(obj),
+                **owner,
+                **self.spec.payer_args(),
+                **self.spec.source_sse_c_args("SSECustomer"),
             )
-        except ClientError as exc:
-            raise CopyFailedError("HeadObject", exc) from exc
+        )
+
+    def _tags(self, obj: ListedObject) -> list[dict[str, str]]:
+        """The source object's tags (a multipart upload must be given them; CopyObject copies them)."""
+        owner = {"ExpectedBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
+        response = s3_call(
+            "GetObjectTagging",
+            self.source_client.get_object_tagging,
+            Bucket=self.spec.source.bucket,
+            Key=self.source_key(obj.key),
+            **owner,
+            **self.spec.payer_args(),
+            **self._version(obj),
+        )
+        return list(response["TagSet"])
 
     def _metadata_args(self, head: dict[str, Any]) -> dict[str, Any]:
         """The headers and user metadata the destination gets, with the spec's overrides."""
@@ -205,10 +310,7 @@ class ObjectCopier:
 
     def _single_copy(self, obj: ListedObject) -> None:
         head = self._head(obj) if self.replaces_metadata else None
-        try:
-            self.dest_client.copy_object(**self.single_copy_args(obj, head))
-        except ClientError as exc:
-            raise CopyFailedError("CopyObject", exc) from exc
+        s3_call("CopyObject", self.dest_client.copy_object, **self.single_copy_args(obj, head))
 
     def _checksum_args(self, head: dict[str, Any]) -> dict[str, str]:
         """CreateMultipartUpload's checksum: the spec's algorithm, else the source's.
@@ -227,9 +329,11 @@ class ObjectCopier:
         return {"ChecksumAlgorithm": algorithm, "ChecksumType": "FULL_OBJECT" if full else "COMPOSITE"}
 
     def _multipart_copy(self, obj: ListedObject) -> int:
-        """Copy ``obj`` in parts; returns the size copied, the HEAD's (never the listing's)."""
-        source_key = self.source_key(obj.key)
-        owner = {"ExpectedBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
+        """Copy ``obj`` in parts; returns the size copied, the HEAD's (never the listing's).
+
+        The tags are asked for while the HEAD is in flight (two round trips of start-up become one).
+        """
+        tags = self.part_executor.submit(self._tags, obj) if self.spec.copy_tags else None
         head = self._head(obj)
         create: dict[str, Any] = {
             "Bucket": self.spec.destination.bucket,
@@ -239,19 +343,9 @@ class ObjectCopier:
             **self._storage_class(obj),
             **self._checksum_args(head),
         }
-        if self.spec.copy_tags:
-            try:
-                tags = self.source_client.get_object_tagging(
-                    Bucket=self.spec.source.bucket,
-                    Key=source_key,
-                    **owner,
-                    **self.spec.payer_args(),
-                    **self._version(obj),
-                )["TagSet"]
-            except ClientError as exc:
-                raise CopyFailedError("GetObjectTagging", exc) from exc
-            if tags:
-                create["Tagging"] = urlencode([(t["Key"], t["Value"]) for t in tags])
+        tag_set = tags.result() if tags is not None else []
+        if tag_set:
+            create["Tagging"] = urlencode([(t["Key"], t["Value"]) for t in tag_set])
         upload = self._create_upload(create)
         # The parts are cut from the size the HEAD saw and pinned to its ETag: every byte comes from
         # that one version. Ranges from the listing's size would pass the ETag check on an object
@@ -261,7 +355,9 @@ class ObjectCopier:
             parts = self._copy_parts(obj, size, upload.upload_id, head.get("ETag"))
             if self.cancel.is_set():
                 raise CopyInterruptedError(obj.key)
-            self.dest_client.complete_multipart_upload(
+            s3_call(
+                "CompleteMultipartUpload",
+                self.dest_client.complete_multipart_upload,
                 Bucket=upload.bucket,
                 Key=upload.key,
                 UploadId=upload.upload_id,
@@ -269,12 +365,10 @@ class ObjectCopier:
                 **({"ExpectedBucketOwner": self.spec.dest_account_id} if self.spec.dest_account_id else {}),
                 **self.spec.payer_args(),
             )
-        except BaseException as exc:
+        except BaseException:
             # Never leave a half-written upload behind (it is invisible and billed until aborted).
             # An abort that fails is recorded with the upload id; it never replaces this error.
             self.uploads.abort(upload)
-            if isinstance(exc, ClientError):
-                raise CopyFailedError(_operation_of(exc, "CompleteMultipartUpload"), exc) from exc
             raise
         self.uploads.completed(upload)
         return size
@@ -294,9 +388,7 @@ class ObjectCopier:
             response = self.dest_client.create_multipart_upload(**create)
         except (ClientError, BotoCoreError) as exc:
             self.uploads.abort_lost(bucket, key, None, sent - CLOCK_MARGIN, datetime.now(UTC) + CLOCK_MARGIN)
-            if isinstance(exc, ClientError):
-                raise CopyFailedError("CreateMultipartUpload", exc) from exc
-            raise
+            raise CopyFailedError("CreateMultipartUpload", exc) from exc
         upload = OpenUpload(bucket, key, response["UploadId"])
         self.uploads.opened(upload)
         if response.get("ResponseMetadata", {}).get("RetryAttempts"):
@@ -346,7 +438,7 @@ class ObjectCopier:
         if self.spec.dest_account_id:
             args["ExpectedBucketOwner"] = self.spec.dest_account_id
         args.update(self.spec.payer_args())
-        result = self.dest_client.upload_part_copy(**args)["CopyPartResult"]
+        result = s3_call("UploadPartCopy", self.dest_client.upload_part_copy, **args)["CopyPartResult"]
         # With a checksum algorithm on the upload, S3 returns each part's checksum and
         # CompleteMultipartUpload must list it.
         checksums = {field: result[field] for field in _CHECKSUM_FIELDS.values() if result.get(field)}
@@ -379,19 +471,28 @@ def back_up(spec: CopySpec, dest_client: Any, relative: str) -> None:
     assert spec.backup_prefix is not None
     bucket = spec.destination.bucket
     owner = {"ExpectedSourceBucketOwner": spec.dest_account_id} if spec.dest_account_id else {}
-    try:
-        dest_client.copy_object(
-            Bucket=bucket,
-            Key=spec.backup_prefix.key_for(relative),
-            CopySource={"Bucket": bucket, "Key": spec.destination.key_for(relative)},
-            MetadataDirective="COPY",
-            TaggingDirective="COPY",
-            **destination_args(spec),
-            **owner,
-        )
-    except ClientError as exc:
-        raise CopyFailedError("CopyObject", exc) from exc
+    s3_call(
+        "CopyObject",
+        dest_client.copy_object,
+        Bucket=bucket,
+        Key=spec.backup_prefix.key_for(relative),
+        CopySource={"Bucket": bucket, "Key": spec.destination.key_for(relative)},
+        MetadataDirective="COPY",
+        TaggingDirective="COPY",
+        **destination_args(spec),
+        **owner,
+    )
 
 
-def _operation_of(error: ClientError, default: str) -> str:
-    return str(getattr(error, "operation_name", None) or default)
+def _pass_on(source: Future[CopyOutcome], target: Future[CopyOutcome]) -> None:
+    """When ``source`` is done, ``target`` gets its outcome or failure (a cancel: interrupted)."""
+
+    def done(finished: Future[CopyOutcome]) -> None:
+        if finished.cancelled():
+            target.set_exception(CopyInterruptedError("cancelled before it started"))
+        elif (failure := finished.exception()) is not None:
+            target.set_exception(failure)
+        else:
+            target.set_result(finished.result())
+
+    source.add_done_callback(done)

@@ -25,8 +25,8 @@ from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 from botocore.utils import percent_encode
 
-from airflow_provider_s3xacct.transfer.copier import CopyFailedError, CopyOutcome
 from airflow_provider_s3xacct.transfer.listing import ListedObject
+from airflow_provider_s3xacct.transfer.outcomes import CopyFailedError, CopyOutcome
 
 # What the CRT reports, without a response, when its own retries of these errors ran out: the
 # error S3 sent each time, as botocore would have raised it.
@@ -97,7 +97,7 @@ class CrtCopyClient:
         return http.HttpRequest("PUT", path, http.HttpHeaders(headers))
 
     def copy(self, obj: ListedObject, params: dict[str, Any]) -> Future[CopyOutcome]:
-        """Start one CopyObject; the future holds the outcome or raises ``CopyFailedError``."""
+        """Start one CopyObject; the future holds the outcome or raises ``CopyFailedError`` (any failure)."""
         future: Future[CopyOutcome] = Future()
         future.set_running_or_notify_cancel()
 
@@ -120,7 +120,7 @@ class CrtCopyClient:
                 }
                 future.set_exception(CopyFailedError("CopyObject", ClientError(response, "CopyObject")))
             else:  # no HTTP response at all: connection, DNS or TLS trouble (retried by the CRT already)
-                future.set_exception(HTTPClientError(error=error))
+                future.set_exception(CopyFailedError("CopyObject", HTTPClientError(error=error)))
 
         self._client.make_request(
             type=s3.S3RequestType.DEFAULT,

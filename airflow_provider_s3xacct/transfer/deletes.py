@@ -1,17 +1,29 @@
-"""Deferred, guarded deletion of destination keys that are gone from the source."""
+"""Deferred, guarded deletion of destination keys that are gone from the source.
+
+Everything about deletes lives here: the queue that holds the candidates while the listings
+are merged, the safety rule that refuses a run over the limit, the HEAD that confirms each
+candidate is gone, the DeleteObjects batches and the diagnosis of what S3 refused.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.diagnosis.explain import Diagnoser
+from airflow_provider_s3xacct.transfer.clients import TransferClients
+from airflow_provider_s3xacct.transfer.copier import back_up
 from airflow_provider_s3xacct.transfer.locations import S3Location
+from airflow_provider_s3xacct.transfer.outcomes import CopyFailedError, s3_call
+from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
+from airflow_provider_s3xacct.transfer.spec import CopySpec
 
 # Deletions always allowed, whatever the fraction: 10% of a nightly prefix of 8 files is 0, which
 # failed every night that one file went. 5 keeps a small prefix workable, while a mistyped filter
@@ -122,3 +134,126 @@ def still_in_source(
     ) as pool:
         reasons = list(pool.map(reason, keys))
     return {key: why for key, why in zip(keys, reasons, strict=True) if why is not None}
+
+
+class Deleter:
+    """Deletes the queued candidates the source is shown not to have, within the safety limit.
+
+    A key missing from the source listing is not proof it is gone: it may have been written
+    after the listing passed its place, or a faulty page may have left it out. So nothing is
+    deleted unless the source listing ran to its end with consistent pages, and each candidate
+    is confirmed absent by a HEAD (404) right before its batch is deleted. Every outcome goes
+    into the report and the per-object log; a failure carries its diagnosis.
+    """
+
+    def __init__(
+        self,
+        spec: CopySpec,
+        clients: TransferClients,
+        diagnoser: Diagnoser,
+        report: CopyReport,
+        log: ObjectLog,
+        cancel: threading.Event,
+    ) -> None:
+        self.spec = spec
+        self.clients = clients
+        self.diagnoser = diagnoser
+        self.report = report
+        self.log = log
+        self.cancel = cancel
+
+    def run(self, queue: DeleteQueue, *, source_listed: int, dest_listed: int) -> None:
+        spec, report = self.spec, self.report
+        if report.listing_problem is not None:
+            if queue.count:
+                report.delete_skipped += queue.count
+                report.delete_skip_reasons["the source listing may be incomplete"] += queue.count
+            return
+        refusal = delete_refusal(
+            queue.count, source_listed, dest_listed, spec.max_delete, spec.max_delete_fraction
+        )
+        if refusal:
+            report.delete_refused = refusal
+            return
+        for candidates in queue.batches():
+            if self.cancel.is_set():  # stopped: the rest waits for the next run
+                break
+            batch = self._confirmed_gone(candidates)
+            if not batch:
+                continue
+            if spec.dry_run:
+                report.deleted += len(batch)
+                for key in batch:
+                    self.log.write(key, None, "delete", "dry-run")
+                continue
+            if spec.backup_prefix is not None:
+                batch = self._back_up(batch)
+            self._delete_batch(batch)
+
+    def _confirmed_gone(self, candidates: list[str]) -> list[str]:
+        """The candidates a HEAD shows gone from the source; the others are kept, with the reason."""
+        spec = self.spec
+        present = still_in_source(
+            self.clients.source,
+            spec.source,
+            candidates,
+            spec.source_account_id,
+            spec.concurrency,
+            spec.payer_args(),
+        )
+        gone = []
+        for key in candidates:
+            if key in present:
+                self.report.delete_skipped += 1
+                self.report.delete_skip_reasons[present[key]] += 1
+                self.log.write(key, None, "delete", "kept", present[key])
+            else:
+                gone.append(key)
+        return gone
+
+    def _back_up(self, batch: list[str]) -> list[str]:
+        """The keys of ``batch`` saved under the backup prefix; the others are not deleted."""
+        saved = []
+        for key in batch:
+            try:
+                back_up(self.spec, self.clients.dest, key)
+            except CopyFailedError as exc:
+                diagnosis = exc.diagnose(self.diagnoser, "")
+                self.report.add_failure(key, f"backup before delete: {exc}", diagnosis)
+                self.log.write(key, None, "delete", "failed", str(exc), str(diagnosis))
+            else:
+                saved.append(key)
+        return saved
+
+    def _delete_batch(self, batch: list[str]) -> None:
+        """One DeleteObjects request; each key's own refusal is reported with its diagnosis."""
+        if not batch:
+            return
+        spec = self.spec
+        owner = {"ExpectedBucketOwner": spec.dest_account_id} if spec.dest_account_id else {}
+        prefix = spec.destination.prefix
+        try:
+            response = s3_call(
+                "DeleteObjects",
+                self.clients.dest.delete_objects,
+                Bucket=spec.destination.bucket,
+                Delete={"Objects": [{"Key": prefix + key} for key in batch], "Quiet": True},
+                **owner,
+                **spec.payer_args(),
+            )
+        except CopyFailedError as exc:
+            diagnosis = exc.diagnose(self.diagnoser, "")
+            for key in batch:
+                self.report.add_failure(key, f"DeleteObjects: {exc.error}", diagnosis)
+                self.log.write(key, None, "delete", "failed", str(exc.error), str(diagnosis))
+            return
+        failed = {e["Key"][len(prefix) :]: e for e in response.get("Errors", [])}
+        for key in batch:
+            if key in failed:
+                code, message = failed[key].get("Code", ""), failed[key].get("Message", "")
+                diagnosis = self.diagnoser.explain("DeleteObject", "", code, message)
+                self.report.add_failure(key, f"DeleteObject: {code}: {message}", diagnosis)
+                self.log.write(key, None, "delete", "failed", code, str(diagnosis))
+            else:
+                self.report.deleted += 1
+                self.log.write(key, None, "delete", "deleted")

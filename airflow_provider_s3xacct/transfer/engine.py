@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,18 +14,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.diagnosis.explain import READ_OPERATIONS, Diagnoser, Diagnosis, TransferContext
+from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients
-from airflow_provider_s3xacct.transfer.copier import (
-    CopyFailedError,
-    CopyInterruptedError,
-    CopyOutcome,
-    ObjectCopier,
-    back_up,
-    destination_args,
-)
-from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
-from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, delete_refusal, still_in_source
+from airflow_provider_s3xacct.transfer.copier import ObjectCopier, destination_args
+from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, Deleter
 from airflow_provider_s3xacct.transfer.filters import KeyFilter, ObjectFilter, parse_key_list
 from airflow_provider_s3xacct.transfer.listing import (
     ListedObject,
@@ -37,15 +28,19 @@ from airflow_provider_s3xacct.transfer.listing import (
     list_versions_at,
 )
 from airflow_provider_s3xacct.transfer.locations import S3Location
-from airflow_provider_s3xacct.transfer.planner import Action, SyncPlanner
+from airflow_provider_s3xacct.transfer.outcomes import (
+    NETWORK_DIAGNOSIS,
+    CopyFailedError,
+    CopyInterruptedError,
+    CopyOutcome,
+)
+from airflow_provider_s3xacct.transfer.planner import Action, PlannedAction, SyncPlanner
 from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
-from airflow_provider_s3xacct.transfer.retry import RetriesExhaustedError, RetryPolicy, is_transient
+from airflow_provider_s3xacct.transfer.retry import RetryPolicy
 from airflow_provider_s3xacct.transfer.spec import CopySpec
 from airflow_provider_s3xacct.transfer.uploads import UploadTracker
 
 ProgressCallback = Callable[[CopyReport], None]
-# What S3 answers for a source object that is gone (a HEAD has no body, hence "404").
-VANISHED_CODES = frozenset({"NoSuchKey", "404"})
 
 
 class ListingFailedError(RuntimeError):
@@ -86,12 +81,6 @@ class _CountingListing:
             raise ListingFailedError(self._location, exc, NETWORK_DIAGNOSIS) from exc
 
 
-# A copy or listing that failed without an answer from S3, after every retry.
-NETWORK_DIAGNOSIS = Diagnosis(
-    "the connection to S3 failed (reset, timeout or unreadable answer) after every retry",
-    "retry the run; if it persists, check the network path (proxy, VPC endpoint, DNS) to S3",
-    permanent=False,
-)
 # How long a finished copy may wait to be picked up before the engine looks for it itself.
 _POLL_SECONDS = 0.5
 # After a cancel: how long in-flight copies may take to finish before the run ends without them.
@@ -202,7 +191,6 @@ class TransferEngine:
         self._cancel_reason: str | None = None
         self._hurry = False
         self._in_flight = _InFlight()
-        self._crt_futures: set[Future[CopyOutcome]] = set()
         self.uploads = UploadTracker(clients.dest, spec.dest_account_id, spec.payer_args())
 
     def cancel(self, reason: str = "cancelled") -> None:
@@ -225,12 +213,57 @@ class TransferEngine:
         return log
 
     def run(self, log: ObjectLog | None = None) -> CopyReport:
+        """Plan -> dispatch -> drain -> delete -> report; the report is written whatever ends the run."""
         log = log or self.open_report()
         self.spec = spec = self._resolve_source()
         report = CopyReport(
             source=spec.source.uri, destination=spec.destination.uri, mode=spec.mode, dry_run=spec.dry_run
         )
         started = time.monotonic()
+        source, dest, plan = self._plan()
+        deletes = DeleteQueue()
+        limiter = RequestRateLimiter(spec.max_requests_per_second) if spec.max_requests_per_second else None
+        if limiter:
+            limiter.attach(self.clients.source, self.clients.dest)
+        copier = ObjectCopier(
+            spec, self.clients, uploads=self.uploads, cancel=self._cancel, retry=self.retry, limiter=limiter
+        )
+        try:
+            try:
+                self._dispatch(plan, copier, deletes, report, log, source)
+            except BaseException as exc:
+                # KeyboardInterrupt, a task timeout, a listing failure: stop like a cancel does.
+                self.cancel(type(exc).__name__)
+                raise
+            finally:
+                self._drain(self._in_flight, report, log)
+                copier.shutdown(wait=not self._cancel.is_set())
+            if not self._cancel.is_set():
+                if not source.check.complete:
+                    report.listing_problem = source.check.problem or "it did not reach its end"
+                Deleter(spec, self.clients, self.diagnoser, report, log, self._cancel).run(
+                    deletes, source_listed=source.count, dest_listed=dest.count
+                )
+        finally:
+            if limiter:
+                limiter.detach(self.clients.source, self.clients.dest)
+            deletes.close()
+            self.uploads.abort_all()
+            report.uploads_aborted = self.uploads.aborted
+            report.abort_failures = list(self.uploads.failures)
+            report.retries = copier.retries
+            report.retry_wait_seconds = copier.retry_wait_seconds
+            report.interrupted = self._cancel_reason
+            report.elapsed_seconds = time.monotonic() - started
+            report.report_uri = log.close(self.clients.dest)
+            report.report_error = log.error
+        if self.progress:
+            self.progress(report)
+        return report
+
+    def _plan(self) -> tuple[_CountingListing, _CountingListing, Iterator[PlannedAction]]:
+        """Both listings (filtered, counted) and the streaming plan that merges them."""
+        spec = self.spec
         key_filter = KeyFilter(spec.filter_rules(), self._key_list())
         object_filter = ObjectFilter(
             now=datetime.now(UTC),
@@ -250,94 +283,41 @@ class TransferEngine:
             compare=spec.compare,
             rejects=object_filter.rejects if object_filter.active else None,
         )
-        deletes = DeleteQueue()
-        limiter = RequestRateLimiter(spec.max_requests_per_second) if spec.max_requests_per_second else None
-        if limiter:
-            limiter.attach(self.clients.source, self.clients.dest)
-        pool = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-copy")
-        parts = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="s3xacct-part")
-        self._pool = pool
-        self._copier = copier = ObjectCopier(
-            spec,
-            self.clients.source,
-            self.clients.dest,
-            parts,
-            uploads=self.uploads,
-            cancel=self._cancel,
-            retry=self.retry,
-        )
+        return source, dest, planner.plan(source, dest if spec.mode == "sync" else ())
+
+    def _dispatch(
+        self,
+        plan: Iterator[PlannedAction],
+        copier: ObjectCopier,
+        deletes: DeleteQueue,
+        report: CopyReport,
+        log: ObjectLog,
+        source: _CountingListing,
+    ) -> None:
+        """Walk the plan: skips are recorded, deletes queued, copies submitted (``concurrency`` at most)."""
         in_flight = self._in_flight
-        try:
-            try:
-                # The CRT client starts at the first small copy: a no-op sync never needs one.
-                crt: CrtCopyClient | None = None
-                plan = planner.plan(source, dest if spec.mode == "sync" else ())
-                for step in plan:
-                    if self._cancel.is_set():
-                        break
-                    report.listed = source.count
-                    if step.action is Action.DELETE:
-                        deletes.add(step.key)
-                        continue
-                    assert step.source is not None
-                    if step.action is Action.SKIP:
-                        report.skipped += 1
-                        log.write(step.key, step.source.size, "skip", step.reason)
-                    elif spec.dry_run:
-                        self._record_copy(report, log, step.source, dry_run=True)
-                    else:
-                        while len(in_flight) >= spec.concurrency and not self._cancel.is_set():
-                            self._collect(in_flight, report, log, block=True)
-                        if self._cancel.is_set():
-                            break
-                        obj = step.source
-                        small = obj.size <= spec.multipart_threshold
-                        if small and spec.transport == "crt" and crt is None:
-                            crt = self.clients.crt_copier(spec.destination.bucket)
-                        # An overwrite with a backup prefix saves the old object first (botocore).
-                        save_first = spec.backup_prefix is not None and step.reason not in (
-                            "new",
-                            "copy mode",
-                        )
-                        if small and crt is not None and not copier.replaces_metadata and not save_first:
-                            if limiter:
-                                limiter.acquire()
-                            future = crt.copy(obj, copier.single_copy_args(obj))
-                            self._crt_futures.add(future)
-                        else:
-                            future = pool.submit(copier.copy, obj, save_first)
-                        in_flight.add(future, obj)
-                        if len(in_flight) % 16 == 0:
-                            self._collect(in_flight, report, log, block=False)
-                report.listed = source.count
-            except BaseException as exc:
-                # KeyboardInterrupt, a task timeout, a listing failure: stop like a cancel does.
-                self.cancel(type(exc).__name__)
-                raise
-            finally:
-                self._drain(in_flight, report, log)
-                pool.shutdown(wait=not self._cancel.is_set(), cancel_futures=True)
-                parts.shutdown(wait=not self._cancel.is_set(), cancel_futures=True)
-            if not self._cancel.is_set():
-                if not source.check.complete:
-                    report.listing_problem = source.check.problem or "it did not reach its end"
-                self._delete(deletes, report, log, source, dest.count)
-        finally:
-            if limiter:
-                limiter.detach(self.clients.source, self.clients.dest)
-            deletes.close()
-            self.uploads.abort_all()
-            report.uploads_aborted = self.uploads.aborted
-            report.abort_failures = list(self.uploads.failures)
-            report.retries = copier.retries
-            report.retry_wait_seconds = copier.retry_wait_seconds
-            report.interrupted = self._cancel_reason
-            report.elapsed_seconds = time.monotonic() - started
-            report.report_uri = log.close(self.clients.dest)
-            report.report_error = log.error
-        if self.progress:
-            self.progress(report)
-        return report
+        concurrency = self.spec.concurrency
+        for step in plan:
+            if self._cancel.is_set():
+                break
+            report.listed = source.count
+            if step.action is Action.DELETE:
+                deletes.add(step.key)
+                continue
+            assert step.source is not None
+            if step.action is Action.SKIP:
+                report.skipped += 1
+                log.write(step.key, step.source.size, "skip", step.reason)
+                continue
+            while len(in_flight) >= concurrency and not self._cancel.is_set():
+                self._collect(in_flight, report, log, block=True)
+            if self._cancel.is_set():
+                break
+            overwrites = step.reason not in ("new", "copy mode")
+            in_flight.add(copier.submit(step.source, overwrites=overwrites), step.source)
+            if len(in_flight) % 16 == 0:
+                self._collect(in_flight, report, log, block=False)
+        report.listed = source.count
 
     def _drain(self, in_flight: _InFlight, report: CopyReport, log: ObjectLog) -> None:
         """Wait for the copies in flight; after a cancel, for ``drain_seconds`` at most."""
@@ -450,175 +430,37 @@ class TransferEngine:
     ) -> None:
         done = in_flight.finished(block=block, timeout=timeout)
         for future, obj in done:
-            from_crt = future in self._crt_futures
-            self._crt_futures.discard(future)
             try:
                 outcome = future.result()
             except CopyInterruptedError:
                 report.interrupted_copies += 1
                 log.write(obj.key, obj.size, "copy", "interrupted", "the run was stopped; upload aborted")
-            except Exception as exc:
-                if from_crt and is_transient(exc) and not self._cancel.is_set():
-                    # The CRT's own retries ran out: go on with botocore and the engine's retries.
-                    in_flight.add(self._pool.submit(self._copier.copy, obj, False), obj)
-                    continue
-                self._record_error(report, log, obj, exc)
+            except CopyFailedError as failure:
+                self._record_failure(report, log, obj, failure)
             else:
-                report.multipart_copies += outcome.multipart
-                # The size copied: a multipart copy's HEAD may have seen a newer version than the listing.
-                self._record_copy(report, log, replace(obj, size=outcome.size), dry_run=False)
+                self._record_copy(report, log, replace(obj, size=outcome.size), outcome.multipart)
         if done and self.progress:
             self.progress(report)
 
-    def _record_error(
-        self, report: CopyReport, log: ObjectLog, obj: ListedObject, exc: BaseException
+    def _record_copy(self, report: CopyReport, log: ObjectLog, obj: ListedObject, multipart: bool) -> None:
+        report.copied += 1
+        report.bytes_copied += obj.size
+        report.multipart_copies += multipart
+        log.write(obj.key, obj.size, "copy", "dry-run" if self.spec.dry_run else "copied")
+
+    def _record_failure(
+        self, report: CopyReport, log: ObjectLog, obj: ListedObject, failure: CopyFailedError
     ) -> None:
         """A copy that failed: vanished from the source (a skip), or a failure with its diagnosis."""
-        cause = exc.cause if isinstance(exc, RetriesExhaustedError) else exc
-        if isinstance(cause, CopyFailedError):
-            operation, code, message = cause.operation, cause.code, cause.message
-        elif isinstance(cause, ClientError):
-            info = cause.response.get("Error", {})
-            operation, code, message = (
-                str(cause.operation_name),
-                str(info.get("Code", "")),
-                str(info.get("Message", "")),
-            )
-        elif isinstance(cause, BotoCoreError):
-            self._record_failure(report, log, obj, str(exc), NETWORK_DIAGNOSIS)
-            return
-        else:
-            raise exc  # a bug, not an S3 answer: let it surface
-        if code in VANISHED_CODES and operation in READ_OPERATIONS:
+        if failure.vanished:
             # Deleted from the source after it was listed: nothing to copy, nothing to fix.
             report.skipped += 1
             report.vanished += 1
-            log.write(obj.key, obj.size, "skip", "vanished", f"{operation}: {code}")
+            log.write(obj.key, obj.size, "skip", "vanished", f"{failure.operation}: {failure.code}")
             return
-        diagnosis = self.diagnoser.explain(operation, self.spec.source.prefix + obj.key, code, message)
-        if isinstance(exc, RetriesExhaustedError):
-            diagnosis = dataclasses.replace(
-                diagnosis,
-                cause=f"{diagnosis.cause}, and the engine's own retries (up to {self.retry.max_attempts} "
-                f"tries or {self.retry.object_seconds:.0f}s per object, backoff with jitter)",
-            )
-        self._record_failure(report, log, obj, str(exc), diagnosis)
-
-    def _record_copy(self, report: CopyReport, log: ObjectLog, obj: ListedObject, *, dry_run: bool) -> None:
-        report.copied += 1
-        report.bytes_copied += obj.size
-        if dry_run and obj.size > self.spec.multipart_threshold:
-            report.multipart_copies += 1
-        log.write(obj.key, obj.size, "copy", "dry-run" if dry_run else "copied")
-
-    def _record_failure(
-        self, report: CopyReport, log: ObjectLog, obj: ListedObject, error: str, diagnosis: Diagnosis
-    ) -> None:
-        report.add_failure(obj.key, error, diagnosis)
-        log.write(obj.key, obj.size, "copy", "failed", error, str(diagnosis))
-
-    def _back_up(self, batch: list[str], report: CopyReport, log: ObjectLog) -> list[str]:
-        """The keys of ``batch`` saved under the backup prefix; the others are not deleted."""
-        saved = []
-        for key in batch:
-            try:
-                back_up(self.spec, self.clients.dest, key)
-            except CopyFailedError as exc:
-                diagnosis = self.diagnoser.explain_client_error("CopyObject", "", exc.error)
-                report.add_failure(key, f"backup before delete: {exc}", diagnosis)
-                log.write(key, None, "delete", "failed", str(exc), str(diagnosis))
-            else:
-                saved.append(key)
-        return saved
-
-    def _delete(
-        self,
-        deletes: DeleteQueue,
-        report: CopyReport,
-        log: ObjectLog,
-        source: _CountingListing,
-        dest_listed: int,
-    ) -> None:
-        """Delete the candidates the source is shown not to have, within the safety limit.
-
-        A key missing from the source listing is not proof it is gone: it may have been written
-        after the listing passed its place, or a faulty page may have left it out. So nothing is
-        deleted unless the source listing ran to its end with consistent pages, and each candidate
-        is confirmed absent by a HEAD (404) right before its batch is deleted.
-        """
-        spec = self.spec
-        if report.listing_problem is not None:
-            if deletes.count:
-                report.delete_skipped += deletes.count
-                report.delete_skip_reasons["the source listing may be incomplete"] += deletes.count
-            return
-        refusal = delete_refusal(
-            deletes.count, source.count, dest_listed, spec.max_delete, spec.max_delete_fraction
-        )
-        if refusal:
-            report.delete_refused = refusal
-            return
-        owner = {"ExpectedBucketOwner": spec.dest_account_id} if spec.dest_account_id else {}
-        for candidates in deletes.batches():
-            if self._cancel.is_set():  # stopped: the rest waits for the next run
-                break
-            present = still_in_source(
-                self.clients.source,
-                spec.source,
-                candidates,
-                spec.source_account_id,
-                spec.concurrency,
-                spec.payer_args(),
-            )
-            batch = []
-            for key in candidates:
-                if key in present:
-                    report.delete_skipped += 1
-                    report.delete_skip_reasons[present[key]] += 1
-                    log.write(key, None, "delete", "kept", present[key])
-                else:
-                    batch.append(key)
-            if not batch:
-                continue
-            if spec.dry_run:
-                report.deleted += len(batch)
-                for key in batch:
-                    log.write(key, None, "delete", "dry-run")
-                continue
-            if spec.backup_prefix is not None:
-                batch = self._back_up(batch, report, log)
-            keys = [{"Key": spec.destination.prefix + key} for key in batch]
-            try:
-                response = self.clients.dest.delete_objects(
-                    Bucket=spec.destination.bucket,
-                    Delete={"Objects": keys, "Quiet": True},
-                    **owner,
-                    **spec.payer_args(),
-                )
-            except (ClientError, BotoCoreError) as exc:
-                diagnosis = (
-                    self.diagnoser.explain_client_error("DeleteObjects", "", exc)
-                    if isinstance(exc, ClientError)
-                    else NETWORK_DIAGNOSIS
-                )
-                for key in batch:
-                    report.add_failure(key, f"DeleteObjects: {exc}", diagnosis)
-                    log.write(key, None, "delete", "failed", str(exc), str(diagnosis))
-                continue
-            failed = {e["Key"][len(spec.destination.prefix) :]: e for e in response.get("Errors", [])}
-            for key in batch:
-                if key in failed:
-                    error = failed[key]
-                    diagnosis = self.diagnoser.explain(
-                        "DeleteObject", "", error.get("Code", ""), error.get("Message", "")
-                    )
-                    report.add_failure(
-                        key, f"DeleteObject: {error.get('Code')}: {error.get('Message')}", diagnosis
-                    )
-                    log.write(key, None, "delete", "failed", error.get("Code"), str(diagnosis))
-                else:
-                    report.deleted += 1
-                    log.write(key, None, "delete", "deleted")
+        diagnosis = failure.diagnose(self.diagnoser, self.spec.source.prefix + obj.key)
+        report.add_failure(obj.key, str(failure), diagnosis)
+        log.write(obj.key, obj.size, "copy", "failed", str(failure), str(diagnosis))
 
 
 def nothing_transferred(spec: CopySpec, report: CopyReport) -> tuple[str, bool] | None:

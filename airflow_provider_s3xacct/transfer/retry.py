@@ -25,26 +25,18 @@ from typing import TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.diagnosis.explain import THROTTLING_CODES
+from airflow_provider_s3xacct.transfer.outcomes import CopyFailedError
 
 T = TypeVar("T")
 
 
-def error_code(exc: BaseException) -> str | None:
-    """The S3 error code of a failed copy (``CopyFailedError`` or ``ClientError``), if any."""
-    code = getattr(exc, "code", None)
-    if isinstance(code, str):
-        return code
-    error = getattr(exc, "error", exc)
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", ""))
-    return None
-
-
 def is_transient(exc: BaseException) -> bool:
     """Throttling, 5xx and network errors: the same request may well succeed later."""
+    if isinstance(exc, CopyFailedError):
+        return exc.network or exc.code in THROTTLING_CODES
     if isinstance(exc, BotoCoreError):
         return True
-    return error_code(exc) in THROTTLING_CODES
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in THROTTLING_CODES
 
 
 class RetriesExhaustedError(Exception):

@@ -39,6 +39,9 @@ GIB = 1024**3
 COPY_OBJECT_LIMIT = 5 * GIB
 MIN_PART_SIZE = 5 * MIB
 MAX_PARTS = 10_000
+# The largest part chosen on its own: above 256 MiB x concurrency an object has more parts than
+# copies in flight anyway (the former fixed part size, so no object gets more requests than before).
+AUTO_MAX_PART_SIZE = 256 * MIB
 StorageClass = Literal[
     "STANDARD",
     "REDUCED_REDUNDANCY",
@@ -68,7 +71,8 @@ class CopySpec(BaseModel):
     dry_run: bool = False
     concurrency: int = Field(default=32, ge=1, le=1024)
     multipart_threshold: int = Field(default=COPY_OBJECT_LIMIT, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
-    part_size: int = Field(default=256 * MIB, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
+    # None: chosen per object from its size and the concurrency (effective_part_size).
+    part_size: int | None = Field(default=None, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
     copy_tags: bool = True
     acl: Literal["bucket-owner-full-control"] | None = None
     # The operator's unordered lists (a key must match an include, if any, and no exclude) ...
@@ -277,6 +281,18 @@ class CopySpec(BaseModel):
         return {"RequestPayer": self.request_payer} if self.request_payer else {}
 
     def effective_part_size(self, size: int) -> int:
-        """The part size for an object of ``size`` bytes, grown to stay within 10,000 parts."""
+        """The part size for an object of ``size`` bytes: the one place it is decided.
+
+        Without a ``part_size``, parts are cut so one object alone fills the concurrency
+        (``size / concurrency``, in whole MiB): fixed 256 MiB parts gave a 1 GiB object 4 parts in
+        flight out of 32 allowed. Within S3's limits (UploadPartCopy: 5 MiB..5 GiB a part, at most
+        10,000 parts), and at most ``AUTO_MAX_PART_SIZE`` so a very large object is not cut into a
+        few parts that each take minutes and must be redone whole when one fails. A ``part_size``
+        given is kept, grown only to stay within 10,000 parts.
+        """
         needed = -(-size // MAX_PARTS)
-        return max(self.part_size, needed)
+        if self.part_size is not None:
+            return max(self.part_size, needed)
+        even = -(-size // self.concurrency)
+        whole_mib = -(-even // MIB) * MIB
+        return min(COPY_OBJECT_LIMIT, max(MIN_PART_SIZE, needed, min(whole_mib, AUTO_MAX_PART_SIZE)))

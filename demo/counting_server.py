@@ -306,6 +306,9 @@ def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
                     "agent": environ.get("HTTP_USER_AGENT", ""),
                     "access_key": credential.group(1) if credential else "",
                     "headers": _amz_headers(environ),
+                    # What the server was already handling when this arrived: which requests a
+                    # client had in flight together (e.g. a HEAD beside a GetObjectTagging).
+                    "alongside": {other: n for other, n in _in_flight.items() if n},
                 }
             )
             _in_flight[op] += 1

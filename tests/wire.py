@@ -32,6 +32,14 @@ def max_in_flight(world: World) -> dict[str, int]:
     return dict(requests.get(f"{world.endpoint_url}/__bench__/in-flight", timeout=10).json())
 
 
+def overlapped(world: World, first: str, second: str) -> bool:
+    """Whether a request of ``first`` and one of ``second`` were in the server at the same time."""
+    return any(
+        (r["op"] == first and r["alongside"].get(second)) or (r["op"] == second and r["alongside"].get(first))
+        for r in seen(world)
+    )
+
+
 @contextmanager
 def server_delay(world: World, seconds: float) -> Iterator[None]:
     """Every request waits ``seconds`` in the server (an S3-like round trip), restored afterwards."""

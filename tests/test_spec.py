@@ -51,3 +51,19 @@ def test_part_size_grows_to_stay_within_10000_parts() -> None:
     spec = CopySpec.create(**OK, part_size=5 * MIB)
     assert spec.effective_part_size(10 * MIB) == 5 * MIB
     assert spec.effective_part_size(100 * GIB) * 10_000 >= 100 * GIB
+
+
+@pytest.mark.parametrize(
+    ("size", "concurrency", "part"),
+    [
+        (GIB, 32, 32 * MIB),  # 32 parts for 32 copies in flight (fixed 256 MiB parts gave 4)
+        (GIB + 1, 32, 33 * MIB),  # whole MiB, rounded up: still 32 parts
+        (100 * MIB, 32, 5 * MIB),  # never below S3's 5 MiB minimum
+        (100 * GIB, 32, 256 * MIB),  # at most 256 MiB: more parts than copies in flight, no fewer
+        (5 * 1024**4, 1, 5 * 1024**4 // 10_000 + 1),  # 5 TiB: grown to stay within 10,000 parts
+    ],
+)
+def test_part_size_without_one_given_fills_the_concurrency(size: int, concurrency: int, part: int) -> None:
+    spec = CopySpec.create(**OK, concurrency=concurrency)
+    assert spec.effective_part_size(size) == part
+    assert -(-size // part) <= 10_000 and 5 * MIB <= part <= 5 * GIB

@@ -82,3 +82,24 @@ def test_a_page_whose_count_disagrees_or_that_ends_truncated_refuses_every_delet
         assert report.listing_problem and "may be incomplete" in report.failure_summary(), kind
         assert "copy/05" in world.dest_keys()
     assert _sync(world).deleted == 1 and "copy/05" not in world.dest_keys()
+
+
+def test_a_backup_whose_connection_drops_keeps_the_object_and_names_the_network(world: World) -> None:
+    """The backup before a delete is a request like any other: a dropped connection (after
+    botocore's retries) is a failure with the network diagnosis, and the object is not deleted."""
+    _filled(world, 6)
+    world.src_s3.delete_object(Bucket=world.source_bucket, Key="data/03")
+    client = world.principal.client(
+        "s3", config=engine_config(4, max_attempts=1), endpoint_url=world.endpoint_url
+    )
+    # With max_attempts=1 the server still saw the request twice (a resend below botocore): enough
+    # resets for every send.
+    fault(world, "CopyObject", f"/{world.dest_bucket}/backup/03", kind="reset-before", times=4)
+
+    report = _sync(
+        world, TransferClients(source=client, dest=client), backup_prefix=f"s3://{world.dest_bucket}/backup/"
+    )
+
+    assert report.deleted == 0 and report.failed == 1
+    assert "copy/03" in world.dest_keys() and "backup/03" not in world.dest_keys()
+    assert report.failures[0].key == "03" and "connection to S3 failed" in str(report.failures[0].diagnosis)

@@ -88,3 +88,28 @@ def test_head_and_tagging_of_a_multipart_copy_are_in_flight_together(world: Worl
     assert overlapped(world, "HeadObject", "GetObjectTagging")
     tags = clients.dest.get_object_tagging(Bucket="mp-dst", Key="big/blob.bin")["TagSet"]
     assert tags == [{"Key": "k", "Value": "v"}]
+
+
+def test_a_dry_run_counts_the_multipart_copies_the_real_run_makes(world: World) -> None:
+    """One decision (ObjectCopier.route) serves both: the dry run sends nothing and predicts the wire."""
+    clients = _buckets(world, 6 * MIB, 4)
+    for key in ("big/a", "big/b"):
+        clients.dest.put_object(Bucket="mp-src", Key=key, Body=b"small")
+
+    def copy(dry_run: bool) -> int:
+        forget(world)
+        spec = CopySpec.create(
+            source="s3://mp-src/big/",
+            destination="s3://mp-dst/big/",
+            multipart_threshold=5 * MIB,
+            concurrency=4,
+            dry_run=dry_run,
+        )
+        report = TransferEngine(spec, clients).run()
+        assert report.ok and report.copied == 3
+        return report.multipart_copies
+
+    assert copy(dry_run=True) == 1
+    assert not [r for r in seen(world) if r["op"] not in ("ListObjects", "HeadBucket")]  # nothing sent
+    assert copy(dry_run=False) == 1
+    assert len(seen(world, "CreateMultipartUpload")) == 1 and len(seen(world, "CopyObject")) == 2

@@ -152,3 +152,19 @@ def test_the_chosen_client_sends_the_small_copies_and_botocore_the_parts(world: 
     assert agents(copies) == {transport}
     parts = seen(world, "UploadPartCopy")
     assert parts and agents(parts) == {"botocore"}
+
+
+def test_when_the_crt_retries_run_out_botocore_takes_over(world: World) -> None:
+    """Seen on the wire: the CRT's attempts, then botocore's (its User-Agent), which succeed."""
+    from tests.wire import agents, forget, seen
+
+    world.put("data/a", b"1")
+    forget(world)
+    # The CRT (awscrt 0.38) makes 6 attempts: the 7th SlowDown is botocore's first, its retry succeeds.
+    fault(world, "copy/a", 503, "SlowDown", "Please reduce your request rate.", times=7)
+    report = run(world)
+    assert report.ok and report.copied == 1 and world.dest_keys() == ["copy/a"]
+    copies = seen(world, "CopyObject")
+    sent_by = [sorted(agents([copy]))[0] for copy in copies]
+    assert sent_by[0] == "crt" and sent_by[-1] == "botocore" and len(sent_by) == 8
+    assert sent_by == sorted(sent_by, reverse=True)  # the CRT's attempts, then botocore's only

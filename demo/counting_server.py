@@ -25,7 +25,8 @@ once, by one shard). Its own endpoints, beside moto's:
   ``reset-before`` (the connection drops before moto sees the request), ``reset-after`` (moto
   performs it, the answer is lost), ``slow`` (``seconds=S`` before answering), and for listings
   ``drop-entry`` (one entry silently left out, KeyCount adjusted), ``keycount`` (one entry left
-  out, KeyCount not adjusted) and ``truncate`` (IsTruncated without a continuation token);
+  out, KeyCount not adjusted), ``truncate`` (IsTruncated without a continuation token) and
+  ``reorder`` (the first two entries swapped: keys out of S3's ascending order);
 - ``/__bench__/chaos?rate=0.2&seed=7&kinds=slowdown,internal,error200,reset-before,...``: from
   now on, fault that share of S3 requests at random with the given kinds (``rate=0`` stops);
   ``/__bench__/faults`` returns how many faults of each kind were injected.
@@ -79,7 +80,7 @@ _ERROR_KINDS = {
 }
 # botocore and the CRT read an <Error> in a 200 answer only for these operations, as S3 sends it.
 _ERROR200_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy", "CompleteMultipartUpload"})
-_LISTING_KINDS = frozenset({"drop-entry", "keycount", "truncate"})
+_LISTING_KINDS = frozenset({"drop-entry", "keycount", "truncate", "reorder"})
 _CONTENTS = re.compile(rb"<Contents>.*?</Contents>", re.S)
 
 _ERROR = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{}</Code><Message>{}</Message><RequestId>fault</RequestId></Error>'
@@ -141,6 +142,11 @@ def _damage_listing(kind: str, body: bytes) -> bytes:
         return body.replace(b"<IsTruncated>false</IsTruncated>", b"<IsTruncated>true</IsTruncated>")
     if not entries:
         return body
+    if kind == "reorder":
+        if len(entries) < 2:
+            return body
+        one, two = list(_CONTENTS.finditer(body))[:2]
+        return body[: one.start()] + two[0] + body[one.end() : two.start()] + one[0] + body[two.end() :]
     body = body.replace(entries[len(entries) // 2], b"", 1)
     if kind == "drop-entry":
         body = re.sub(

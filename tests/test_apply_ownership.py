@@ -223,7 +223,9 @@ def test_a_change_landing_right_after_our_write_is_reported_exit_1(
     assert code == 1
     line = json.loads(out.splitlines()[-1])
     assert (
-        line["concurrent_change"] and "bucket policy of src-bucket is not what apply wrote" in line["error"]
+        line["kind"] == "ConcurrentChangeError"
+        and line["retryable"] is False
+        and "bucket policy of src-bucket is not what apply wrote" in line["error"]
     )
     assert "bucket policy of src-bucket is not what apply wrote" in err
     assert (

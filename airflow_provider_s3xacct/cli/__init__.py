@@ -2,14 +2,13 @@
 
 Exit codes: 0 success, 1 something failed or was denied, 2 usage or validation error,
 3 (probe-kms) a terminal key state, (check) nothing differs but some objects are unverified.
+A core exception reaching the top gets its code from the error table (``cli/common.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-
-from botocore.exceptions import ProfileNotFound
 
 from airflow_provider_s3xacct.cli import (
     check_command,
@@ -23,6 +22,7 @@ from airflow_provider_s3xacct.cli.common import (
     UsageError,
     check_credential_args,
     fail_usage,
+    fail_with,
     wants_json,
 )
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
@@ -51,5 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail_usage(str(exc), wants_json(argv))
     try:
         return int(args.handler(args))
-    except ProfileNotFound as exc:  # raised when a session is built, before any request
-        return fail_usage(str(exc), wants_json(argv))
+    except Exception as exc:  # a core exception reaching the top: the error table's exit code
+        code = fail_with(exc, wants_json(argv))
+        if code is None:
+            raise
+        return code

@@ -14,6 +14,7 @@ from airflow_provider_s3xacct.cli.common import (
     EXIT_TERMINAL,
     add_credential_args,
     fail_usage,
+    fail_with,
     print_json,
 )
 from airflow_provider_s3xacct.transfer.check import Checker, CheckFailedError, CheckOptions
@@ -72,10 +73,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = checker.run(args.report)
     except CheckFailedError as exc:
-        sys.stderr.write(f"s3xacct: {exc}\n")
-        if args.json:
-            print_json({"error": str(exc), "diagnosis": str(exc.diagnosis) if exc.diagnosis else None})
-        return EXIT_FAILED
+        return fail_with(exc, args.json) or EXIT_FAILED
     sys.stderr.write(report.summary_line() + "\n")
     for difference in report.differences:
         sys.stderr.write(f"  {difference['verdict']}: {difference['key']}: {difference['reason']}\n")

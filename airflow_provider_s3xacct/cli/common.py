@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from airflow_provider_s3xacct.diagnosis.failures import classify
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import (
     validate_external_id,
@@ -88,3 +89,29 @@ def fail_usage(message: str, as_json: bool) -> int:
     if as_json:
         print_json({"error": message})
     return EXIT_USAGE
+
+
+def fail_with(exc: BaseException, as_json: bool, doing: str = "") -> int | None:
+    """The CLI's answer to a core exception, from the error table: bad input exits 2, any other
+    failure 1, with ``s3xacct: error: ...`` on stderr and under ``--json`` one line
+    ``{"error", "kind", "retryable"[, "diagnosis"]}`` (a script retries only what says retryable).
+    ``doing`` names the step that failed. None for an exception without a row (a bug: the caller
+    lets it propagate)."""
+    verdict = classify(exc)
+    if verdict is None:
+        return None
+    message = f"{doing} failed: {verdict.message}" if doing else verdict.message
+    if verdict.bad_input:
+        return fail_usage(message, as_json)
+    sys.stderr.write(f"s3xacct: error: {message}\n")
+    if as_json:
+        diagnosis = getattr(exc, "diagnosis", None)
+        print_json(
+            {
+                "error": message,
+                "kind": type(exc).__name__,
+                "retryable": verdict.retryable,
+                **({"diagnosis": str(diagnosis)} if diagnosis is not None else {}),
+            }
+        )
+    return EXIT_FAILED

@@ -26,7 +26,7 @@ from airflow_provider_s3xacct.cli.common import (
     print_json,
 )
 from airflow_provider_s3xacct.transfer.clients import TransferClients, bucket_region
-from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine, nothing_transferred
+from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import validate_region
 from airflow_provider_s3xacct.transfer.report import CopyReport
@@ -328,11 +328,6 @@ def run(args: argparse.Namespace) -> int:
                 report = engine.run(log)
     except InvalidInputError as exc:
         return fail_usage(str(exc), args.json)
-    except ListingFailedError as exc:
-        sys.stderr.write(f"s3xacct: {exc}\n")
-        if args.json:
-            print_json({"error": str(exc), "diagnosis": str(exc.diagnosis)})
-        return EXIT_FAILED
     if not args.quiet:
         sys.stderr.write(report.summary_line() + "\n")
     if not report.ok:

@@ -17,6 +17,7 @@ from airflow_provider_s3xacct.cli.common import (
     add_credential_args,
     checked,
     fail_usage,
+    fail_with,
     print_json,
 )
 from airflow_provider_s3xacct.kms.probes import ClientCache
@@ -166,10 +167,7 @@ def run_verify(args: argparse.Namespace) -> int:
     except (InvalidInputError, OSError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
     except (ClientError, BotoCoreError) as exc:
-        sys.stderr.write(f"s3xacct: reading the deployed policies failed: {exc}\n")
-        if args.json:
-            print_json({"error": f"reading the deployed policies failed: {exc}"})
-        return EXIT_FAILED
+        return fail_with(exc, args.json, "reading the deployed policies") or EXIT_FAILED
     if admins is not None and (validate or args.simulate):
         report.aws = run_aws_checks(spec, policies, admins.client, validate, args.simulate)
     if args.probe:
@@ -195,15 +193,9 @@ def run_apply(args: argparse.Namespace) -> int:
             )
         result = apply_changes(changes, dry_run=args.dry_run)
     except ConcurrentChangeError as exc:
-        sys.stderr.write(f"s3xacct: {exc}\n")
-        if args.json:
-            print_json({"error": str(exc), "concurrent_change": True})
-        return EXIT_FAILED
+        return fail_with(exc, args.json) or EXIT_FAILED
     except (ClientError, BotoCoreError) as exc:
-        sys.stderr.write(f"s3xacct: reading or writing a policy failed: {exc}\n")
-        if args.json:
-            print_json({"error": f"reading or writing a policy failed: {exc}"})
-        return EXIT_FAILED
+        return fail_with(exc, args.json, "reading or writing a policy") or EXIT_FAILED
     for change in changes:
         if change.changed:
             sys.stderr.write(change.diff())

@@ -13,6 +13,7 @@ from airflow_provider_s3xacct.cli.common import (
     EXIT_OK,
     add_credential_args,
     fail_usage,
+    fail_with,
     print_json,
 )
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
@@ -55,10 +56,7 @@ def run(args: argparse.Namespace) -> int:
             client, location.bucket, location.prefix, older_than, expected_owner=owner, dry_run=args.dry_run
         )
     except (ClientError, BotoCoreError) as exc:
-        sys.stderr.write(f"s3xacct: listing the multipart uploads of {location.uri} failed: {exc}\n")
-        if args.json:
-            print_json({"error": str(exc)})
-        return EXIT_FAILED
+        return fail_with(exc, args.json, f"listing the multipart uploads of {location.uri}") or EXIT_FAILED
     verb = "would abort" if args.dry_run else "aborted"
     done = result.found if args.dry_run else result.aborted
     sys.stderr.write(

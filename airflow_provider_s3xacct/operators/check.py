@@ -9,8 +9,8 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
-from airflow_provider_s3xacct.operators.errors import failure, invalid_input
-from airflow_provider_s3xacct.transfer.check import Checker, CheckFailedError, CheckOptions, CheckReport
+from airflow_provider_s3xacct.operators.errors import failure, task_failures
+from airflow_provider_s3xacct.transfer.check import Checker, CheckOptions, CheckReport
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import S3Location, validate_account_id
 
@@ -115,20 +115,19 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            source, destination, options, source_owner, dest_owner = self._checker_parts()
-        except InvalidInputError as exc:
-            raise invalid_input(exc) from None
+        """Run the check; every core failure ends as the error table's retryable or permanent failure."""
+        with task_failures():
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> dict[str, Any]:
+        source, destination, options, source_owner, dest_owner = self._checker_parts()
         clients = self.hook.transfer_clients(
             concurrency=options.concurrency, source_region=self.source_region, dest_region=self.dest_region
         )
         checker = Checker(
             clients.source, clients.dest, source, destination, options, source_owner=source_owner, dest_owner=dest_owner
         )
-        try:
-            report = checker.run(self.report_path)
-        except CheckFailedError as exc:
-            raise failure(str(exc), retryable=not exc.permanent) from exc
+        report = checker.run(self.report_path)
         self.log.info("%s", report.summary_line())
         return self._verdict(report)
 

@@ -11,10 +11,10 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.links.s3 import S3DestinationLink
-from airflow_provider_s3xacct.operators.errors import failure, invalid_input
+from airflow_provider_s3xacct.operators.errors import failure, invalid_input, task_failures
 from airflow_provider_s3xacct.operators.progress import ProgressLogger
 from airflow_provider_s3xacct.transfer.clients import bucket_region
-from airflow_provider_s3xacct.transfer.engine import ListingFailedError, TransferEngine, nothing_transferred
+from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
@@ -302,6 +302,11 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         return spec
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Run the copy; every core failure ends as the error table's retryable or permanent failure."""
+        with task_failures():
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> dict[str, Any]:
         try:
             spec = self._spec = self.build_spec()
             stale_after = (
@@ -359,10 +364,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             self.log.info(
                 "aborted %d stale multipart uploads (%d failed)", stale.aborted, len(stale.failures)
             )
-        try:
-            report = engine.run(log)
-        except ListingFailedError as exc:
-            raise failure(str(exc), retryable=not exc.diagnosis.permanent) from exc
+        report = engine.run(log)
         self.log.info("%s", report.summary_line())
         empty = nothing_transferred(spec, report)
         if empty and empty[1]:

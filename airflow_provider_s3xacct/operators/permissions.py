@@ -11,8 +11,8 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.kms.probes import ClientCache
-from airflow_provider_s3xacct.operators.errors import invalid_input
-from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
+from airflow_provider_s3xacct.operators.errors import task_failures
+from airflow_provider_s3xacct.permissions.apply import apply_changes, plan_changes
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins
 from airflow_provider_s3xacct.permissions.guardrails import SessionPolicy
 from airflow_provider_s3xacct.permissions.plan import plan_policies
@@ -120,19 +120,18 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            spec = self.transfer_spec()
-        except InvalidInputError as exc:
-            raise invalid_input(exc) from None
+        """Plan, apply or verify; every core failure ends as the error table's retryable or permanent failure."""
+        with task_failures():
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> dict[str, Any]:
+        spec = self.transfer_spec()
         if self.mode == "plan":
             return dict(plan_policies(spec).files(spec))
         admins = self._admins(spec)
         result: dict[str, Any] = {}
         if self.mode == "apply":
-            try:
-                applied = apply_changes(plan_changes(spec, admins))
-            except ConcurrentChangeError as exc:
-                raise AirflowFailException(str(exc)) from exc
+            applied = apply_changes(plan_changes(spec, admins))
             self.log.info(
                 "wrote %s; unchanged: %s",
                 applied.written or "nothing",

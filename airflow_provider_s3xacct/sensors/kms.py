@@ -12,7 +12,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_s3xacct.compat import AirflowFailException, AirflowSensorTimeout, PokeReturnValue, conf
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
-from airflow_provider_s3xacct.kms.discovery import KeyDiscoveryError, discover_keys
+from airflow_provider_s3xacct.kms.discovery import discover_keys
 from airflow_provider_s3xacct.kms.probes import (
     ClientCache,
     KeyAccess,
@@ -23,7 +23,7 @@ from airflow_provider_s3xacct.kms.probes import (
     probe_all,
     validate_plans,
 )
-from airflow_provider_s3xacct.operators.errors import failure, invalid_input
+from airflow_provider_s3xacct.operators.errors import failure, task_failures
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import KmsKeyRef, S3Location
 from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger
@@ -119,10 +119,8 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
 
     def build_plans(self) -> list[KeyProbePlan]:
         """Validate the arguments, discover keys if asked, and return what to probe."""
-        try:
+        with task_failures():
             return self._build_plans()
-        except InvalidInputError as exc:
-            raise invalid_input(exc) from None
 
     def _build_plans(self) -> list[KeyProbePlan]:
         if self._plans is not None:
@@ -146,12 +144,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         given = set(arns)
         source_region = self.source_region or self.bucket_region
         if location is not None:
-            try:
-                discovery = discover_keys(
-                    self.hook.client_for("s3", source_region), location, self.discover_sample_size
-                )
-            except KeyDiscoveryError as exc:
-                raise failure(str(exc), retryable=not exc.permanent) from exc
+            discovery = discover_keys(self.hook.client_for("s3", source_region), location, self.discover_sample_size)
             self.log.info("key discovery under %s: %s", location.uri, discovery.describe())
             for key_arn, sample in discovery.keys.items():
                 samples.setdefault(key_arn, sample.uri)
@@ -185,7 +178,9 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
     # -- poke / reschedule ------------------------------------------------------------------------
 
     def poke(self, context: Context) -> PokeReturnValue:
-        results = self._probe()
+        """One probe of every key; a core failure ends as the error table's retryable or permanent one."""
+        with task_failures():
+            results = self._probe()
         if not results:
             self.log.info("no KMS key in use: nothing to probe")
             return PokeReturnValue(is_done=True, xcom_value=[])
@@ -208,11 +203,13 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
                 return first.xcom_value
         else:
             self.build_plans()  # bad input and key discovery still fail here, before any deferral
+        with task_failures():  # the STS call naming the principal's account
+            account = self._principal_account()
         self.defer(
             trigger=KmsAccessTrigger(
                 plans=[p.to_dict() for p in self.build_plans()],
                 bucket_region=self.bucket_region,
-                principal_account=self._principal_account(),
+                principal_account=account,
                 poll_interval=float(self.poke_interval),
                 max_attempts=max(1, int(self.timeout // max(float(self.poke_interval), 1.0))),
                 aws_conn_id=self.aws_conn_id,
@@ -228,8 +225,12 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         event = validate_execute_complete_event(event)
         results = event.get("results", [])
         if event.get("status") == "error":
-            # The trigger itself failed (not a verdict on the keys): a retry may well succeed.
-            raise failure(f"the KMS access trigger failed: {event.get('message')}", retryable=True)
+            # The trigger itself failed (not a verdict on the keys): the error table's verdict,
+            # carried in the event, says whether a retry may succeed.
+            raise failure(
+                f"the KMS access trigger failed: {event.get('message')}",
+                retryable=bool(event.get("retryable", True)),
+            )
         if event.get("status") not in ("success", "failed", "timeout"):
             raise failure(f"unexpected event from the KMS access trigger: {event!r}", retryable=True)
         if event.get("status") == "success":

@@ -11,6 +11,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_s3xacct.diagnosis.failures import classify
 from airflow_provider_s3xacct.kms.probes import KeyAccess, KeyProbePlan, run_probe_async
 
 
@@ -103,7 +104,16 @@ class KmsAccessTrigger(BaseTrigger):
                 yield event
         except Exception as exc:
             self.log.exception("KMS access trigger failed")
-            yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+            # The error table decides whether the task may retry; an exception without a row
+            # (unexpected in the triggerer) is given the benefit of a retry.
+            verdict = classify(exc)
+            yield TriggerEvent(
+                {
+                    "status": "error",
+                    "message": f"{type(exc).__name__}: {exc}",
+                    "retryable": verdict.retryable if verdict is not None else True,
+                }
+            )
 
     async def _rounds(self) -> AsyncIterator[TriggerEvent]:
         results: list[KeyAccess] = []

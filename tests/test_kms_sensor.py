@@ -245,9 +245,28 @@ def test_any_exception_in_the_trigger_becomes_an_error_event_and_a_retryable_fai
 
     monkeypatch.setattr(KmsAccessTrigger, "probe_round", broken)
     (event,) = _collect(_trigger([{"key_arn": "arn:aws:kms:us-east-1:222222222222:key/k", "operations": ["generate_data_key"]}]))
-    assert event.payload == {"status": "error", "message": "RuntimeError: credentials provider exploded"}
+    assert event.payload == {
+        "status": "error",
+        "message": "RuntimeError: credentials provider exploded",
+        "retryable": True,  # no row in the error table: given the benefit of a retry
+    }
     s = sensor(key_arns="arn:aws:kms:us-east-1:222222222222:key/k", operations="generate_data_key")
     for bad in (event.payload, None, {"status": "???"}):
         with pytest.raises(AirflowException) as failed:
             s.execute_complete({}, bad)  # type: ignore[arg-type]
         assert not isinstance(failed.value, AirflowFailException)  # retryable: the task's retries apply
+
+
+def test_a_permanent_error_in_the_trigger_fails_the_task_for_good(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error event carries the error table's verdict: no credentials is not fixed by a retry."""
+    from botocore.exceptions import NoCredentialsError
+
+    async def no_credentials(self: KmsAccessTrigger) -> list[KeyAccess]:
+        raise NoCredentialsError()
+
+    monkeypatch.setattr(KmsAccessTrigger, "probe_round", no_credentials)
+    key = "arn:aws:kms:us-east-1:222222222222:key/k"
+    (event,) = _collect(_trigger([{"key_arn": key, "operations": ["generate_data_key"]}]))
+    assert event.payload["status"] == "error" and event.payload["retryable"] is False
+    with pytest.raises(AirflowFailException, match="Unable to locate credentials"):
+        sensor(key_arns=key, operations="generate_data_key").execute_complete({}, event.payload)  # type: ignore[arg-type]

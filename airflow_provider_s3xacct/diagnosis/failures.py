@@ -73,9 +73,14 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
         "the store lists keys out of order: it is not S3-compatible enough for sync, a retry lists the same",
     ),
     FailureKind(
-        ListingFailedError, _diagnosis_not_permanent, False, "a bucket could not be listed: as its diagnosis says"
+        ListingFailedError,
+        _diagnosis_not_permanent,
+        False,
+        "a bucket could not be listed: as its diagnosis says",
     ),
-    FailureKind(KeyDiscoveryError, _not_permanent, False, "the source prefix could not be sampled for its keys"),
+    FailureKind(
+        KeyDiscoveryError, _not_permanent, False, "the source prefix could not be sampled for its keys"
+    ),
     FailureKind(CheckFailedError, _not_permanent, False, "a side of the check could not be listed or read"),
     FailureKind(
         ConcurrentChangeError,
@@ -89,7 +94,9 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
         False,
         "the AWS configuration is incomplete (no credentials, no region) or a request is malformed",
     ),
-    FailureKind(ClientError, is_transient, False, "an AWS answer: throttling and 5xx are retryable, others not"),
+    FailureKind(
+        ClientError, is_transient, False, "an AWS answer: throttling and 5xx are retryable, others not"
+    ),
     FailureKind(BotoCoreError, _always, False, "no answer from AWS (connection, timeout) after every retry"),
 )
 

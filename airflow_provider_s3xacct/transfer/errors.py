@@ -24,7 +24,3 @@ class InvalidInputError(ValueError):
             return cause
         field = ".".join(str(part) for part in error["loc"]) or "spec"
         return cls(field, f"{error['msg']} (got {error.get('input')!r})")
-
-
-class UnsafeDeleteError(RuntimeError):
-    """A sync with ``delete=True`` would remove more than the safety limit allows; nothing was deleted."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -42,12 +43,44 @@ def test_execute_copies_and_returns_the_summary(world: World, monkeypatch: pytes
     assert summary["copied"] == 1 and summary["bytes_copied"] == 5 and summary["failed"] == 0
     head = world.dst_s3.head_object(Bucket=world.dest_bucket, Key="copy/a")
     assert head["SSEKMSKeyId"] == world.dest_key_arn
-    link = ti.pushed["s3xacct_destination"]
-    assert link["bucket"] == world.dest_bucket and link["prefix"] == "copy/"
-    url = op.operator_extra_links[0].format_link(**link)
-    assert url.startswith(
-        "https://console.aws.amazon.com/s3/buckets/dst-bucket?region=us-east-1&prefix=copy/"
-    )
+
+
+def test_the_destination_link_is_stored_once_by_airflow_s_task_runner(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow 3 stores each extra link itself after execute (task_runner.finalize); execute pushes none."""
+    import structlog
+    from airflow.sdk.execution_time import task_runner
+    from airflow.utils.state import TaskInstanceState
+
+    world.put("data/a", b"12345", kms=world.source_key_arn)
+    ti = _TI()
+    op = _operator(world, monkeypatch, dest_kms_key_id=world.dest_key_arn)
+    op.execute({"ti": ti})  # type: ignore[arg-type]
+    assert ti.pushed == {}  # no link fields beside the link Airflow stores
+    stored: list[tuple[str, Any]] = []
+    monkeypatch.setattr(task_runner, "_xcom_push_to_db", lambda ti, key, value: stored.append((key, value)))
+    runtime_ti = SimpleNamespace(task=op, start_date=None, end_date=None, dag_id="d", task_id="copy", run_id="r")
+    task_runner.finalize(runtime_ti, TaskInstanceState.SUCCESS, {}, structlog.get_logger())  # type: ignore[arg-type]
+    assert stored == [
+        (
+            "_link_S3DestinationLink",
+            "https://console.aws.amazon.com/s3/buckets/dst-bucket?region=us-east-1&prefix=copy/&showversions=false",
+        )
+    ]
+
+
+def test_on_airflow_2_the_link_fields_are_pushed_once_for_the_webserver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow 2 has no task-runner push: its webserver formats the link from one XCom."""
+    from airflow_provider_s3xacct.links import s3
+
+    monkeypatch.setattr(s3, "AIRFLOW_V_3_0_PLUS", False)
+    ti = _TI()
+    op = CrossAccountS3CopyOperator(task_id="copy", source_uri="s3://a/x", dest_uri="s3://b/y/", aws_conn_id=None)
+    s3.S3DestinationLink.record({"ti": ti}, op, "eu-west-1", "aws", bucket="b", prefix="y/")  # type: ignore[arg-type]
+    assert list(ti.pushed) == ["s3xacct_destination"]
+    url = op.operator_extra_links[0].format_link(**ti.pushed["s3xacct_destination"])
+    assert url.startswith("https://console.aws.amazon.com/s3/buckets/b?region=eu-west-1&prefix=y/")
 
 
 def test_bad_input_fails_without_retry_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,6 +159,28 @@ def test_openlineage_names_source_and_destination_prefixes() -> None:
     lineage = op.get_openlineage_facets_on_complete(None)
     assert [(d.namespace, d.name) for d in lineage.inputs] == [("s3://src-bucket", "data/")]
     assert [(d.namespace, d.name) for d in lineage.outputs] == [("s3://dst-bucket", "/")]
+
+
+def test_openlineage_start_event_carries_the_datasets_without_any_aws_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the OpenLineage provider's extractor hands to the START event (the provider is installed)."""
+    from airflow.providers.openlineage.extractors.manager import ExtractorManager
+
+    op = CrossAccountS3CopyOperator(
+        task_id="copy",
+        source_bucket="src-bucket",
+        source_prefix="data",
+        dest_uri="s3://dst-bucket/copy/",
+        sse_c_copy_source_key_variable="secret-key",  # START must not read it
+        aws_conn_id=None,
+    )
+    monkeypatch.setattr(type(op), "hook", property(lambda self: pytest.fail("no AWS client on START")))
+    monkeypatch.setattr(type(op), "_sse_c_key", lambda self: pytest.fail("no Variable read on START"))
+    extractor = ExtractorManager().get_extractor_class(op)
+    assert extractor is not None
+    lineage = extractor(op).extract()  # the START path: get_openlineage_facets_on_start
+    assert lineage is not None
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("s3://src-bucket", "data/")]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [("s3://dst-bucket", "copy/")]
 
 
 def test_templated_fields_cover_locations_and_key() -> None:

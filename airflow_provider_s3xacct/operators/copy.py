@@ -16,6 +16,7 @@ from airflow_provider_s3xacct.operators.progress import ProgressLogger
 from airflow_provider_s3xacct.transfer.clients import bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
 from airflow_provider_s3xacct.transfer.uploads import cleanup_uploads, parse_duration
@@ -327,7 +328,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         clients = self.hook.transfer_clients(
             concurrency=spec.concurrency, source_region=spec.source_region, dest_region=spec.dest_region
         )
-        S3DestinationLink.persist(
+        S3DestinationLink.record(
             context=context,
             operator=self,
             region_name=spec.dest_region or self.hook.conn_region_name,
@@ -392,17 +393,31 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         retryable = report.only_retryable_failures or (report.interrupted is not None and not report.failed)
         raise failure(report.failure_summary(), retryable=retryable)
 
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Lineage on the START event: known from the rendered arguments alone, no AWS call."""
+        return self._lineage()
+
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Lineage: the source prefix feeds the destination prefix."""
+        """Lineage on the COMPLETE (and FAIL) event: the same datasets as on START."""
+        return self._lineage()
+
+    def _lineage(self) -> Any:
+        """The source prefix feeds the destination prefix (namespace ``s3://bucket``, name the prefix)."""
         from airflow.providers.common.compat.openlineage.facet import Dataset
         from airflow.providers.openlineage.extractors import OperatorLineage
 
-        spec = self._spec or self.build_spec()
+        if self._spec is not None:
+            source, destination = self._spec.source, self._spec.destination
+        else:  # START: the rendered locations only (no SSE-C Variable read, no AWS call)
+            source = S3Location.parse(
+                self._location(self.source_uri, self.source_bucket, self.source_prefix, "source_uri"), "source_uri"
+            )
+            destination = S3Location.parse(
+                self._location(self.dest_uri, self.dest_bucket, self.dest_prefix, "dest_uri"), "dest_uri"
+            )
         return OperatorLineage(
-            inputs=[Dataset(namespace=f"s3://{spec.source.bucket}", name=spec.source.prefix or "/")],
-            outputs=[
-                Dataset(namespace=f"s3://{spec.destination.bucket}", name=spec.destination.prefix or "/")
-            ],
+            inputs=[Dataset(namespace=f"s3://{source.bucket}", name=source.prefix or "/")],
+            outputs=[Dataset(namespace=f"s3://{destination.bucket}", name=destination.prefix or "/")],
         )
 
 

@@ -81,7 +81,7 @@ def test_failures_exit_1_with_diagnosis_and_bad_input_exits_2(world: World) -> N
     assert "NoSuchBucket" in summary["failures"][0]["error"] and summary["failures"][0]["diagnosis"]
 
     bad = s3xacct(
-        world, "copy", "s3://src-bucket/data", "s3://dst-bucket/x", "--sse-kms-key-id", "alias/foo", "--json"
+        world, "copy", "s3://src-bucket/data", "s3://dst-bucket/x", "--sse-kms-key-id", "foo", "--json"
     )
     assert bad.returncode == 2 and "dest_kms_key_id" in bad.stderr
     assert "error" in last_json(bad.stdout)

@@ -27,7 +27,7 @@ def test_prefixes_get_directory_semantics() -> None:
         ({"source": "s3://192.168.1.1/x"}, "source", "IP address"),
         ({"destination": "s3://dst-bucket//x"}, "destination", "empty path segment"),
         ({"destination": "s3://src-bucket/data/sub/"}, "destination", "overlaps the source"),
-        ({"dest_kms_key_id": "1234abcd-12ab"}, "dest_kms_key_id", "not a KMS key ARN"),
+        ({"dest_kms_key_id": "1234abcd-12ab"}, "dest_kms_key_id", "not a KMS key: give a key ARN"),
         ({"dest_kms_key_id": KEY, "dest_region": "eu-west-1"}, "dest_kms_key_id", "bucket's own region"),
         ({"delete": True}, "delete", "mode='sync'"),
         ({"bucket_key_enabled": True}, "bucket_key_enabled", "dest_kms_key_id"),

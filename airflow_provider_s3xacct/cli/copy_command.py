@@ -42,7 +42,9 @@ def register(commands: Any) -> None:
     parser.add_argument("dst_uri", metavar="DST_URI")
     parser.add_argument("--mode", choices=["copy", "sync"], default="copy")
     parser.add_argument(
-        "--sse-kms-key-id", metavar="ARN", help="encrypt destination objects with this KMS key ARN"
+        "--sse-kms-key-id",
+        metavar="KEY",
+        help="encrypt destination objects with this KMS key: key ARN, alias ARN, key id or alias/NAME",
     )
     parser.add_argument("--bucket-key", action="store_true", default=None, help="enable S3 Bucket Keys")
     parser.add_argument(

@@ -74,6 +74,8 @@ class KeyAccess:
     terminal: bool = False
     sample_object: str | None = None
     notes: list[str] = field(default_factory=list)
+    # The key ARN DescribeKey resolved an alias ARN to (None: given as a key ARN, or not resolved).
+    resolved_key_arn: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -175,6 +177,11 @@ def probe_key(
             access.notes.append(f"DescribeKey not permitted ({code}); key state unknown")
     else:
         meta = described["KeyMetadata"]
+        if meta.get("Arn") and meta["Arn"] != ref.arn:
+            # An alias resolved: the checks below (the key's account, the sample's key, the
+            # denials) are about the key it names, as S3 and KMS see it.
+            ref = KmsKeyRef.parse(meta["Arn"], "key_arns")
+            access.resolved_key_arn = ref.arn
         access.state = meta.get("KeyState")
         access.key_manager = meta.get("KeyManager")
         if access.state in TERMINAL_STATES:
@@ -269,6 +276,10 @@ def _encrypted_under(
     """True when the GET/HEAD ``response`` shows the sample is SSE-KMS under ``ref``; else fail terminally."""
     object_key = response.get("SSEKMSKeyId")
     if response.get("ServerSideEncryption") == "aws:kms" and object_key in (ref.arn, ref.name):
+        return True
+    if response.get("ServerSideEncryption") == "aws:kms" and ref.is_alias:
+        # DescribeKey did not resolve the alias (not permitted): which key it names is unknown.
+        access.notes.append(f"{sample.uri} uses {object_key}; not confirmed to be the key {ref.arn} names")
         return True
     access.fail(
         f"{sample.uri} is not encrypted under this key (it uses "

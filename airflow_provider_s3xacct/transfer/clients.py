@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
+from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
 
 # botocore's "standard" retry mode retries SlowDown/503, 500s and (since botocore 1.35.45) S3's
@@ -97,6 +99,26 @@ def bucket_region(client: Any, bucket: str, expected_owner: str | None = None) -
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
 
 
+def resolve_key_arn(kms_client: Any, key_id: str, field: str) -> str | None:
+    """The key ARN that ``key_id`` (key id, alias name or alias ARN) names, as KMS's DescribeKey says.
+
+    KMS resolves it in the client's account and region, as it does for S3's SSEKMSKeyId. A key
+    that does not exist there is bad input (raises :class:`InvalidInputError` naming ``field``); None
+    when KMS does not say (DescribeKey not permitted, no answer): S3 then resolves it as it copies.
+    """
+    try:
+        return str(kms_client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+            region = kms_client.meta.region_name
+            raise InvalidInputError(
+                field, f"{key_id!r} names no KMS key in {region} of the sync principal's account"
+            ) from None
+        return None
+    except BotoCoreError:
+        return None
+
+
 @dataclass(frozen=True)
 class TransferClients:
     """The sync principal's S3 clients: one in the source bucket's region, one in the destination's."""
@@ -105,6 +127,9 @@ class TransferClients:
     dest: Any
     # The boto3 session behind them, for the CRT fast path of small copies (None: botocore only).
     session: Any = None
+    # Makes a KMS client in the destination bucket's region, where a destination key given as a
+    # key id or alias name is resolved (None: not resolved before the copy, S3 resolves it).
+    dest_kms: Callable[[], Any] | None = None
 
     @property
     def crt_available(self) -> bool:
@@ -137,7 +162,12 @@ class TransferClients:
         # A custom CA bundle or verification off is botocore's to honour: no CRT then.
         crt_session = session if verify in (None, True) else None
         dest = session.client("s3", region_name=dest_region, **kwargs)
+        verify_kwargs = {"verify": verify} if verify is not None else {}
+
+        def dest_kms() -> Any:
+            return session.client("kms", region_name=dest_region, **verify_kwargs)
+
         if source_region == dest_region:
-            return cls(source=dest, dest=dest, session=crt_session)
+            return cls(source=dest, dest=dest, session=crt_session, dest_kms=dest_kms)
         source = session.client("s3", region_name=source_region, **kwargs)
-        return cls(source=source, dest=dest, session=crt_session)
+        return cls(source=source, dest=dest, session=crt_session, dest_kms=dest_kms)

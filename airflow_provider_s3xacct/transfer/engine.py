@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
-from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients
+from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients, resolve_key_arn
 from airflow_provider_s3xacct.transfer.copier import ObjectCopier, destination_args
 from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, Deleter
 from airflow_provider_s3xacct.transfer.filters import KeyFilter, ObjectFilter, parse_key_list
@@ -215,7 +215,7 @@ class TransferEngine:
     def run(self, log: ObjectLog | None = None) -> CopyReport:
         """Plan -> dispatch -> drain -> delete -> report; the report is written whatever ends the run."""
         log = log or self.open_report()
-        self.spec = spec = self._resolve_source()
+        self.spec = spec = self._resolve_dest_key(self._resolve_source())
         report = CopyReport(
             source=spec.source.uri, destination=spec.destination.uri, mode=spec.mode, dry_run=spec.dry_run
         )
@@ -356,6 +356,20 @@ class TransferEngine:
         if destination.written:
             destination = destination.one_object(destination.written)
         return spec.model_copy(update={"source": spec.source.one_object(key), "destination": destination})
+
+    def _resolve_dest_key(self, spec: CopySpec) -> CopySpec:
+        """The spec with a destination key given as key id, alias name or alias ARN resolved to its
+        key ARN (DescribeKey in the destination bucket's region), validated again (the key's
+        region) and named by the diagnoses, so every copy is encrypted under the one key it named
+        at the start. Unchanged when KMS does not say: S3 resolves the value as it copies."""
+        key = spec.dest_kms_key_id
+        if key is None or self.clients.dest_kms is None or (key.startswith("arn:") and ":key/" in key):
+            return spec
+        resolved = resolve_key_arn(self.clients.dest_kms(), key, "dest_kms_key_id")
+        if resolved is None:
+            return spec
+        self.diagnoser.context = replace(self.diagnoser.context, dest_kms_key_arn=resolved)
+        return CopySpec.create(**{**dict(spec), "dest_kms_key_id": resolved})
 
     def _key_list(self) -> frozenset[str] | None:
         """The keys of ``files_from`` (a local file or an S3 object read as the sync principal)."""

@@ -22,6 +22,11 @@ _KMS_ARN_RE = re.compile(
     r"(?P<kind>key|alias)/(?P<name>[A-Za-z0-9/_+=,.@:-]+)$"
 )
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
+# The bare forms S3's SSEKMSKeyId and KMS's KeyId accept besides the two ARNs (KMS Developer
+# Guide, "Key identifiers (KeyId)"): a key id (a UUID, or mrk-<32 hex> for a multi-Region key)
+# and an alias name (alias/ then letters, digits, '/', '_', '-'; at most 256 characters in all).
+_KEY_ID_RE = re.compile(r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
+_ALIAS_NAME_RE = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
 # An IAM user or role ARN: partition, account, kind, path + name (IAM's name characters).
 IAM_PRINCIPAL_RE = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):(user|role)/([\w+=,.@/-]+)$")
@@ -195,3 +200,22 @@ class KmsKeyRef:
     def key_id(self) -> str:
         """The id KMS APIs accept (the key id for a key ARN, the full ARN for an alias)."""
         return self.arn if self.is_alias else self.name
+
+
+def validate_kms_key_id(value: Any, field: str) -> str:
+    """A KMS key as S3's SSEKMSKeyId accepts it: key ARN, alias ARN, key id or alias name.
+
+    The ARNs name the key's account and region; a key id or alias name is resolved by KMS in the
+    requester's account and the bucket's region (the sync principal's account for the copy).
+    """
+    if isinstance(value, str) and _KMS_ARN_RE.match(value):
+        KmsKeyRef.parse(value, field)  # the region inside must be one botocore knows
+        return value
+    if isinstance(value, str) and (_KEY_ID_RE.match(value) or _ALIAS_NAME_RE.match(value)):
+        return value
+    raise InvalidInputError(
+        field,
+        f"{value!r} is not a KMS key: give a key ARN (arn:aws:kms:<region>:<account-id>:key/<key-id>), "
+        "an alias ARN (arn:aws:kms:<region>:<account-id>:alias/<name>), a key id "
+        "(1234abcd-12ab-34cd-56ef-1234567890ab) or an alias name (alias/<name>)",
+    )

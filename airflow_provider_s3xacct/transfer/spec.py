@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import warnings
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -30,6 +29,7 @@ from airflow_provider_s3xacct.transfer.locations import (
     KmsKeyRef,
     S3Location,
     validate_account_id,
+    validate_kms_key_id,
     validate_region,
 )
 
@@ -186,15 +186,7 @@ class CopySpec(BaseModel):
         # Templated operator arguments render a missing key as '' or 'None'; both mean "no key".
         if value in (None, "", "None", "null"):
             return None
-        ref = KmsKeyRef.parse(value, "dest_kms_key_id")
-        if ref.is_alias:
-            warnings.warn(
-                f"dest_kms_key_id {value!r} is an alias ARN: S3 resolves aliases in the caller's "
-                "account, so prefer the key ARN",
-                UserWarning,
-                stacklevel=2,
-            )
-        return value
+        return validate_kms_key_id(value, "dest_kms_key_id")
 
     @model_validator(mode="after")
     def _consistent(self) -> CopySpec:
@@ -206,7 +198,8 @@ class CopySpec(BaseModel):
             )
         if self.delete and self.mode != "sync":
             raise InvalidInputError("delete", "delete=True is only allowed with mode='sync'")
-        if self.dest_kms_key_id and self.dest_region:
+        if self.dest_kms_key_id and self.dest_kms_key_id.startswith("arn:") and self.dest_region:
+            # A key id or alias name has no region of its own: KMS looks it up in the bucket's.
             key_region = KmsKeyRef.parse(self.dest_kms_key_id, "dest_kms_key_id").region
             if key_region != self.dest_region:
                 raise InvalidInputError(

@@ -231,3 +231,29 @@ def test_an_exception_without_a_row_is_a_bug_and_propagates_unchanged() -> None:
         raise KeyError("x")
     verdict = classify(NoCredentialsError())
     assert verdict is not None and not verdict.retryable and not verdict.bad_input
+
+
+# -- the sensor's key discovery (its permanent row: tests/test_kms_sensor.py, a missing bucket) ----
+
+
+def test_key_discovery_without_answer_from_s3_is_a_retryable_failure(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network error while sampling the source is worth a retry; the sensor does not stop for good."""
+    from airflow_provider_s3xacct.sensors import KmsAccessSensor
+
+    for name, value in credential_env(world.source, world.endpoint_url).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    world.put("data/a", b"1", kms=world.source_key_arn)
+    fault(world, "ListObjects", f"/{world.source_bucket}", kind="reset-before", times=10)
+    sensor = KmsAccessSensor(
+        task_id="kms",
+        aws_conn_id=None,
+        region_name="us-east-1",
+        discover_keys_from=f"s3://{world.source_bucket}/data/",
+        bucket_region="us-east-1",
+        poke_interval=0,
+        timeout=5,
+    )
+    _fails(sensor, retryable=True, match="key discovery under .* failed: S3 could not be reached")

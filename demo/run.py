@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from demo import stack
-from demo.airflow_env import DEMO_HOME, airflow_env, apply_permissions, latest_xcom, run
+from demo.airflow_env import DEMO_HOME, airflow_env, apply_permissions, latest_xcom, prepare_database, run
 
 DAG_ID = "s3xacct_nightly_sync"
 
@@ -47,7 +47,7 @@ def main() -> int:
             f"permissions: wrote {len(applied['written'])} documents; verify ok={applied['verify']['ok']} "
             f"({len(applied['verify']['checks'])} required requests checked)"
         )
-        run(["airflow", "db", "migrate"], env)
+        prepare_database(env)
         first = nightly_run(env, home)
         second = nightly_run(env, home)
     print("\nNightly sync summary")

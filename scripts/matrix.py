@@ -67,6 +67,7 @@ class Entry:
     airflow: str
     cut: str  # --exclude-newer: nothing released after this day enters the constraints
     pins: tuple[str, ...] = field(default=())
+    python: str = ""  # "3.12": that minor's interpreter (``_interpreter``); "" is PYTHON
 
 
 ENTRIES = (
@@ -90,13 +91,38 @@ ENTRIES = (
             "aiobotocore==2.22.0",
         ),
     ),
+    # Amazon MWAA's Airflow 3.0.6 image: Python 3.12 and Airflow's constraints-3.0.6/constraints-3.12.txt
+    # (aws/amazon-mwaa-docker-images, images/airflow/3.0.6/etc/airflow_constraints.txt, commit
+    # 495e82ae); its pins of the packages this project depends on.
     Entry(
         "mwaa-3.0.6",
         "3.0.6",
         "2025-08-30",
-        ("apache-airflow-providers-amazon==9.12.0", "boto3==1.39.11", "botocore==1.39.11"),
+        (
+            "apache-airflow-providers-amazon==9.12.0",
+            "apache-airflow-providers-common-compat==1.7.3",
+            "boto3==1.39.11",
+            "botocore==1.39.11",
+            "aiobotocore==2.24.1",
+        ),
+        python="3.12",
     ),
 )
+
+
+def _interpreter(minor: str) -> str:
+    """The interpreter of a Python minor: ``pythonX.Y`` on PATH, else pyenv's newest X.Y.
+
+    uv's own managed Pythons download from GitHub, which this project's machines cannot reach.
+    """
+    found = shutil.which(f"python{minor}")
+    if found and subprocess.run([found, "-c", ""], capture_output=True, check=False).returncode == 0:
+        return found
+    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False).stdout.strip()
+    candidates = sorted(Path(root or "/nonexistent", "versions").glob(f"{minor}.*/bin/python{minor}"))
+    if not candidates:
+        raise SystemExit(f"matrix: no Python {minor} (python{minor} on PATH or pyenv's) for this entry")
+    return str(candidates[-1])
 
 
 def _run(args: list[str], env: dict[str, str], log: Path) -> tuple[bool, float]:
@@ -111,8 +137,8 @@ def _run(args: list[str], env: dict[str, str], log: Path) -> tuple[bool, float]:
 
 def _installed(python: Path) -> dict[str, str]:
     code = (
-        "import importlib.metadata as m, json, sys\n"
-        "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))\n"
+        "import importlib.metadata as m, json, platform, sys\n"
+        "print(json.dumps({'python': platform.python_version(), **{n: m.version(n) for n in sys.argv[1:]}}))\n"
     )
     out = subprocess.run([str(python), "-c", code, *REPORTED], capture_output=True, text=True, check=False)
     return dict(json.loads(out.stdout)) if out.returncode == 0 else {}
@@ -142,6 +168,7 @@ def run_entry(entry: Entry, *, e2e: bool, extra: list[str]) -> dict[str, object]
         "cut": entry.cut,
         "with": extra,
     }
+    interpreter = _interpreter(entry.python) if entry.python else PYTHON
     constraints = base / "constraints.txt"
     wanted = base / "constraints.in"
     # The aiobotocore extra is ours (the deferrable sensor's trigger); Airflow's own constraints pin
@@ -160,7 +187,7 @@ def run_entry(entry: Entry, *, e2e: bool, extra: list[str]) -> dict[str, object]
                 "compile",
                 "-q",
                 "--python",
-                PYTHON,
+                interpreter,
                 "--exclude-newer",
                 entry.cut,
                 "-o",
@@ -168,7 +195,7 @@ def run_entry(entry: Entry, *, e2e: bool, extra: list[str]) -> dict[str, object]
                 str(wanted),
             ],
         ),
-        ("venv", [UV, "venv", "-q", "--python", PYTHON, str(venv)]),
+        ("venv", [UV, "venv", "-q", "--python", interpreter, str(venv)]),
         (
             "install",
             [
@@ -205,15 +232,15 @@ def run_entry(entry: Entry, *, e2e: bool, extra: list[str]) -> dict[str, object]
 
 def table(results: list[dict[str, object]]) -> str:
     rows = [
-        "| entry | Airflow | amazon | common-compat | boto3 | result | install s | fast suite s | DAG run s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| entry | Python | Airflow | amazon | common-compat | boto3 | result | install s | fast suite s | DAG run s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         v = r.get("versions") or {}
         assert isinstance(v, dict)
         verdict = "pass" if r["ok"] else f"FAIL ({r.get('failed_step')})"
         rows.append(
-            f"| {r['entry']} | {v.get('apache-airflow', r['airflow'])} | "
+            f"| {r['entry']} | {v.get('python', '-')} | {v.get('apache-airflow', r['airflow'])} | "
             f"{v.get('apache-airflow-providers-amazon', '-')} | "
             f"{v.get('apache-airflow-providers-common-compat', '-')} | {v.get('boto3', '-')} | {verdict} | "
             f"{r.get('install_s', '-')} | {r.get('fast_suite_s', '-')} | {r.get('dag_run_s', '-')} |"

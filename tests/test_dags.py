@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from demo import stack
-from demo.airflow_env import REPO, airflow_env, apply_permissions, latest_xcom, run
+from demo.airflow_env import REPO, airflow_env, apply_permissions, latest_xcom, prepare_database, run
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         accounts = stack.seed(endpoint, objects=40)
         env = airflow_env(accounts, home)
         apply_permissions(accounts, env, home)
-        run(["airflow", "db", "migrate"], env)
+        prepare_database(env)
         yield {"home": home, "env": env, "accounts": accounts, "endpoint": endpoint}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -13,9 +14,6 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ProfileNotFound
-from rich.console import Console
-from rich.filesize import decimal
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
@@ -241,6 +239,13 @@ class _ProgressBar:
     """A rich progress bar: objects done, bytes copied and their rate. The total is unknown while listing."""
 
     def __init__(self) -> None:
+        # rich is imported here, not at the top: most runs (--json, a pipe, --quiet) draw no bar,
+        # and rich costs a tenth of a one-object copy's start-up (docs/benchmarks.md, "Start-up").
+        from rich.console import Console
+        from rich.filesize import decimal
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
+        self._size = decimal
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -264,7 +269,7 @@ class _ProgressBar:
         self._progress.update(
             self._task,
             completed=report.bytes_copied,
-            objects=f"{done}/{report.listed} objects, {decimal(report.bytes_copied)}, {report.failed} failed",
+            objects=f"{done}/{report.listed} objects, {self._size(report.bytes_copied)}, {report.failed} failed",
         )
 
 
@@ -320,8 +325,14 @@ def run(args: argparse.Namespace) -> int:
     )
     show_progress = not args.quiet and (sys.stderr.isatty() if args.progress is None else args.progress)
     bar = _ProgressBar() if show_progress else None
+    # Who the principal is only decorates failure messages: STS is asked on the first one, not
+    # before every run (GetCallerIdentity is a round trip of its own at start-up).
     engine = TransferEngine(
-        spec, clients, principal_arn=caller_arn(session), progress=bar, report_target=args.report
+        spec,
+        clients,
+        principal_lookup=functools.cache(lambda: caller_arn(session)),
+        progress=bar,
+        report_target=args.report,
     )
     try:
         with _stop_on_signals(engine):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -55,10 +56,14 @@ class TransferContext:
     principal_arn: str | None = None
     source_account_id: str | None = None
     dest_account_id: str | None = None
+    # Asked only when a message names the principal: the CLI passes its caller-identity call here,
+    # so a run that fails nothing makes no STS request. None from it reads "the sync principal".
+    principal_lookup: Callable[[], str | None] | None = field(default=None, compare=False)
 
     @property
     def principal(self) -> str:
-        return self.principal_arn or "the sync principal"
+        found = self.principal_arn or (self.principal_lookup() if self.principal_lookup else None)
+        return found or "the sync principal"
 
 
 class Diagnoser:

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: mutation demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps check-py312 faults matrix matrix-ci
+.PHONY: mutation demo test test-fast test-oracles lint typecheck unit ui venv clean bench system-deps check-py312 check-py313 faults matrix matrix-ci
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -89,10 +89,10 @@ mutation: $(STAMP)
 	env -u PYTHONPATH $(BIN)/mutmut run $(MUTANTS)
 	env -u PYTHONPATH $(BIN)/mutmut results
 
-# plan + verify in a fresh Python 3.12 venv with setuptools >= 82 (no pkg_resources),
-# installed with every declared dependency; not part of `make test` (it downloads Airflow).
-check-py312:
-	bash scripts/check-py312.sh
+# plan + verify in a fresh Python 3.12 (3.13) venv with setuptools >= 82 (no pkg_resources),
+# installed with every declared dependency (uv); not part of `make test` (it downloads Airflow).
+check-py312 check-py313: $(UV)
+	PATH=$(CURDIR)/.venv-tools/bin:$$PATH bash scripts/check-python.sh $(patsubst check-py3%,3.%,$@)
 
 clean:
-	rm -rf $(VENV) .venv-peers .venv-py312 .demo .venv-tools .matrix
+	rm -rf $(VENV) .venv-peers .venv-py312 .venv-py313 .demo .venv-tools .matrix

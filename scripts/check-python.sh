@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Issue 16: `s3xacct plan` and `s3xacct verify` in a fresh Python 3.12 virtualenv with setuptools
-# >= 82 (which ships no pkg_resources), installed from this checkout as a user would (`pip install .`,
-# every declared dependency). Uses uv when it is on PATH (faster resolution), pip otherwise.
-# The interpreter: python3.12 on PATH, or pyenv's 3.12; set PY312=/path/to/python3.12 to choose.
+# Issue 16: `s3xacct plan` and `s3xacct verify` in a fresh virtualenv of Python $1 (3.12 or 3.13)
+# with setuptools >= 82 (which ships no pkg_resources), installed from this checkout as a user would
+# (`pip install .`, every declared dependency). Uses uv when it is on PATH (faster resolution), pip
+# otherwise. The interpreter: pythonX.Y on PATH, or pyenv's X.Y; set PY=/path/to/python to choose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=${VENV312:-.venv-py312}
-py=${PY312:-}
+minor=${1:?usage: check-python.sh 3.12|3.13}
+venv=${VENV:-.venv-py${minor/./}}
+py=${PY:-}
 if [ -z "$py" ]; then
-    for candidate in python3.12 "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.12*/bin/python3.12; do
-        if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
+    for candidate in "python$minor" "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/"$minor".*/bin/"python$minor"; do
+        if "$candidate" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$minor'.split('.')))" 2>/dev/null; then
             py=$candidate
             break
         fi
     done
 fi
-[ -n "$py" ] || { echo "check-py312: no Python 3.12 interpreter (python3.12 or pyenv's); set PY312" >&2; exit 1; }
+[ -n "$py" ] || { echo "check-python: no Python $minor interpreter (python$minor or pyenv's); set PY" >&2; exit 1; }
 rm -rf "$venv"
 if command -v uv >/dev/null; then
     uv venv -q -p "$py" "$venv"
@@ -25,10 +26,10 @@ else
     "$venv/bin/python" -m pip install -qq --upgrade pip 'setuptools>=82'
     "$venv/bin/python" -m pip install -qq .
 fi
-"$venv/bin/python" - <<'PY'
-import importlib.metadata as md, importlib.util, sys
+MINOR=$minor "$venv/bin/python" - <<'PY'
+import importlib.metadata as md, importlib.util, os, sys
 setuptools = md.version("setuptools")
-assert sys.version_info[:2] == (3, 12), sys.version
+assert "%d.%d" % sys.version_info[:2] == os.environ["MINOR"], sys.version
 assert int(setuptools.split(".")[0]) >= 82, setuptools
 assert importlib.util.find_spec("pkg_resources") is None, "setuptools still ships pkg_resources"
 print(f"Python {sys.version.split()[0]}, setuptools {setuptools}, no pkg_resources")

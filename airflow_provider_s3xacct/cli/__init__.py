@@ -21,7 +21,6 @@ from airflow_provider_s3xacct.cli.common import (
 )
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
-
 # Each subcommand and the module that registers and runs it, in the order ``--help`` lists them.
 # Only the module of the command being run is imported: ``s3xacct copy`` starts without the
 # permissions engine, the KMS probes or their dependencies (docs/benchmarks.md, "Start-up").

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from airflow_provider_s3xacct.diagnosis.failures import classify
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import (
     validate_external_id,
@@ -97,6 +96,11 @@ def fail_with(exc: BaseException, as_json: bool, doing: str = "") -> int | None:
     ``{"error", "kind", "retryable"[, "diagnosis"]}`` (a script retries only what says retryable).
     ``doing`` names the step that failed. None for an exception without a row (a bug: the caller
     lets it propagate)."""
+    # The table names every core exception class, the permissions engine's and the KMS probes'
+    # among them: imported on a failure, so a clean `s3xacct copy` never loads those modules
+    # (docs/benchmarks.md, "Start-up").
+    from airflow_provider_s3xacct.diagnosis.failures import classify
+
     verdict = classify(exc)
     if verdict is None:
         return None

@@ -26,14 +26,28 @@ PLANNED_SIDS = frozenset(
         "DenyInsecureTransport",
     )
 )
+# The identity statements of the source side (the rest are the destination's): in a relay copy
+# the source principal's identity policy holds these only.
+_SOURCE_SIDS = frozenset(SID_PREFIX + name for name in ("ListSource", "ReadSource", "DecryptSource"))
 IDENTITY_POLICY_NAME = "s3xacct-sync"  # the inline policy we own on the user or role
 
 # File names of the offline layout (`plan --out`, `verify --policies-dir`).
 IDENTITY_FILE = "identity.json"
+# A relay copy has two principals, so two identity policies instead of identity.json.
+SOURCE_IDENTITY_FILE = "source-identity.json"
+DEST_IDENTITY_FILE = "dest-identity.json"
 SOURCE_BUCKET_FILE = "source-bucket-policy.json"
 SOURCE_KEYS_FILE = "source-key-policies.json"
 DEST_BUCKET_FILE = "dest-bucket-policy.json"
 DEST_KEY_FILE = "dest-key-policy.json"
+
+
+def identity_file(spec: TransferSpec) -> str:
+    """The offline file of ``spec.principal``'s identity policy (a relay view: its side's file)."""
+    if not spec.relay:
+        return IDENTITY_FILE
+    assert spec.side, "a whole relay spec has two identity files: pass a view (spec.acting(side))"
+    return SOURCE_IDENTITY_FILE if spec.side == "source" else DEST_IDENTITY_FILE
 
 
 def default_key_policy(account_id: str, partition: str = "aws") -> dict[str, Any]:
@@ -69,9 +83,14 @@ def _with_condition(stmt: dict[str, Any], condition: dict[str, Any]) -> dict[str
 
 @dataclass
 class PolicyPlan:
-    """Our statements, per document. Key policies are keyed by key ARN."""
+    """Our statements, per document. Key policies are keyed by key ARN.
+
+    ``identity`` is the principal's identity policy; in a relay copy the source principal's, and
+    ``dest_identity`` the destination principal's (empty for a server-side copy).
+    """
 
     identity: list[dict[str, Any]] = field(default_factory=list)
+    dest_identity: list[dict[str, Any]] = field(default_factory=list)
     source_bucket: list[dict[str, Any]] = field(default_factory=list)
     source_keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     dest_bucket: list[dict[str, Any]] = field(default_factory=list)
@@ -84,8 +103,16 @@ class PolicyPlan:
         bucket that needs no statement an empty document, so ``verify --policies-dir`` on this
         folder checks every request instead of guessing what absent files hold.
         """
+        identities = (
+            {
+                SOURCE_IDENTITY_FILE: _document(self.identity),
+                DEST_IDENTITY_FILE: _document(self.dest_identity),
+            }
+            if spec.relay
+            else {IDENTITY_FILE: _document(self.identity)}
+        )
         out: dict[str, Any] = {
-            IDENTITY_FILE: _document(self.identity),
+            **identities,
             SOURCE_BUCKET_FILE: _document(self.source_bucket),
             DEST_BUCKET_FILE: _document(self.dest_bucket),
         }
@@ -106,7 +133,68 @@ def _merged_key_policy(key_arn: str, statements: list[dict[str, Any]]) -> dict[s
 
 
 def plan_policies(spec: TransferSpec) -> PolicyPlan:
-    """Statements that allow exactly what ``required_requests(spec)`` lists, and nothing more."""
+    """Statements that allow exactly what ``required_requests(spec)`` lists, and nothing more.
+
+    A relay copy: the source principal's identity policy and, only when it lives in another
+    account, the grants of the source bucket and keys; the same for the destination principal
+    and the destination's documents. When each principal lives in its side's account, no document
+    names a principal of another account.
+    """
+    if spec.relay and spec.side is None:
+        source, dest = plan_policies(spec.acting("source")), plan_policies(spec.acting("destination"))
+        return PolicyPlan(
+            identity=source.identity,
+            dest_identity=dest.identity,
+            source_bucket=source.source_bucket,
+            source_keys=source.source_keys,
+            dest_bucket=dest.dest_bucket,
+            dest_key=dest.dest_key,
+        )
+    full = _statements(spec)
+    if spec.side is None:
+        return full
+    if spec.side == "source":
+        return PolicyPlan(
+            identity=[st for st in full.identity if st["Sid"] in _SOURCE_SIDS],
+            source_bucket=full.source_bucket,
+            source_keys=full.source_keys,
+        )
+    return PolicyPlan(
+        identity=[st for st in full.identity if st["Sid"] not in _SOURCE_SIDS],
+        dest_bucket=full.dest_bucket,
+        dest_key=full.dest_key,
+    )
+
+
+def cross_account_grants(spec: TransferSpec, plan: PolicyPlan) -> list[str]:
+    """Each planned bucket or key statement that allows a principal of another account, described."""
+    found = []
+    documents = [
+        (f"source bucket policy of {spec.source.bucket}", spec.source.account_id, plan.source_bucket)
+    ]
+    documents += [(f"key policy of {arn}", account_of(arn), st) for arn, st in plan.source_keys.items()]
+    documents += [(f"destination bucket policy of {spec.destination.bucket}", spec.destination.account_id,
+                   plan.dest_bucket)]  # fmt: skip
+    if spec.destination.kms_key_arn:
+        documents.append(
+            (
+                f"key policy of {spec.destination.kms_key_arn}",
+                account_of(spec.destination.kms_key_arn),
+                plan.dest_key,
+            )
+        )
+    for name, owner, statements in documents:
+        for stmt in statements:
+            principal = stmt.get("Principal")
+            arns = principal.get("AWS", []) if isinstance(principal, dict) else []
+            foreign = [a for a in ([arns] if isinstance(arns, str) else arns) if account_of(a) != owner]
+            if stmt["Effect"] == "Allow" and foreign:
+                found.append(f"{name}: {stmt['Sid']} allows {', '.join(foreign)}")
+    return found
+
+
+def _statements(spec: TransferSpec) -> PolicyPlan:
+    """Every statement the copy needs when ``spec.principal`` makes all of its requests."""
     src, dst, opts = spec.source, spec.destination, spec.options
     principal = {"AWS": spec.principal.arn}  # a session ARN names its role: sessions come and go
     partition = spec.arn_partition

@@ -22,13 +22,16 @@ from typing import Literal
 
 from airflow_provider_s3xacct.permissions.arns import account_of, dns_suffix, s3_arn
 from airflow_provider_s3xacct.permissions.conditions import Context
-from airflow_provider_s3xacct.permissions.spec import DestinationSpec, SourceSpec, TransferSpec
+from airflow_provider_s3xacct.permissions.spec import SIDES, DestinationSpec, Side, SourceSpec, TransferSpec
 
 # The object that stands for "any key under the prefix" where a context value must be one string
 # (the encryption context of the KMS calls); the Resource itself is evaluated as the whole prefix.
 SAMPLE_OBJECT = "s3xacct-any-object"
 
 ResourceKind = Literal["source-bucket", "dest-bucket", "source-key", "dest-key"]
+
+# Headers only a server-side copy sends (CopyObject, UploadPartCopy): absent from every relay write.
+_COPY_HEADERS = frozenset({"s3:x-amz-copy-source", "s3:x-amz-metadata-directive"})
 
 # S3 caps one ListObjectsV2 page at 1,000 keys; the engine asks for pages of that size.
 _LIST_PAGE_SIZE = "1000"
@@ -56,6 +59,11 @@ class RequiredRequest:
     @property
     def context(self) -> Context:
         return self.contexts[0]
+
+    @property
+    def side(self) -> Side:
+        """The side whose resource this request touches: in a relay copy, whose principal makes it."""
+        return "source" if self.resource_kind.startswith("source") else "destination"
 
     @property
     def sample_resource(self) -> str:
@@ -157,11 +165,22 @@ def required_requests(
 ) -> list[RequiredRequest]:
     """The requests ``s3xacct copy`` makes for ``spec``, as IAM sees them.
 
-    ``now`` is the time the contexts carry (default: now); ``observed`` what was read online.
+    ``now`` is the time the contexts carry (default: now); ``observed`` what was read online
+    about ``spec.principal``. A relay copy's requests are each side's, made by that side's
+    principal: a relay view (``spec.acting(side)``) lists its side's only, a whole relay spec
+    both (then ``observed`` must be None: it describes one principal).
     """
+    if spec.relay and spec.side is None:
+        assert observed is None, "observed describes one principal: pass a relay view"
+        return [r for side in SIDES for r in required_requests(spec.acting(side), now)]
+    reqs = _requests(spec, now or datetime.now(UTC), observed)
+    return [r for r in reqs if r.side == spec.side] if spec.side else reqs
+
+
+def _requests(spec: TransferSpec, now: datetime, observed: ObservedPrincipal | None) -> list[RequiredRequest]:
+    """Every request of the copy, as made by ``spec.principal`` (relay shapes for a relay spec)."""
     src, dst, opts = spec.source, spec.destination, spec.options
     partition = spec.arn_partition
-    now = now or datetime.now(UTC)
     principal_values, principal_absent = _principal_keys(spec, observed or ObservedPrincipal())
     time_values = {
         "aws:CurrentTime": (now.strftime("%Y-%m-%dT%H:%M:%SZ"),),
@@ -263,21 +282,33 @@ def required_requests(
             value_prefixes=ranges,
         )
 
+    relay = spec.relay
     reqs = [
         listing(src_bucket, "source-bucket", src, "list the source prefix (ListObjectsV2)"),
-        source_objects("s3:GetObject", "read source objects (CopyObject/UploadPartCopy source, HeadObject)"),
+        source_objects(
+            "s3:GetObject",
+            "read source objects (GetObject, ranged for large objects; HeadObject)"
+            if relay
+            else "read source objects (CopyObject/UploadPartCopy source, HeadObject)",
+        ),
     ]
     if opts.copy_tags:
         reqs.append(source_objects("s3:GetObjectTagging", "read source tags"))
-    copy_headers = {**sse, **acl, **copy_source, "s3:x-amz-metadata-directive": ("COPY",)}
-    reqs.append(
-        dest_objects(
-            "s3:PutObject",
-            "write destination objects (CopyObject)",
-            write(copy_headers, sse_absent | acl_absent),
-            copies=True,
+    if relay:
+        # The relay uploads the bytes it read: no x-amz-copy-source, no metadata directive; with
+        # copy_tags the object's tags travel as x-amz-tagging (their keys and values unknown here).
+        put_headers = write({**sse, **acl}, sse_absent | acl_absent | _COPY_HEADERS, opts.copy_tags)
+        reqs.append(dest_objects("s3:PutObject", "write destination objects (PutObject)", put_headers))
+    else:
+        copy_headers = {**sse, **acl, **copy_source, "s3:x-amz-metadata-directive": ("COPY",)}
+        reqs.append(
+            dest_objects(
+                "s3:PutObject",
+                "write destination objects (CopyObject)",
+                write(copy_headers, sse_absent | acl_absent),
+                copies=True,
+            )
         )
-    )
     if opts.multipart:
         # With copy_tags the engine sends the source object's tags here (x-amz-tagging): their keys and
         # values are the objects', unknown to verify.
@@ -287,17 +318,25 @@ def required_requests(
         reqs.append(
             dest_objects("s3:PutObject", "start multipart copies (CreateMultipartUpload)", start_upload)
         )
-        # UploadPartCopy and CompleteMultipartUpload carry no encryption or ACL headers: a bucket-policy
+        # UploadPart(Copy) and CompleteMultipartUpload carry no encryption or ACL headers: a bucket-policy
         # Deny that requires them must not catch these requests.
         bare = no_sse | sse_absent | acl_absent | {"s3:x-amz-acl"}
-        reqs.append(
-            dest_objects(
-                "s3:PutObject",
-                "write parts of multipart copies (UploadPartCopy, no SSE headers)",
-                write(copy_source, bare),
-                copies=True,
+        if relay:
+            parts = write({}, bare | _COPY_HEADERS)
+            reqs.append(
+                dest_objects(
+                    "s3:PutObject", "write parts of multipart uploads (UploadPart, no SSE headers)", parts
+                )
             )
-        )
+        else:
+            reqs.append(
+                dest_objects(
+                    "s3:PutObject",
+                    "write parts of multipart copies (UploadPartCopy, no SSE headers)",
+                    write(copy_source, bare),
+                    copies=True,
+                )
+            )
         reqs.append(
             dest_objects(
                 "s3:PutObject",

@@ -6,10 +6,19 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from airflow_provider_s3xacct.permissions.arns import PARTITIONS, Principal, partition_of_region
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
@@ -30,6 +39,17 @@ _POLICY_SPECIAL = (
 _ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ORG_PATH_RE = re.compile(r"^o-[a-z0-9]{10,32}/r-[0-9a-z]{4,32}/(?:ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}/)*$")
 _VPCE_RE = re.compile(r"^vpce-[0-9a-f]{8,17}$")
+
+# The side of the copy a request touches. In a relay copy each side has its own principal: the
+# source principal makes every request on the source bucket and keys, the destination principal
+# every request on the destination bucket and key.
+Side = Literal["source", "destination"]
+SIDES: tuple[Side, ...] = get_args(Side)
+# The spec field naming each side's principal in a relay copy.
+RELAY_PRINCIPAL_FIELDS: dict[Side, str] = {
+    "source": "source_principal_arn",
+    "destination": "dest_principal_arn",
+}
 
 
 def _key_arn(arn: str, field: str) -> str:
@@ -188,17 +208,24 @@ class TransferSpec(BaseModel):
 
     source: SourceSpec
     destination: DestinationSpec
-    principal_arn: str
+    # Server-side copy: the one principal that reads the source and writes the destination.
+    principal_arn: str | None = None
+    # Relay copy: the source principal reads (e.g. a role in the source account), the destination
+    # principal writes; both given instead of principal_arn.
+    source_principal_arn: str | None = None
+    dest_principal_arn: str | None = None
     options: TransferOptions = Field(default_factory=TransferOptions)
     request_context: RequestContextSpec = Field(default_factory=RequestContextSpec)
     partition: str | None = None  # derived from the principal ARN and the regions when not given
+    # Set on a relay view (``acting``): the side whose principal this view is.
+    _side: Side | None = PrivateAttr(default=None)
 
-    @field_validator("principal_arn")
+    @field_validator("principal_arn", "source_principal_arn", "dest_principal_arn")
     @classmethod
-    def _principal(cls, v: str) -> str:
-        if Principal.parse(v) is None:
+    def _principal(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and Principal.parse(v) is None:
             raise InvalidInputError(
-                "principal_arn",
+                str(info.field_name),
                 f"{v!r} is not an IAM user, role or assumed-role session ARN "
                 "(arn:aws:iam::<account>:user/<name>, :role/<name>, "
                 "or arn:aws:sts::<account>:assumed-role/<role>/<session>)",
@@ -214,6 +241,7 @@ class TransferSpec(BaseModel):
 
     @model_validator(mode="after")
     def _regions(self) -> TransferSpec:
+        self._check_topology()
         self._check_partitions()
         for i, arn in enumerate(self.source.kms_key_arns):
             ref = KmsKeyRef.parse(arn, f"source.kms_key_arns[{i}]")
@@ -242,9 +270,65 @@ class TransferSpec(BaseModel):
             raise InvalidInputError("options.delete", "delete is only used with mode: sync")
         return self
 
+    def _check_topology(self) -> None:
+        """Exactly one topology: ``principal_arn`` (server-side) or both relay principals."""
+        relay = {side: getattr(self, name) for side, name in RELAY_PRINCIPAL_FIELDS.items()}
+        given = [RELAY_PRINCIPAL_FIELDS[side] for side, arn in relay.items() if arn]
+        if given and self.principal_arn:
+            raise InvalidInputError(
+                "principal_arn",
+                f"names the one principal of a server-side copy, but {' and '.join(given)} make this a "
+                "relay copy; give principal_arn alone, or source_principal_arn and dest_principal_arn",
+            )
+        if len(given) == 1:
+            missing = next(n for n in RELAY_PRINCIPAL_FIELDS.values() if n not in given)
+            raise InvalidInputError(
+                missing,
+                f"a relay copy needs both principals and only {given[0]} is given: the source principal "
+                "reads the source, the destination principal writes the destination; add "
+                f"{missing}, or give principal_arn alone for a server-side copy",
+            )
+        if not given and not self.principal_arn:
+            raise InvalidInputError(
+                "principal_arn",
+                "required: the principal of a server-side copy (or, for a relay copy, "
+                "source_principal_arn and dest_principal_arn)",
+            )
+
+    @property
+    def relay(self) -> bool:
+        """Two principals, one per side (a relay copy), rather than one server-side principal."""
+        return self.source_principal_arn is not None
+
+    @property
+    def side(self) -> Side | None:
+        """The side a relay view (:meth:`acting`) stands for; None for a whole spec."""
+        return self._side
+
+    def acting(self, side: Side) -> TransferSpec:
+        """This transfer as seen by the principal of ``side``: ``principal_arn`` is that principal.
+
+        A server-side spec is its own view of either side. A relay view stays a relay spec (its
+        requests are the relay's) whose ``side`` says which requests and statements are its own:
+        everything that works on one principal (its requests, statements, guardrails) runs on it.
+        """
+        if not self.relay:
+            return self
+        view = self.model_copy(update={"principal_arn": getattr(self, RELAY_PRINCIPAL_FIELDS[side])})
+        view._side = side
+        return view
+
+    def principal_arns(self) -> dict[Side, str]:
+        """The ARN of the principal that makes the requests of each side."""
+        return {side: str(self.acting(side).principal_arn) for side in SIDES}
+
     def _check_partitions(self) -> None:
         """Every ARN and region of the spec must be in one partition; ``partition`` defaults to it."""
-        found = [("principal_arn", self.principal.partition)]
+        found = [
+            (name, Principal.parse(arn).partition)  # type: ignore[union-attr]  # validated above
+            for name in ("principal_arn", *RELAY_PRINCIPAL_FIELDS.values())
+            if (arn := getattr(self, name))
+        ]
         found += [("source.region", partition_of_region(self.source.region))]
         found += [("destination.region", partition_of_region(self.destination.region))]
         found += [
@@ -265,6 +349,9 @@ class TransferSpec(BaseModel):
 
     @property
     def principal(self) -> Principal:
+        """The one principal of a server-side copy (or of a relay view, :meth:`acting`)."""
+        if self.principal_arn is None:
+            raise ValueError("a relay spec has two principals: use spec.acting(side).principal")
         principal = Principal.parse(self.principal_arn)
         assert principal
         return principal
@@ -305,6 +392,8 @@ class TransferSpec(BaseModel):
             raise InvalidInputError("config", f"{path} is not valid YAML/JSON: {exc}") from None
         if not isinstance(data, dict):
             raise InvalidInputError(
-                "config", f"{path} must hold a mapping with source, destination, principal_arn"
+                "config",
+                f"{path} must hold a mapping with source, destination, principal_arn "
+                "(or source_principal_arn and dest_principal_arn)",
             )
         return cls.create(data)

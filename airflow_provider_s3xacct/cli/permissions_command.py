@@ -25,13 +25,16 @@ from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, ap
 from airflow_provider_s3xacct.permissions.aws_checks import run_aws_checks
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir, write_policy_dir
 from airflow_provider_s3xacct.permissions.guardrails import (
+    BOUNDARY_FILE,
+    SESSION_POLICY_FILE,
+    Guardrails,
     SessionPolicy,
     load_guardrails_dir,
     read_guardrails,
 )
-from airflow_provider_s3xacct.permissions.plan import plan_policies
+from airflow_provider_s3xacct.permissions.plan import cross_account_grants, plan_policies
 from airflow_provider_s3xacct.permissions.probe import live_probes
-from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.permissions.spec import RELAY_PRINCIPAL_FIELDS, SIDES, Side, TransferSpec
 from airflow_provider_s3xacct.permissions.verify import VerifyReport, verify_deployed, verify_policies
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import validate_role_arn
@@ -51,6 +54,12 @@ def register(commands: Any) -> None:
     plan = commands.add_parser("plan", help="write the least-privilege policies for a transfer")
     plan.add_argument("--config", required=True)
     plan.add_argument("--out", metavar="DIR", help="write the offline file layout here")
+    plan.add_argument(
+        "--no-cross-account-grants",
+        action="store_true",
+        help="no bucket or key policy may name a principal of another account: plan fails naming "
+        "each grant it would need, and recommends a relay copy when the spec is server-side",
+    )
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(handler=run_plan)
 
@@ -98,7 +107,10 @@ def run_plan(args: argparse.Namespace) -> int:
         spec = TransferSpec.from_file(args.config)
     except (InvalidInputError, OSError) as exc:
         return fail_usage(str(exc), args.json)
-    files = plan_policies(spec).files(spec)
+    policy_plan = plan_policies(spec)
+    if args.no_cross_account_grants and (grants := cross_account_grants(spec, policy_plan)):
+        return _refuse_grants(spec, grants, args.json)
+    files = policy_plan.files(spec)
     if spec.options.multipart:
         # kill -9 or a lost abort can leave an upload behind; only S3 itself removes it reliably.
         sys.stderr.write(
@@ -120,6 +132,55 @@ def run_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _refuse_grants(spec: TransferSpec, grants: list[str], as_json: bool) -> int:
+    """--no-cross-account-grants and the plan needs some: say which, and what topology needs none."""
+    if spec.relay:
+        wrong = [
+            f"{RELAY_PRINCIPAL_FIELDS[side]} is in account {spec.acting(side).principal_account}, "
+            f"not the {side} account {getattr(spec, side).account_id}"
+            for side in SIDES
+            if spec.acting(side).principal_account != getattr(spec, side).account_id
+        ]
+        reason = (
+            "a relay copy needs no cross-account grant only when each principal lives in its side's "
+            f"account: {'; '.join(wrong) or 'a key of another account is used'}"
+        )
+        recommendation = None
+    else:
+        reason = (
+            "a server-side copy needs one principal allowed to read the source and write the "
+            "destination, so the account that is not the principal's must grant it; a relay copy reads "
+            "with a principal of the source account and writes with one of the destination account, "
+            "and no document then names a foreign principal"
+        )
+        recommendation = {
+            "transport": "relay",
+            "reason": reason,
+            "set": [
+                f"{RELAY_PRINCIPAL_FIELDS['source']}: a role or user of account {spec.source.account_id}",
+                f"{RELAY_PRINCIPAL_FIELDS['destination']}: a role or user of account "
+                f"{spec.destination.account_id}",
+                "and remove principal_arn",
+            ],
+        }
+    sys.stderr.write("s3xacct: --no-cross-account-grants, but this plan needs:\n")
+    sys.stderr.writelines(f"  {g}\n" for g in grants)
+    if recommendation:
+        sys.stderr.write(f"recommended: a relay copy ({'; '.join(recommendation['set'])}): {reason}\n")
+    else:
+        sys.stderr.write(f"s3xacct: {reason}\n")
+    if as_json:
+        print_json(
+            {
+                "error": "the plan needs cross-account grants and --no-cross-account-grants forbids them",
+                "cross_account_grants": grants,
+                "reason": reason,
+                "recommendation": recommendation,
+            }
+        )
+    return EXIT_FAILED
+
+
 # verify's exit codes: 0 every request allowed, 1 at least one denied, 3 none denied but at least
 # one undetermined (verify cannot know; the report names why), 2 bad input (fail_usage).
 EXIT_UNDETERMINED = EXIT_TERMINAL
@@ -136,14 +197,38 @@ def _print_report(report: VerifyReport, as_json: bool) -> int:
     return verdict_exit_code(report)
 
 
-def _session_policy(args: argparse.Namespace) -> SessionPolicy:
+def _session_policy(args: argparse.Namespace, spec: TransferSpec) -> SessionPolicy:
     """How the copy's role session is created, as far as this command knows."""
+    if spec.relay:
+        return SessionPolicy.unknown("a relay copy's two role sessions are created outside this command")
     if args.role_arn:
         return SessionPolicy(True)  # build_session assumes --role-arn without a session policy
     return SessionPolicy.unknown(
         "the copy's credentials come from outside s3xacct; give --role-arn as the copy does, "
         "or session-policy.json with --policies-dir"
     )
+
+
+def _relay_unsupported(args: argparse.Namespace) -> str | None:
+    """The verify options that do not know a relay copy's two principals yet, as an error."""
+    if args.simulate or args.probe or args.validate:
+        return (
+            "--simulate, --probe and --validate work on one principal and do not support a relay "
+            "copy (source_principal_arn/dest_principal_arn) yet; drop them"
+        )
+    for name in (BOUNDARY_FILE, SESSION_POLICY_FILE):
+        if args.policies_dir and (Path(args.policies_dir) / name).exists():
+            return (
+                f"--policies-dir: {name} describes one principal, but a relay copy has two; "
+                "per-principal guardrail files are not supported yet: remove it"
+            )
+    return None
+
+
+def _offline_guardrails(directory: str, spec: TransferSpec) -> Guardrails | dict[Side, Guardrails]:
+    if spec.relay:
+        return {side: load_guardrails_dir(directory, spec.acting(side)) for side in SIDES}
+    return load_guardrails_dir(directory, spec)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -153,17 +238,22 @@ def run_verify(args: argparse.Namespace) -> int:
             "compared with files from --policies-dir; drop one of the two options",
             args.json,
         )
-    validate = args.validate if args.validate is not None else not args.policies_dir
     try:
         spec = TransferSpec.from_file(args.config)
+        if spec.relay and (problem := _relay_unsupported(args)):
+            return fail_usage(problem, args.json)
+        validate = args.validate if args.validate is not None else not (args.policies_dir or spec.relay)
         admins = _admins(args, spec) if (validate or args.simulate or not args.policies_dir) else None
         if args.policies_dir or admins is None:
-            policies, observed = load_policy_dir(args.policies_dir), None
-            guardrails = load_guardrails_dir(args.policies_dir, spec)
+            policies = load_policy_dir(args.policies_dir, relay=spec.relay)
+            report = verify_policies(spec, policies, guardrails=_offline_guardrails(args.policies_dir, spec))
+        elif spec.relay:
+            policies = admins.read_all()
+            report = verify_deployed(spec, admins, _session_policy(args, spec))
         else:
             policies, observed = admins.read_all(), admins.read_principal()
-            guardrails = read_guardrails(spec, admins.client, _session_policy(args))
-        report = verify_policies(spec, policies, observed=observed, guardrails=guardrails)
+            guardrails = read_guardrails(spec, admins.client, _session_policy(args, spec))
+            report = verify_policies(spec, policies, observed=observed, guardrails=guardrails)
     except (InvalidInputError, OSError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
     except (ClientError, BotoCoreError) as exc:

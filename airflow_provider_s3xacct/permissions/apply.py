@@ -24,7 +24,7 @@ from airflow_provider_s3xacct.permissions.plan import (
     default_key_policy,
     plan_policies,
 )
-from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.permissions.spec import Side, TransferSpec
 
 
 class ConcurrentChangeError(RuntimeError):
@@ -192,11 +192,9 @@ def merged_text(
     return None if empty is None and not json.loads(after).get("Statement") else after
 
 
-def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChange]:
-    """Read each document we touch and compute its merged version."""
-    plan = plan_policies(spec)
-    src, dst = spec.source, spec.destination
-    changes = []
+def _identity_change(admins: AccountAdmins, ours: list[dict[str, Any]]) -> DocumentChange:
+    """Our inline policy on ``admins.spec.principal`` (a relay view: its side's principal)."""
+    spec = admins.spec
     iam = admins.client(spec.principal_account, "iam")
 
     def write_identity(body: str | None) -> None:
@@ -208,15 +206,36 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
             getattr(iam, f"put_{spec.principal_kind}_policy")(**names, PolicyDocument=body)
 
     before = admins.read_identity_inline_text()
-    changes.append(
-        DocumentChange(
-            f"inline policy {IDENTITY_POLICY_NAME!r} of {spec.principal_arn}",
-            before,
-            merged_text(before, plan.identity),
-            admins.read_identity_inline_text,
-            write_identity,
-        )
+    return DocumentChange(
+        f"inline policy {IDENTITY_POLICY_NAME!r} of {spec.principal_arn}",
+        before,
+        merged_text(before, ours),
+        admins.read_identity_inline_text,
+        write_identity,
     )
+
+
+def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChange]:
+    """Read each document we touch and compute its merged version.
+
+    A relay copy writes both principals' inline policies (one, holding both sides' statements,
+    when the two are the same user or role).
+    """
+    plan = plan_policies(spec)
+    src, dst = spec.source, spec.destination
+    changes = []
+    if spec.relay:
+        owners: dict[str, tuple[AccountAdmins, list[dict[str, Any]]]] = {}
+        per_side: tuple[tuple[Side, list[dict[str, Any]]], ...] = (
+            ("source", plan.identity),
+            ("destination", plan.dest_identity),
+        )
+        for side, ours in per_side:
+            view = admins.acting(side)
+            owners.setdefault(view.spec.principal.arn, (view, []))[1].extend(ours)
+        changes += [_identity_change(view, ours) for view, ours in owners.values()]
+    else:
+        changes.append(_identity_change(admins, plan.identity))
 
     for account, bucket, region, ours in (
         (src.account_id, src.bucket, src.region, plan.source_bucket),

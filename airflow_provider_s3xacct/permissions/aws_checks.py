@@ -253,7 +253,7 @@ def simulate_requests(
     ``policies.identity`` must be what is deployed on the principal (online verify reads it), as
     the simulator reads the principal's policies from IAM itself.
     """
-    partition = spec.principal_arn.split(":")[1]
+    partition = spec.acting_principal_arn.split(":")[1]
     simulations: list[Simulation] = []
     for req in required_requests(spec):
         # One object under the prefix and the keys verify knows: what the simulator can take.
@@ -333,7 +333,7 @@ def run_aws_checks(
             checks.not_checked.append(f"IAM policy simulator ({_error(exc)})")
         else:
             checks.simulations, notes = simulate_requests(spec, policies, iam)
-            checks.simulated_as = spec.principal_arn + (
+            checks.simulated_as = spec.acting_principal_arn + (
                 " (the copy's assumed-role session is simulated as its role)"
                 if spec.principal_kind == "role"
                 else ""

@@ -15,14 +15,16 @@ from airflow_provider_s3xacct.permissions.arns import account_of
 from airflow_provider_s3xacct.permissions.evaluator import Document
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
+    DEST_IDENTITY_FILE,
     DEST_KEY_FILE,
     IDENTITY_FILE,
     IDENTITY_POLICY_NAME,
     SOURCE_BUCKET_FILE,
+    SOURCE_IDENTITY_FILE,
     SOURCE_KEYS_FILE,
 )
 from airflow_provider_s3xacct.permissions.requests import ObservedPrincipal
-from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.permissions.spec import Side, TransferSpec
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 
@@ -33,9 +35,12 @@ class PolicySet:
     ``not_given`` names the offline files that were absent: those documents are unknown (verify
     lists them as not checked and cannot decide what they could change), never assumed default.
     A key always has a key policy, so a key without a document here is unknown too.
+    ``identity`` is the principal's identity policies; in a relay copy the source principal's,
+    and ``dest_identity`` the destination principal's.
     """
 
     identity: list[Document] = field(default_factory=list)
+    dest_identity: list[Document] = field(default_factory=list)
     source_bucket: Document | None = None
     source_keys: dict[str, Document] = field(default_factory=dict)
     dest_bucket: Document | None = None
@@ -48,8 +53,12 @@ class PolicySet:
             return self.dest_key
         return self.source_keys.get(key_arn)
 
+    def identity_of(self, spec: TransferSpec) -> list[Document]:
+        """The identity policies of ``spec.principal`` (a relay view: its side's principal)."""
+        return self.dest_identity if spec.side == "destination" else self.identity
+
     def all_documents(self) -> list[Document]:
-        docs = list(self.identity)
+        docs = list(self.identity) + list(self.dest_identity)
         docs += [d for d in (self.source_bucket, self.dest_bucket, self.dest_key) if d is not None]
         docs += list(self.source_keys.values())
         return docs
@@ -135,24 +144,33 @@ def _bucket_policy(path: Path) -> Document | None:
     return _load_document(path)
 
 
-def load_policy_dir(directory: str | Path) -> PolicySet:
-    """Read the offline layout (see plan.py for the file names); a missing file is not given (unknown)."""
+def _identity_documents(path: Path) -> list[Document]:
+    """An identity file: one policy, or a list of the principal's policies."""
+    raw = _load_json(path)
+    docs = raw if isinstance(raw, list) else [raw]
+    names = [f"{path.name}[{i}]" if len(docs) > 1 else path.name for i in range(len(docs))]
+    return [Document(n, validate_policy_document(d, n)) for n, d in zip(names, docs, strict=True)]
+
+
+def load_policy_dir(directory: str | Path, relay: bool = False) -> PolicySet:
+    """Read the offline layout (see plan.py for the file names); a missing file is not given (unknown).
+
+    ``relay``: the layout of a relay copy, one identity file per principal instead of identity.json.
+    """
     root = Path(directory)
     if not root.is_dir():
         raise InvalidInputError("--policies-dir", f"{root} is not a directory")
     policies = PolicySet()
+    identities = (SOURCE_IDENTITY_FILE, DEST_IDENTITY_FILE) if relay else (IDENTITY_FILE,)
     policies.not_given = {
         name
-        for name in (IDENTITY_FILE, SOURCE_BUCKET_FILE, SOURCE_KEYS_FILE, DEST_BUCKET_FILE, DEST_KEY_FILE)
+        for name in (*identities, SOURCE_BUCKET_FILE, SOURCE_KEYS_FILE, DEST_BUCKET_FILE, DEST_KEY_FILE)
         if not (root / name).exists()
     }
-    if (path := root / IDENTITY_FILE).exists():
-        raw = _load_json(path)
-        docs = raw if isinstance(raw, list) else [raw]
-        names = [f"{IDENTITY_FILE}[{i}]" if len(docs) > 1 else IDENTITY_FILE for i in range(len(docs))]
-        policies.identity = [
-            Document(n, validate_policy_document(d, n)) for n, d in zip(names, docs, strict=True)
-        ]
+    if (path := root / identities[0]).exists():
+        policies.identity = _identity_documents(path)
+    if relay and (path := root / DEST_IDENTITY_FILE).exists():
+        policies.dest_identity = _identity_documents(path)
     if (path := root / SOURCE_BUCKET_FILE).exists():
         policies.source_bucket = _bucket_policy(path)
     if (path := root / SOURCE_KEYS_FILE).exists():
@@ -238,6 +256,12 @@ class AccountAdmins:
             lambda s, r: source_session.client(s, region_name=r),
             lambda s, r: dest_session.client(s, region_name=r),
         )
+
+    def acting(self, side: Side) -> AccountAdmins:
+        """The same admins reading about the principal of ``side`` (``spec.acting``); clients are shared."""
+        view = AccountAdmins.__new__(AccountAdmins)
+        view.spec, view._factories, view._clients = self.spec.acting(side), self._factories, self._clients
+        return view
 
     def client(self, account: str, service: str, region: str | None = None) -> Any:
         if account not in self._factories:
@@ -371,7 +395,13 @@ class AccountAdmins:
     def read_all(self) -> PolicySet:
         spec = self.spec
         src, dst = spec.source, spec.destination
-        policies = PolicySet(identity=self.read_identity())
+        if spec.relay:
+            policies = PolicySet(
+                identity=self.acting("source").read_identity(),
+                dest_identity=self.acting("destination").read_identity(),
+            )
+        else:
+            policies = PolicySet(identity=self.read_identity())
         if (doc := self.read_bucket_policy(src.account_id, src.bucket, src.region)) is not None:
             policies.source_bucket = Document(f"bucket policy of {src.bucket}", doc)
         for arn in src.kms_key_arns:

@@ -533,7 +533,7 @@ def read_guardrails(
         return [(names[a], a, client_for(a, "organizations", region_of[a])) for a in order if a in names]
 
     # SCPs (principal's account) and RCPs (each resource account).
-    if ":role/aws-service-role/" in spec.principal_arn:
+    if ":role/aws-service-role/" in spec.acting_principal_arn:
         g.notes.append("SCPs: do not apply (service-linked role)")
     else:
         _org_into(g, g.scps, principal_account, SCP, admin_orgs(principal_account))

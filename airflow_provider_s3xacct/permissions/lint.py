@@ -526,7 +526,8 @@ def lint_document(doc: Document, kind: PolicyKind) -> list[LintFinding]:
 
 def lint_policies(policies: PolicySet) -> list[LintFinding]:
     """Lint every document of the set, each as the kind of policy it is."""
-    findings = [f for doc in policies.identity for f in lint_document(doc, "identity")]
+    identities = [*policies.identity, *policies.dest_identity]
+    findings = [f for doc in identities for f in lint_document(doc, "identity")]
     for bucket in (policies.source_bucket, policies.dest_bucket):
         if bucket is not None:
             findings += lint_document(bucket, "bucket")

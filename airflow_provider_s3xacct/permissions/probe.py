@@ -52,7 +52,9 @@ def live_probes(spec: TransferSpec, client_for: Callable[[str, str | None], Any]
         (access,) = probe_all(
             [
                 KeyProbePlan(
-                    spec.destination.kms_key_arn, ("generate_data_key",), bucket_region=spec.destination.region
+                    spec.destination.kms_key_arn,
+                    ("generate_data_key",),
+                    bucket_region=spec.destination.region,
                 )
             ],
             client_for,

@@ -320,7 +320,7 @@ class TransferSpec(BaseModel):
 
     def principal_arns(self) -> dict[Side, str]:
         """The ARN of the principal that makes the requests of each side."""
-        return {side: str(self.acting(side).principal_arn) for side in SIDES}
+        return {side: self.acting(side).acting_principal_arn for side in SIDES}
 
     def _check_partitions(self) -> None:
         """Every ARN and region of the spec must be in one partition; ``partition`` defaults to it."""
@@ -348,11 +348,16 @@ class TransferSpec(BaseModel):
             object.__setattr__(self, "partition", expected)
 
     @property
+    def acting_principal_arn(self) -> str:
+        """``principal_arn`` as given, of a server-side copy or a relay view (:meth:`acting`)."""
+        if self.principal_arn is None:
+            raise ValueError("a relay spec has two principals: use spec.acting(side)")
+        return self.principal_arn
+
+    @property
     def principal(self) -> Principal:
         """The one principal of a server-side copy (or of a relay view, :meth:`acting`)."""
-        if self.principal_arn is None:
-            raise ValueError("a relay spec has two principals: use spec.acting(side).principal")
-        principal = Principal.parse(self.principal_arn)
+        principal = Principal.parse(self.acting_principal_arn)
         assert principal
         return principal
 

@@ -8,7 +8,7 @@ report lists, in every output, the layers of AWS's authorization that were not c
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +34,10 @@ from airflow_provider_s3xacct.permissions.lint import LintFinding, lint_policies
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
     DEST_KEY_FILE,
-    IDENTITY_FILE,
     SOURCE_BUCKET_FILE,
     SOURCE_KEYS_FILE,
     PolicyPlan,
+    identity_file,
     plan_policies,
 )
 from airflow_provider_s3xacct.permissions.requests import (
@@ -45,7 +45,7 @@ from airflow_provider_s3xacct.permissions.requests import (
     RequiredRequest,
     required_requests,
 )
-from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.permissions.spec import SIDES, Side, TransferSpec
 
 if TYPE_CHECKING:
     from airflow_provider_s3xacct.permissions.aws_checks import AwsChecks
@@ -179,10 +179,13 @@ class VerifyReport:
     def summary(self) -> str:
         allowed = sum(c.verdict == "allowed" for c in self.checks)
         lines = [f"{allowed}/{len(self.checks)} required requests allowed"]
+        # A relay copy has two principals: each line says which one makes the request.
+        two = len({c.principal for c in self.checks}) > 1
         for c in self.checks:
             if c.verdict == "allowed":
                 continue
-            lines.append(f"{c.verdict.upper()} {c.action} on {c.resource} ({c.purpose}): {c.reason}")
+            who = f" by {c.principal}" if two else ""
+            lines.append(f"{c.verdict.upper()} {c.action} on {c.resource}{who} ({c.purpose}): {c.reason}")
             if c.fix:
                 lines.append(f"  fix: {c.fix}")
         for f in self.lint:
@@ -224,7 +227,9 @@ def _fix(
     fixes = []
     if "identity" in missing:
         stmt = _covering(plan.identity, request, False)
-        fixes.append(f"add to the principal's identity policy ({IDENTITY_FILE}): {json.dumps(stmt)}")
+        fixes.append(
+            f"add to the identity policy of {spec.principal_arn} ({identity_file(spec)}): {json.dumps(stmt)}"
+        )
     if "resource" in missing:
         if req.resource_kind == "source-bucket":
             target, statements = f"the source bucket policy ({SOURCE_BUCKET_FILE})", plan.source_bucket
@@ -261,7 +266,7 @@ def evaluator_request(
     prefix instead of the whole prefix, for a one-resource API such as the policy simulator.
     """
     return Request(
-        spec.principal_arn,
+        spec.acting_principal_arn,
         spec.principal_account,
         req.action,
         req.sample_resource if sample else req.resource,
@@ -337,7 +342,7 @@ def _decide(
 ) -> tuple[Decision, Request, str | None]:
     """Evaluate ``req`` in each of its contexts (network variants); the worst verdict wins."""
     document, given, name = _resource_document(req, policies, spec)
-    identity = None if IDENTITY_FILE in policies.not_given else policies.identity
+    identity = None if identity_file(spec) in policies.not_given else policies.identity_of(spec)
     worst: tuple[Decision, Request, str | None] | None = None
     for context in req.contexts:
         request = evaluator_request(spec, req, context)
@@ -356,10 +361,14 @@ def verify_policies(
     policies: PolicySet,
     *,
     not_checked: Sequence[NotChecked] | None = None,
-    observed: ObservedPrincipal | None = None,
-    guardrails: Guardrails | None = None,
+    observed: ObservedPrincipal | Mapping[Side, ObservedPrincipal] | None = None,
+    guardrails: Guardrails | Mapping[Side, Guardrails] | None = None,
 ) -> VerifyReport:
     """Lint every document and evaluate every request the copy makes.
+
+    A relay copy: each side's requests are evaluated as made by that side's principal, against
+    its identity policies and its side's bucket and key policies; ``observed`` and ``guardrails``
+    are then given per side (they describe one principal each).
 
     :param not_checked: the authorization layers not evaluated (default: every blind spot of
         :data:`BLIND_SPOTS`, or with ``guardrails`` the layers it could not read and the other
@@ -368,6 +377,21 @@ def verify_policies(
     :param guardrails: SCPs, RCPs, boundary, session policy, endpoint policy and grants
         (guardrails.py), evaluated with every request.
     """
+    if spec.relay and spec.side is None:
+        return _merged(
+            [
+                verify_policies(
+                    spec.acting(side),
+                    policies,
+                    not_checked=not_checked,
+                    observed=observed[side] if isinstance(observed, Mapping) else observed,
+                    guardrails=guardrails[side] if isinstance(guardrails, Mapping) else guardrails,
+                )
+                for side in SIDES
+            ],
+            policies,
+        )
+    assert not isinstance(observed, Mapping) and not isinstance(guardrails, Mapping)
     plan = plan_policies(spec)
     checks = []
     for req in required_requests(spec, observed=observed):
@@ -392,7 +416,7 @@ def verify_policies(
             fix = _fix(req, request, decision.missing, plan, spec)
         checks.append(
             Check(
-                spec.principal_arn,
+                spec.acting_principal_arn,
                 req.action,
                 req.shown_resource,
                 decision.allowed,
@@ -428,6 +452,14 @@ def verify_policies(
     return report
 
 
+def _merged(reports: Sequence[VerifyReport], policies: PolicySet) -> VerifyReport:
+    """One report of a relay copy from each principal's: every check, each layer and finding once."""
+    layers = list({(n.what, n.why): n for r in reports for n in r.not_checked}.values())
+    merged = VerifyReport([c for r in reports for c in r.checks], lint_policies(policies), not_checked=layers)
+    merged.guardrails_read = list(dict.fromkeys(note for r in reports for note in r.guardrails_read))
+    return merged
+
+
 def verify_deployed(
     spec: TransferSpec, admins: AccountAdmins, session_policy: SessionPolicy | None = None
 ) -> VerifyReport:
@@ -436,6 +468,17 @@ def verify_deployed(
     session_policy = session_policy or SessionPolicy.unknown(
         "how the copy's role session is created is not known here"
     )
+    if spec.relay:
+        views = {side: admins.acting(side) for side in SIDES}
+        return verify_policies(
+            spec,
+            admins.read_all(),
+            observed={side: view.read_principal() for side, view in views.items()},
+            guardrails={
+                side: read_guardrails(view.spec, admins.client, session_policy)
+                for side, view in views.items()
+            },
+        )
     return verify_policies(
         spec,
         admins.read_all(),

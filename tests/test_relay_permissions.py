@@ -48,7 +48,7 @@ def relay_data(**overrides: Any) -> dict[str, Any]:
             "prefix": "in/",
             "region": "us-east-1",
             "kms_key_arn": DST_KEY,
-        },  # fmt: skip
+        },
         "source_principal_arn": READER,
         "dest_principal_arn": WRITER,
         "options": {"mode": "sync", "delete": True},
@@ -268,7 +268,7 @@ _TRUST = json.dumps(
         "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ],
-    }  # fmt: skip
+    }
 )
 
 

@@ -103,16 +103,28 @@ def test_plan_out_writes_one_identity_policy_per_principal_and_they_verify(
         "dest-bucket-policy.json",
         "dest-key-policy.json",
     }
-    source = {a for st in json.loads((out / "source-identity.json").read_text())["Statement"]
-              for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}  # fmt: skip
-    dest = {a for st in json.loads((out / "dest-identity.json").read_text())["Statement"]
-            for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}  # fmt: skip
+    source = {
+        a
+        for st in json.loads((out / "source-identity.json").read_text())["Statement"]
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    }
+    dest = {
+        a
+        for st in json.loads((out / "dest-identity.json").read_text())["Statement"]
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    }
     # The reader only reads, the writer only writes (least privilege per principal).
     assert source == {"s3:ListBucket", "s3:GetObject", "s3:GetObjectTagging", "kms:Decrypt"}
     assert dest == {
-        "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject", "s3:PutObjectTagging",
-        "s3:AbortMultipartUpload", "s3:DeleteObject", "kms:GenerateDataKey", "kms:Decrypt",
-    }  # fmt: skip
+        "s3:ListBucket",
+        "s3:ListBucketMultipartUploads",
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:AbortMultipartUpload",
+        "s3:DeleteObject",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    }
     capsys.readouterr()
 
     code, report, _ = verify_json(tmp_path, out, capsys)
@@ -131,12 +143,22 @@ def test_relay_plan_names_no_principal_of_another_account_in_any_bucket_or_key_p
     ):
         if delete and mode != "sync":
             continue
-        options = {"mode": mode, "copy_tags": tags, "delete": delete, "multipart": multipart,
-                   "enforce_destination_kms": enforce, "require_tls": tls}  # fmt: skip
+        options = {
+            "mode": mode,
+            "copy_tags": tags,
+            "delete": delete,
+            "multipart": multipart,
+            "enforce_destination_kms": enforce,
+            "require_tls": tls,
+        }
         spec = TransferSpec.create(relay_data(options=options))
         files = plan_policies(spec).files(spec)
-        owned = [(SRC, files["source-bucket-policy.json"]), (DST, files["dest-bucket-policy.json"]),
-                 (DST, files["dest-key-policy.json"]), *[(SRC, p) for p in files["source-key-policies.json"].values()]]  # fmt: skip
+        owned = [
+            (SRC, files["source-bucket-policy.json"]),
+            (DST, files["dest-bucket-policy.json"]),
+            (DST, files["dest-key-policy.json"]),
+            *[(SRC, p) for p in files["source-key-policies.json"].values()],
+        ]
         for owner, doc in owned:
             for st in doc["Statement"]:
                 principal = st.get("Principal", "*")
@@ -169,13 +191,26 @@ def test_no_cross_account_grants_recommends_relay_for_a_cross_account_server_sid
     assert code == 1 and not out.exists()  # no documents that could not be deployed
     assert line["recommendation"]["transport"] == "relay"
     assert any("source_principal_arn" in s for s in line["recommendation"]["set"])
-    assert any(f"source bucket policy of src-bucket: S3xacctReadSource allows {WRITER}" in g
-               for g in line["cross_account_grants"])  # fmt: skip
+    assert any(
+        f"source bucket policy of src-bucket: S3xacctReadSource allows {WRITER}" in g
+        for g in line["cross_account_grants"]
+    )
     assert "recommended: a relay copy" in err
 
     # The relay spec with each principal at home needs no grant: the same flag plans it.
-    assert main(["plan", "--config", str(write_config(tmp_path, relay_data())), "--out", str(out),
-                 "--no-cross-account-grants"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "plan",
+                "--config",
+                str(write_config(tmp_path, relay_data())),
+                "--out",
+                str(out),
+                "--no-cross-account-grants",
+            ]
+        )
+        == 0
+    )
     assert (out / "dest-identity.json").exists()
 
 
@@ -284,15 +319,32 @@ def relay_accounts(moto: None) -> dict[str, Any]:
     dst_key = dst.client("kms").create_key()["KeyMetadata"]["Arn"]
     src.client("iam").create_role(RoleName="vendor-reader", AssumeRolePolicyDocument=_TRUST)
     dst.client("iam").create_role(RoleName="sync-writer", AssumeRolePolicyDocument=_TRUST)
-    foreign = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "AuditorsRead", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::333333333333:root"},
-        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::src-bucket/audit/*"}]})  # fmt: skip
+    foreign = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AuditorsRead",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::333333333333:root"},
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::src-bucket/audit/*",
+                }
+            ],
+        }
+    )
     src.client("s3").put_bucket_policy(Bucket="src-bucket", Policy=foreign)
     data = relay_data()
     data["source"]["kms_key_arns"], data["destination"]["kms_key_arn"] = [src_key], dst_key
     spec = TransferSpec.create(data)
-    return {"spec": spec, "admins": AccountAdmins.from_sessions(spec, src, dst), "src": src, "dst": dst,
-            "foreign": foreign, "data": data}  # fmt: skip
+    return {
+        "spec": spec,
+        "admins": AccountAdmins.from_sessions(spec, src, dst),
+        "src": src,
+        "dst": dst,
+        "foreign": foreign,
+        "data": data,
+    }
 
 
 def _role_policy(session: Any, role: str) -> dict[str, Any]:

@@ -173,8 +173,13 @@ def cross_account_grants(spec: TransferSpec, plan: PolicyPlan) -> list[str]:
         (f"source bucket policy of {spec.source.bucket}", spec.source.account_id, plan.source_bucket)
     ]
     documents += [(f"key policy of {arn}", account_of(arn), st) for arn, st in plan.source_keys.items()]
-    documents += [(f"destination bucket policy of {spec.destination.bucket}", spec.destination.account_id,
-                   plan.dest_bucket)]  # fmt: skip
+    documents += [
+        (
+            f"destination bucket policy of {spec.destination.bucket}",
+            spec.destination.account_id,
+            plan.dest_bucket,
+        )
+    ]
     if spec.destination.kms_key_arn:
         documents.append(
             (

@@ -23,7 +23,7 @@ import yaml
 from airflow_provider_s3xacct.cli import main, permissions_command
 from airflow_provider_s3xacct.permissions.apply import apply_changes, plan_changes
 from airflow_provider_s3xacct.permissions.arns import account_of
-from airflow_provider_s3xacct.permissions.documents import AccountAdmins
+from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir
 from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_deployed, verify_policies
@@ -395,3 +395,44 @@ def test_cli_apply_relay_then_loaded_documents_verify(
     assert code in (0, 3), payload  # 3: guardrails moto cannot show stay undetermined
     assert f"inline policy 's3xacct-sync' of {WRITER}" in payload["written"]
     assert not [c for c in payload["verify"]["checks"] if c["verdict"] == "denied"]
+
+
+def test_a_bucket_that_refuses_server_side_copies_still_takes_the_relays_uploads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The relay writes with PutObject/UploadPart, which carry no x-amz-copy-source header.
+
+    A destination bucket policy that denies every request carrying one (S3 User Guide, "Actions,
+    resources, and condition keys for Amazon S3", s3:x-amz-copy-source; IAM User Guide, "Condition
+    operator to check existence of condition keys", Null) refuses CopyObject and UploadPartCopy
+    but not the relay's uploads.
+    """
+    out = planned_dir(tmp_path, relay_data())
+    policy = json.loads((out / "dest-bucket-policy.json").read_text())
+    policy["Statement"].append(
+        {
+            "Sid": "NoServerSideCopies",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::dst-bucket/*",
+            "Condition": {"Null": {"s3:x-amz-copy-source": "false"}},
+        }
+    )
+    (out / "dest-bucket-policy.json").write_text(json.dumps(policy))
+    capsys.readouterr()
+
+    code, report, _ = verify_json(tmp_path, out, capsys)
+
+    assert code == 0, [c for c in report["checks"] if c["verdict"] != "allowed"]
+    # The same policy refuses a server-side copy (the converse, so this test can fail).
+    data = relay_data(principal_arn=WRITER)
+    del data["source_principal_arn"], data["dest_principal_arn"]
+    server_side = TransferSpec.create(data)
+    deployed = load_policy_dir(out, relay=True)
+    deployed.identity = deployed.dest_identity + deployed.identity
+    refused = [c for c in verify_policies(server_side, deployed).checks if "NoServerSideCopies" in c.reason]
+    assert {c.purpose for c in refused} == {
+        "write destination objects (CopyObject)",
+        "write parts of multipart copies (UploadPartCopy, no SSE headers)",
+    }

@@ -241,3 +241,31 @@ def test_verify_reads_the_role_id_for_aws_userid(transfer: dict[str, Any], world
     )
     session = dict(transfer, principal_arn=f"arn:aws:sts::{DEST_ACCOUNT}:assumed-role/sync-role/nightly")
     assert op("verify", session).execute({"ti": _TI()})["verdict"] == "allowed"  # type: ignore[arg-type]
+
+
+def test_relay_spec_applies_both_principals_policies_then_verifies(
+    transfer: dict[str, Any], world: World
+) -> None:
+    """A relay copy's spec: the source account's own role reads, the destination's own role writes.
+
+    Whether AWS then allows the copy is decided by our evaluator (moto enforces no IAM); what the
+    moto server shows is that apply wrote both accounts' inline policies (test_relay_permissions.py
+    covers the verdicts).
+    """
+    world.source.client("iam", endpoint_url=world.endpoint_url).create_role(
+        RoleName="vendor-reader", AssumeRolePolicyDocument="{}"
+    )
+    relay = {k: v for k, v in transfer.items() if k != "principal_arn"}
+    relay["source_principal_arn"] = f"arn:aws:iam::{SOURCE_ACCOUNT}:role/vendor-reader"
+    relay["dest_principal_arn"] = transfer["principal_arn"]
+
+    result = op("apply", relay).execute({"ti": _TI()})  # type: ignore[arg-type]
+
+    assert result["ok"], result["checks"]
+    assert {c["principal"] for c in result["checks"]} == {
+        relay["source_principal_arn"],
+        relay["dest_principal_arn"],
+    }
+    iam = world.source.client("iam", endpoint_url=world.endpoint_url)
+    assert iam.get_role_policy(RoleName="vendor-reader", PolicyName="s3xacct-sync")["PolicyDocument"]
+    assert op("apply", relay).execute({"ti": _TI()})["apply"]["written"] == []  # type: ignore[arg-type]

@@ -436,3 +436,23 @@ def test_a_bucket_that_refuses_server_side_copies_still_takes_the_relays_uploads
         "write destination objects (CopyObject)",
         "write parts of multipart copies (UploadPartCopy, no SSE headers)",
     }
+
+
+def test_one_role_on_both_sides_gets_one_inline_policy_with_both_sides_statements(
+    relay_accounts: dict[str, Any],
+) -> None:
+    """Both relay principals the same role: one inline policy, not two writes racing for it."""
+    data = dict(relay_accounts["data"], source_principal_arn=WRITER)
+    spec = TransferSpec.create(data)
+    admins = AccountAdmins.from_sessions(spec, relay_accounts["src"], relay_accounts["dst"])
+
+    written = apply_changes(plan_changes(spec, admins)).written
+
+    assert [w for w in written if w.startswith("inline policy")] == [
+        f"inline policy 's3xacct-sync' of {WRITER}"
+    ]
+    sids = {st["Sid"] for st in _role_policy(relay_accounts["dst"], "sync-writer")["Statement"]}
+    assert {"S3xacctReadSource", "S3xacctWriteDestination"} <= sids
+    # The writer now reads the source from another account: the source bucket must name it.
+    assert WRITER in relay_accounts["src"].client("s3").get_bucket_policy(Bucket="src-bucket")["Policy"]
+    assert apply_changes(plan_changes(spec, admins)).written == []

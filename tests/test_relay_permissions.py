@@ -217,34 +217,40 @@ def test_no_cross_account_grants_recommends_relay_for_a_cross_account_server_sid
 # -- verify: each request against its own principal's policies ------------------------------------
 
 
-def test_source_role_without_get_object_is_denied_naming_the_source_role(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("file", "sid", "action", "principal", "resource"),
+    [
+        # The source role lacks s3:GetObject.
+        (
+            "source-identity.json",
+            "S3xacctReadSource",
+            "s3:GetObject",
+            READER,
+            "arn:aws:s3:::src-bucket/data/*",
+        ),
+        # The destination principal lacks kms:GenerateDataKey on the destination key.
+        ("dest-identity.json", "S3xacctEncryptDestination", "kms:GenerateDataKey", WRITER, DST_KEY),
+    ],
+)
+def test_a_principal_missing_one_action_is_denied_by_name(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    file: str,
+    sid: str,
+    action: str,
+    principal: str,
+    resource: str,
 ) -> None:
     out = planned_dir(tmp_path, relay_data())
-    edit_statement(out / "source-identity.json", "S3xacctReadSource", "s3:GetObject")
+    edit_statement(out / file, sid, action)
     capsys.readouterr()
 
     code, report, err = verify_json(tmp_path, out, capsys)
 
     denied = [c for c in report["checks"] if c["verdict"] == "denied"]
-    assert code == 1 and {(c["principal"], c["action"]) for c in denied} == {(READER, "s3:GetObject")}
-    assert "source-identity.json" in denied[0]["fix"] and READER in denied[0]["fix"]
-    assert f"DENIED s3:GetObject on arn:aws:s3:::src-bucket/data/* by {READER}" in err
-
-
-def test_dest_principal_without_generate_data_key_is_denied_naming_the_dest_principal(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = planned_dir(tmp_path, relay_data())
-    edit_statement(out / "dest-identity.json", "S3xacctEncryptDestination", "kms:GenerateDataKey")
-    capsys.readouterr()
-
-    code, report, err = verify_json(tmp_path, out, capsys)
-
-    denied = [c for c in report["checks"] if c["verdict"] == "denied"]
-    assert code == 1 and {(c["principal"], c["action"]) for c in denied} == {(WRITER, "kms:GenerateDataKey")}
-    assert "dest-identity.json" in denied[0]["fix"]
-    assert f"DENIED kms:GenerateDataKey on {DST_KEY} by {WRITER}" in err
+    assert code == 1 and {(c["principal"], c["action"]) for c in denied} == {(principal, action)}
+    assert file in denied[0]["fix"] and principal in denied[0]["fix"]
+    assert f"DENIED {action} on {resource} by {principal}" in err
 
 
 def test_the_source_roles_policy_does_not_serve_the_dest_principal(

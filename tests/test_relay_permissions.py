@@ -462,3 +462,36 @@ def test_one_role_on_both_sides_gets_one_inline_policy_with_both_sides_statement
     # The writer now reads the source from another account: the source bucket must name it.
     assert WRITER in relay_accounts["src"].client("s3").get_bucket_policy(Bucket="src-bucket")["Policy"]
     assert apply_changes(plan_changes(spec, admins)).written == []
+
+
+def test_cli_verify_reads_both_principals_deployed_policies(
+    relay_accounts: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(permissions_command, "_admins", lambda args, spec: relay_accounts["admins"])
+    config = str(write_config(tmp_path, relay_accounts["data"]))
+    dst_iam = relay_accounts["dst"].client("iam")
+
+    assert main(["verify", "--config", config, "--json"]) == 1  # nothing deployed yet
+    denied = {c["principal"] for c in json.loads(capsys.readouterr().out.splitlines()[-1])["checks"]}
+    assert denied == {READER, WRITER}
+
+    apply_changes(plan_changes(relay_accounts["spec"], relay_accounts["admins"]))
+    # Deployed, then the writer's inline policy loses kms:GenerateDataKey: only that check fails.
+    policy = _role_policy(relay_accounts["dst"], "sync-writer")
+    stmt = next(st for st in policy["Statement"] if st["Sid"] == "S3xacctEncryptDestination")
+    stmt["Action"] = ["kms:Decrypt"]
+    dst_iam.put_role_policy(
+        RoleName="sync-writer", PolicyName="s3xacct-sync", PolicyDocument=json.dumps(policy)
+    )
+
+    code = main(["verify", "--config", config, "--json"])
+
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    denied_checks = {(c["principal"], c["action"]) for c in report["checks"] if c["verdict"] == "denied"}
+    assert code == 1 and denied_checks == {(WRITER, "kms:GenerateDataKey")}
+
+    assert main(["verify", "--config", config, "--probe", "--json"]) == 2
+    assert "--probe" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]

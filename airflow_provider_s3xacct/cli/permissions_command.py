@@ -30,7 +30,6 @@ from airflow_provider_s3xacct.permissions.guardrails import (
     Guardrails,
     SessionPolicy,
     load_guardrails_dir,
-    read_guardrails,
 )
 from airflow_provider_s3xacct.permissions.plan import cross_account_grants, plan_policies
 from airflow_provider_s3xacct.permissions.probe import live_probes
@@ -247,13 +246,9 @@ def run_verify(args: argparse.Namespace) -> int:
         if args.policies_dir or admins is None:
             policies = load_policy_dir(args.policies_dir, relay=spec.relay)
             report = verify_policies(spec, policies, guardrails=_offline_guardrails(args.policies_dir, spec))
-        elif spec.relay:
-            policies = admins.read_all()
-            report = verify_deployed(spec, admins, _session_policy(args, spec))
         else:
-            policies, observed = admins.read_all(), admins.read_principal()
-            guardrails = read_guardrails(spec, admins.client, _session_policy(args, spec))
-            report = verify_policies(spec, policies, observed=observed, guardrails=guardrails)
+            policies = admins.read_all()
+            report = verify_deployed(spec, admins, _session_policy(args, spec), policies)
     except (InvalidInputError, OSError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
     except (ClientError, BotoCoreError) as exc:

@@ -461,18 +461,23 @@ def _merged(reports: Sequence[VerifyReport], policies: PolicySet) -> VerifyRepor
 
 
 def verify_deployed(
-    spec: TransferSpec, admins: AccountAdmins, session_policy: SessionPolicy | None = None
+    spec: TransferSpec,
+    admins: AccountAdmins,
+    session_policy: SessionPolicy | None = None,
+    policies: PolicySet | None = None,
 ) -> VerifyReport:
     """Verify the deployed documents, with what the admins may read about the principal and the
-    guardrails; ``session_policy`` says how the copy's role session is created (None: not known)."""
+    guardrails; ``session_policy`` says how the copy's role session is created (None: not known);
+    ``policies``: the documents when the caller has read them already (``admins.read_all()``)."""
     session_policy = session_policy or SessionPolicy.unknown(
         "how the copy's role session is created is not known here"
     )
+    policies = admins.read_all() if policies is None else policies
     if spec.relay:
         views = {side: admins.acting(side) for side in SIDES}
         return verify_policies(
             spec,
-            admins.read_all(),
+            policies,
             observed={side: view.read_principal() for side, view in views.items()},
             guardrails={
                 side: read_guardrails(view.spec, admins.client, session_policy)
@@ -481,7 +486,7 @@ def verify_deployed(
         )
     return verify_policies(
         spec,
-        admins.read_all(),
+        policies,
         observed=admins.read_principal(),
         guardrails=read_guardrails(spec, admins.client, session_policy),
     )

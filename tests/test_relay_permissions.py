@@ -25,6 +25,7 @@ from airflow_provider_s3xacct.permissions.apply import apply_changes, plan_chang
 from airflow_provider_s3xacct.permissions.arns import account_of
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir
 from airflow_provider_s3xacct.permissions.plan import plan_policies
+from airflow_provider_s3xacct.permissions.requests import required_requests
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_deployed, verify_policies
 from tests.test_permissions import DST, DST_KEY, SRC, SRC_KEY
@@ -431,6 +432,14 @@ def test_a_bucket_that_refuses_server_side_copies_still_takes_the_relays_uploads
     code, report, _ = verify_json(tmp_path, out, capsys)
 
     assert code == 0, [c for c in report["checks"] if c["verdict"] != "allowed"]
+    # verify checked the relay's own writes (and no server-side copy request).
+    writes = {c["purpose"] for c in report["checks"] if c["action"] == "s3:PutObject"}
+    assert writes == {
+        "write destination objects (PutObject)",
+        "start multipart copies (CreateMultipartUpload)",
+        "write parts of multipart uploads (UploadPart, no SSE headers)",
+        "finish multipart copies (CompleteMultipartUpload, no SSE headers)",
+    }
     # The same policy refuses a server-side copy (the converse, so this test can fail).
     data = relay_data(principal_arn=WRITER)
     del data["source_principal_arn"], data["dest_principal_arn"]
@@ -495,3 +504,28 @@ def test_cli_verify_reads_both_principals_deployed_policies(
 
     assert main(["verify", "--config", config, "--probe", "--json"]) == 2
     assert "--probe" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
+
+
+def test_each_principal_is_granted_exactly_the_actions_of_its_own_requests() -> None:
+    """Plan and requests read one options table (permissions/actions.py), relay rows included:
+    for every option combination, each principal's identity policy grants exactly the
+    (action, resource) pairs of the requests that principal makes."""
+    for mode, tags, delete, multipart in itertools.product(("copy", "sync"), *[(True, False)] * 3):
+        if delete and mode != "sync":
+            continue
+        options = {"mode": mode, "copy_tags": tags, "delete": delete, "multipart": multipart}
+        spec = TransferSpec.create(relay_data(options=options))
+        plan = plan_policies(spec)
+        for statements, principal in ((plan.identity, READER), (plan.dest_identity, WRITER)):
+            granted = {
+                (a, r)
+                for st in statements
+                for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+                for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+            }
+            requested = {
+                (r.action, r.shown_resource)
+                for r in required_requests(spec)
+                if spec.principal_arns()[r.side] == principal
+            }
+            assert granted == requested, (options, principal)

@@ -526,6 +526,6 @@ def test_each_principal_is_granted_exactly_the_actions_of_its_own_requests() -> 
             requested = {
                 (r.action, r.shown_resource)
                 for r in required_requests(spec)
-                if spec.principal_arns()[r.side] == principal
+                if spec.acting(r.side).principal_arn == principal
             }
             assert granted == requested, (options, principal)

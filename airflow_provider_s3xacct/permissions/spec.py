@@ -318,10 +318,6 @@ class TransferSpec(BaseModel):
         view._side = side
         return view
 
-    def principal_arns(self) -> dict[Side, str]:
-        """The ARN of the principal that makes the requests of each side."""
-        return {side: self.acting(side).acting_principal_arn for side in SIDES}
-
     def _check_partitions(self) -> None:
         """Every ARN and region of the spec must be in one partition; ``partition`` defaults to it."""
         found = [

@@ -501,6 +501,7 @@ def test_cli_verify_reads_both_principals_deployed_policies(
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
     denied_checks = {(c["principal"], c["action"]) for c in report["checks"] if c["verdict"] == "denied"}
     assert code == 1 and denied_checks == {(WRITER, "kms:GenerateDataKey")}
+    assert "IAM Access Analyzer ValidatePolicy" in {n["what"] for n in report["not_checked"]}
 
     assert main(["verify", "--config", config, "--probe", "--json"]) == 2
     assert "--probe" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]

@@ -62,6 +62,13 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--list-concurrency",
+        type=int,
+        default=16,
+        metavar="1-256",
+        help="ListObjectsV2 requests in flight per side (key ranges listed at once; default 16)",
+    )
     parser.add_argument("--multipart-threshold", type=int, metavar="BYTES", default=None)
     parser.add_argument(
         "--part-size",
@@ -203,6 +210,7 @@ def spec_from_args(args: argparse.Namespace) -> CopySpec:
             delete=args.delete,
             dry_run=args.dry_run,
             concurrency=args.concurrency,
+            list_concurrency=args.list_concurrency,
             copy_tags=not args.no_tags,
             acl=args.acl,
             filters=args.filters,

@@ -432,6 +432,7 @@ class TransferEngine:
                 end_key=self.spec.end_key,
                 extra=extra,
                 check=check,
+                concurrency=self.spec.list_concurrency,
             )
         return _CountingListing(objects, location.uri, self.diagnoser, check)
 

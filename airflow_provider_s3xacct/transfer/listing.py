@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_s3xacct.transfer.locations import S3Location
+from airflow_provider_s3xacct.transfer.ranges import ranged_pages
+from airflow_provider_s3xacct.transfer.timestamps import parse_timestamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +44,11 @@ class ListingCheck:
     def complete(self) -> bool:
         return self.finished and self.problem is None
 
-    def page(self, page: dict[str, Any]) -> None:
+    def page(self, page: dict[str, Any], entries: int | None = None) -> None:
+        """Record one page; ``entries`` is its number of keys when they were taken out of ``page``."""
         self.pages += 1
-        entries = len(page.get("Contents", ()))
+        if entries is None:
+            entries = len(page.get("Contents", ()))
         count = page.get("KeyCount")
         if count is not None and count != entries and self.problem is None:
             self.problem = f"listing page {self.pages} reported KeyCount {count} but held {entries} entries"
@@ -119,39 +123,42 @@ def list_objects(
     end_key: str | None = None,
     extra: dict[str, Any] | None = None,
     check: ListingCheck | None = None,
+    concurrency: int = 1,
 ) -> Iterator[ListedObject]:
-    """Yield the objects under ``location`` one page at a time, in S3's (UTF-8 binary) key order.
+    """Yield the objects under ``location`` in S3's (UTF-8 binary) key order.
 
-    Only one page (at most 1,000 entries) is held at a time, so memory does not grow with the bucket.
-    ``start_after`` / ``end_key`` (relative keys) restrict the listing to one shard, (start, end].
-    ``key_filter`` is called with each relative key; ``extra`` adds request parameters
-    (RequestPayer, OptionalObjectAttributes). ``check``, when given, is told about every page and
-    whether the listing reached its end.
+    With ``concurrency`` above 1 the key space is cut into ranges listed at the same time and
+    merged back in order (``transfer/ranges.py``); memory stays bounded by the ranges' buffers,
+    not by the bucket. ``start_after`` / ``end_key`` (relative keys) restrict the listing to one
+    shard, (start, end]. ``key_filter`` is called with each relative key; ``extra`` adds request
+    parameters (RequestPayer, OptionalObjectAttributes). ``check``, when given, is told about
+    every page and whether the listing reached its end.
     """
-    kwargs: dict[str, Any] = {
+    request: dict[str, Any] = {
         "Prefix": location.prefix,
-        "PaginationConfig": {"PageSize": page_size},
+        "MaxKeys": page_size,
         **_request_args(location, expected_owner, extra),
     }
-    if start_after:
-        kwargs["StartAfter"] = location.prefix + start_after
     cut = len(location.prefix)
-    for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
-        if check is not None:
-            check.page(page)
-        for entry in page.get("Contents", ()):
-            relative = entry["Key"][cut:]
-            if end_key is not None and relative > end_key:
-                if check is not None:
-                    check.finished = True
-                return
-            if not relative or (relative.endswith("/") and entry["Size"] == 0):
+    low = location.prefix + start_after if start_after else None
+    high = location.prefix + end_key if end_key is not None else None
+    last_text = ""
+    last_time: datetime | None = None
+    for entries in ranged_pages(client, request, low, high, concurrency=concurrency, check=check):
+        for key, size, modified, etag, storage_class, restored in entries:
+            relative = key[cut:]
+            if not relative or (relative.endswith("/") and size == 0):
                 continue  # the prefix itself, or a zero-byte "folder" marker made by the console
             if key_filter is not None and not key_filter(relative):
                 continue
-            yield _listed(entry, relative)
-    if check is not None:
-        check.finished = True
+            if isinstance(modified, datetime):
+                when = modified
+            elif modified == last_text and last_time is not None:
+                when = last_time  # objects written in the same millisecond: parse once
+            else:
+                when = last_time = parse_timestamp(modified)
+                last_text = modified
+            yield ListedObject(relative, size, when, etag, storage_class, restored)
 
 
 def list_versions_at(

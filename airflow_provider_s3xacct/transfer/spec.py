@@ -70,6 +70,9 @@ class CopySpec(BaseModel):
     max_delete_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
     dry_run: bool = False
     concurrency: int = Field(default=32, ge=1, le=1024)
+    # ListObjectsV2 requests in flight per side: each side is listed as that many key ranges at
+    # once, merged back into key order (transfer/ranges.py); 1 lists page after page.
+    list_concurrency: int = Field(default=16, ge=1, le=256)
     multipart_threshold: int = Field(default=COPY_OBJECT_LIMIT, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
     # None: chosen per object from its size and the concurrency (effective_part_size).
     part_size: int | None = Field(default=None, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)

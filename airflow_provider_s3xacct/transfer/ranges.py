@@ -1,0 +1,297 @@
+"""One listing as many concurrent key ranges, merged back into key order with bounded memory.
+
+A sequential ListObjectsV2 listing is one request in flight: at S3's pace (1,000 keys per page,
+tens of milliseconds per page) 10 million keys are 10,000 round trips one after another. S3 lists
+any range of keys from ``StartAfter`` onwards, so the key space (start, end] is cut into disjoint
+ranges ``(after, upto]`` that are listed at the same time:
+
+* at the start, from one ``Delimiter='/'`` request: its common prefixes are boundaries (descending
+  while a level holds a single prefix, as ``data/`` above ``data/00/ .. data/49/``);
+* as pages come back: a range whose page came back with keys still to go, while fewer ranges
+  than ``concurrency`` are open, has its remainder cut at points extrapolated from the page's
+  own keys (``split_points``), so a flat key space (``obj-0000001`` ..) spreads too.
+
+Any boundaries are correct: the ranges are disjoint and together cover (start, end], and a
+range stops at the first key above its ``upto``, so a bad guess only costs a request. Each range
+is one chain of requests (continuation tokens), so at most ``concurrency`` requests are in flight.
+The consumer takes the ranges in key order; only the first ``concurrency`` ranges are started
+and each holds at most ``BUFFERED_PAGES`` pages, so memory is bounded by the concurrency, never
+by the number of keys. All range bookkeeping happens in the consuming thread; worker threads
+only send one request each.
+"""
+
+from __future__ import annotations
+
+import queue
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from math import prod
+from string import ascii_lowercase, ascii_uppercase, digits
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_s3xacct.transfer.pages import ENTRIES, Entry, cheap_pages, install
+
+if TYPE_CHECKING:
+    from airflow_provider_s3xacct.transfer.listing import ListingCheck
+
+# Pages one range may hold before the consumer reaches it (besides the one in flight).
+BUFFERED_PAGES = 1
+# A range cut from a page's remainder is guessed to hold about this many pages.
+PAGES_PER_RANGE = 2
+# How many levels of single common prefixes (``data/`` -> ``data/2026/``) the first request descends.
+DESCEND = 4
+# How far into the keys (characters after their common prefix) split points are computed.
+WIDTH = 10
+_CLASSES = (digits, ascii_lowercase, ascii_uppercase)
+
+Response = dict[str, Any]
+
+
+@dataclass(eq=False)
+class _Range:
+    """Keys in (after, upto]; None is open on that side."""
+
+    after: str | None
+    upto: str | None
+    token: str | None = None
+    done: bool = False
+    future: Future[tuple[Response, list[Entry]]] | None = None
+    pages: deque[list[Entry]] = field(default_factory=deque)
+
+
+def fetch_page(client: Any, request: dict[str, Any]) -> tuple[Response, list[Entry]]:
+    """One ListObjectsV2 request and its entries (cheap pages when the client is botocore's)."""
+    with cheap_pages():
+        response = client.list_objects_v2(**request)
+    entries = response.pop(ENTRIES, None)
+    if entries is None:  # not a botocore client (or a page the handler left alone)
+        entries = []
+        for item in response.pop("Contents", ()):
+            restore = item.get("RestoreStatus") or {}
+            entries.append(
+                (
+                    item["Key"],
+                    item["Size"],
+                    item["LastModified"],
+                    item.get("ETag", ""),
+                    item.get("StorageClass", "STANDARD"),
+                    bool(restore.get("RestoreExpiryDate")) and not restore.get("IsRestoreInProgress"),
+                )
+            )
+    return response, entries
+
+
+def ranged_pages(
+    client: Any,
+    request: dict[str, Any],
+    low: str | None,
+    high: str | None,
+    *,
+    concurrency: int = 1,
+    check: ListingCheck | None = None,
+) -> Iterator[list[Entry]]:
+    """The entries of keys in (low, high] under ``request['Prefix']``, page by page, in key order.
+
+    ``request`` holds the ListObjectsV2 parameters shared by every range (Bucket, Prefix, MaxKeys,
+    ExpectedBucketOwner, RequestPayer, ...). ``check`` sees every page, and ``check.finished``
+    is set once every range reached its end.
+    """
+    install(client)
+    if concurrency <= 1:
+        yield from _sequential(client, request, _Range(low, high), check)
+    else:
+        yield from _Parallel(client, request, low, high, concurrency, check).pages()
+    if check is not None:
+        check.finished = True
+
+
+def _request_for(request: dict[str, Any], part: _Range) -> dict[str, Any]:
+    if part.token is not None:
+        return {**request, "ContinuationToken": part.token}
+    if part.after is not None:
+        return {**request, "StartAfter": part.after}
+    return request
+
+
+def _advance(
+    part: _Range, response: Response, entries: list[Entry], check: ListingCheck | None
+) -> list[Entry]:
+    """Take one page of ``part``: the entries inside the range; marks it done at its end."""
+    if check is not None:
+        check.page(response, len(entries))
+    if part.upto is not None and entries and entries[-1][0] > part.upto:
+        upto = part.upto
+        entries = [entry for entry in entries if entry[0] <= upto]
+        part.done = True
+    token = response.get("NextContinuationToken")
+    if not response.get("IsTruncated") or not token:
+        part.done = True  # a truncated page without a token is the check's problem, not a loop
+    part.token = token
+    return entries
+
+
+def _sequential(
+    client: Any, request: dict[str, Any], part: _Range, check: ListingCheck | None
+) -> Iterator[list[Entry]]:
+    while not part.done:
+        response, entries = fetch_page(client, _request_for(request, part))
+        entries = _advance(part, response, entries, check)
+        if entries:
+            yield entries
+
+
+class _Parallel:
+    def __init__(
+        self,
+        client: Any,
+        request: dict[str, Any],
+        low: str | None,
+        high: str | None,
+        concurrency: int,
+        check: ListingCheck | None,
+    ) -> None:
+        self.client = client
+        self.request = request
+        self.low = low
+        self.high = high
+        self.concurrency = concurrency
+        self.check = check
+        self.ranges: list[_Range] = []
+        self.done: queue.SimpleQueue[_Range] = queue.SimpleQueue()
+
+    def pages(self) -> Iterator[list[Entry]]:
+        bounds = [b for b in self._prefix_boundaries() if _inside(b, self.low, self.high)]
+        starts: list[str | None] = [self.low, *bounds]
+        ends: list[str | None] = [*bounds, self.high]
+        self.ranges = [_Range(a, b) for a, b in zip(starts, ends, strict=True)]
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3xacct-list")
+        try:
+            while self.ranges:
+                head = self.ranges[0]
+                if head.pages:
+                    page = head.pages.popleft()
+                    self._schedule(pool)
+                    yield page
+                elif head.done and head.future is None:
+                    self.ranges.pop(0)
+                else:
+                    self._schedule(pool)
+                    self._take(self.done.get())
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _prefix_boundaries(self) -> list[str]:
+        """Common prefixes of the first levels below the prefix that hold more than one."""
+        prefix = self.request.get("Prefix", "")
+        for _ in range(DESCEND):
+            probe = {**self.request, "Prefix": prefix, "Delimiter": "/"}
+            if self.low is not None:
+                probe["StartAfter"] = self.low
+            response = self.client.list_objects_v2(**probe)
+            found = [item["Prefix"] for item in response.get("CommonPrefixes") or ()]
+            if len(found) == 1 and not response.get("Contents") and not response.get("IsTruncated"):
+                prefix = found[0]
+                continue
+            return found
+        return []
+
+    def _schedule(self, pool: ThreadPoolExecutor) -> None:
+        """Start the next request of the first ranges, up to ``concurrency`` in flight."""
+        window = self.ranges[: self.concurrency]
+        in_flight = sum(1 for part in window if part.future is not None)
+        for part in window:
+            if in_flight >= self.concurrency:
+                return
+            if part.done or part.future is not None or len(part.pages) >= BUFFERED_PAGES:
+                continue
+            part.future = pool.submit(fetch_page, self.client, _request_for(self.request, part))
+            part.future.add_done_callback(self._notify(part))
+            in_flight += 1
+
+    def _notify(self, part: _Range) -> Callable[[Future[Any]], None]:
+        return lambda _: self.done.put(part)
+
+    def _take(self, part: _Range) -> None:
+        assert part.future is not None
+        future, part.future = part.future, None
+        response, entries = future.result()  # a ClientError surfaces here, in the consumer
+        kept = _advance(part, response, entries, self.check)
+        if kept:
+            part.pages.append(kept)
+        if part.done or len(entries) < 2:
+            return
+        open_ranges = sum(1 for other in self.ranges[: self.concurrency] if not other.done)
+        free = self.concurrency - open_ranges
+        if free <= 0:
+            return
+        points = split_points([entry[0] for entry in entries], part.upto, free)
+        if not points:
+            return
+        index = self.ranges.index(part)
+        starts, ends = points, [*points[1:], part.upto]
+        part.upto = points[0]
+        self.ranges[index + 1 : index + 1] = [_Range(a, b) for a, b in zip(starts, ends, strict=True)]
+
+
+def _inside(key: str, low: str | None, high: str | None) -> bool:
+    return (low is None or key > low) and (high is None or key < high)
+
+
+def _alphabet(seen: set[str]) -> list[str]:
+    """The characters a position may hold: whole classes (digits, letters) for the ones seen."""
+    chars = set(seen)
+    for klass in _CLASSES:
+        if seen & set(klass):
+            chars.update(klass)
+    return ["", *sorted(chars)]
+
+
+def split_points(keys: list[str], upto: str | None, count: int) -> list[str]:
+    """Up to ``count`` ascending keys after ``keys[-1]`` (and before ``upto``), guessed from one
+    sorted page to be about ``PAGES_PER_RANGE`` pages apart.
+
+    The keys after their common prefix are read as numbers, one digit per character, each
+    position's digits being the characters seen there (widened to their whole class, so
+    ``0``..``4`` seen allows ``0``..``9``); the page's span is extrapolated. Only a guess: any
+    ascending points inside the range are correct boundaries.
+    """
+    first, last = keys[0], keys[-1]
+    start = next(
+        (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last))
+    )
+    width = min(WIDTH, max(len(key) for key in keys) - start)
+    if width <= 0 or count <= 0:
+        return []
+    alphabets = [_alphabet({key[start + j] for key in keys if len(key) > start + j}) for j in range(width)]
+    radix = [len(alphabet) for alphabet in alphabets]
+
+    def number(key: str) -> int:
+        value = 0
+        for j in range(width):
+            char = key[start + j] if len(key) > start + j else ""
+            value = value * radix[j] + bisect_left(alphabets[j], char)
+        return value
+
+    low, high = number(first), number(last)
+    step = (high - low) * PAGES_PER_RANGE
+    limit = prod(radix)
+    points: list[str] = []
+    previous, value = last, high
+    while step > 0 and len(points) < count:
+        value += step
+        if value >= limit:
+            break
+        chars = []
+        rest = value
+        for j in reversed(range(width)):
+            rest, digit = divmod(rest, radix[j])
+            chars.append(alphabets[j][digit])
+        point = first[:start] + "".join(reversed(chars))
+        if point <= previous or (upto is not None and point >= upto):
+            break
+        points.append(point)
+        previous = point
+    return points

@@ -45,6 +45,7 @@ PAGES_PER_RANGE = 2
 DESCEND = 4
 # How far into the keys (characters after their common prefix) split points are computed.
 WIDTH = 10
+LEAD = 3
 _CLASSES = (digits, ascii_lowercase, ascii_uppercase)
 
 Response = dict[str, Any]
@@ -253,15 +254,18 @@ def split_points(keys: list[str], upto: str | None, count: int) -> list[str]:
     """Up to ``count`` ascending keys after ``keys[-1]`` (and before ``upto``), guessed from one
     sorted page to be about ``PAGES_PER_RANGE`` pages apart.
 
-    The keys after their common prefix are read as numbers, one digit per character, each
+    The keys from a little before their common prefix ends are read as numbers, one digit per character, each
     position's digits being the characters seen there (widened to their whole class, so
     ``0``..``4`` seen allows ``0``..``9``); the page's span is extrapolated. Only a guess: any
     ascending points inside the range are correct boundaries.
     """
     first, last = keys[0], keys[-1]
-    start = next(
+    same = next(
         (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last))
     )
+    # A few characters of the common prefix too: the keys after this page may differ there
+    # (``obj-0000999`` is followed by ``obj-0001000``).
+    start = max(0, same - LEAD)
     width = min(WIDTH, max(len(key) for key in keys) - start)
     if width <= 0 or count <= 0:
         return []

@@ -14,10 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_s3xacct.transfer.clients import TransferClients
+from airflow_provider_s3xacct.transfer.engine import TransferEngine
 from airflow_provider_s3xacct.transfer.listing import ListingCheck, list_objects
 from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.planner import ListingOrderError, SyncPlanner
 from airflow_provider_s3xacct.transfer.ranges import split_points
+from airflow_provider_s3xacct.transfer.shards import plan_shards
+from airflow_provider_s3xacct.transfer.spec import CopySpec
 from tests.aws_world import World
 from tests.inject import Injector, RequestLog, s3_error, s3_error_body
 
@@ -191,6 +194,8 @@ def test_split_points_land_inside_decimal_and_hex_key_spaces() -> None:
     points = split_points(page, None, 3)
     assert points == sorted(points) and all(p > page[-1] for p in points)
     assert points[0] < "obj-0003000"  # about two pages on, not off the end of the digits
+    controls = [f"k/\x01{i:04}\x02" for i in range(500)]
+    assert all(p.isprintable() for p in split_points(controls, None, 4))  # sent as StartAfter
     hexes = [f"{i:08x}" for i in range(0, 0x10000000, 0x100000)]
     assert split_points(hexes, "f", 2)[0] < "f"
 
@@ -253,3 +258,29 @@ def test_an_error_inside_a_200_is_retried_as_before(world: World) -> None:
         o.key for o in list_objects(clients.source, S3Location(world.source_bucket, "data/"), concurrency=1)
     ]
     assert injected.hits == 1 and keys == ["0", "1", "2", "3", "4"]
+
+
+def test_shards_planned_from_a_parallel_listing_copy_every_key_exactly_once(world: World) -> None:
+    keys = [*UNUSUAL, *(f"data/x/{i:04}" for i in range(40)), *(f"data/y{i:03}" for i in range(30))]
+    for key in keys:
+        world.put(key, b"z")
+    clients = TransferClients.from_session(world.principal, concurrency=4, endpoint_url=world.endpoint_url)
+    location = S3Location(world.source_bucket, "data/")
+    plan = plan_shards(lambda: list_objects(clients.source, location, concurrency=4, page_size=5), 5)
+    assert len(plan) == 5 and sum(s.objects for s in plan) == len(keys)
+    copied = 0
+    for shard in plan:
+        spec = CopySpec.create(
+            source=f"s3://{world.source_bucket}/data/",
+            destination=f"s3://{world.dest_bucket}/copy/",
+            mode="sync",
+            start_after=shard.start_after,
+            end_key=shard.end_key,
+            list_concurrency=4,
+        )
+        report = TransferEngine(spec, clients).run()
+        assert report.copied == shard.objects, shard  # a key in two shards would be skipped once
+        copied += report.copied
+    dest = world.dest.client("s3", endpoint_url=world.endpoint_url)
+    landed = [o.key for o in list_objects(dest, S3Location(world.dest_bucket, "copy/"))]
+    assert copied == len(keys) and landed == sequential(keys, "data/")

@@ -243,7 +243,8 @@ def _inside(key: str, low: str | None, high: str | None) -> bool:
 
 def _alphabet(seen: set[str]) -> list[str]:
     """The characters a position may hold: whole classes (digits, letters) for the ones seen."""
-    chars = set(seen)
+    # Printable only: a guessed boundary is sent as StartAfter, and S3 echoes it in its XML.
+    chars = {char for char in seen if char.isprintable()}
     for klass in _CLASSES:
         if seen & set(klass):
             chars.update(klass)

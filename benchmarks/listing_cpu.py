@@ -1,8 +1,11 @@
-"""Client CPU per listed key: botocore's default timestamp parser against transfer/timestamps.py.
+"""Client CPU per listed key: botocore's pages (dateutil or fast timestamps) against cheap pages.
 
 A canned-response server in another process answers ListObjectsV2 with pages of 1,000 keys (S3's
 format, continuation tokens), so this process's own CPU (getrusage) divided by the keys listed is
 the client's cost of a listing alone, the work a no-op sync repeats every night.
+"botocore" rows list the way s3xacct did before transfer/pages.py (botocore's paginator, a
+dictionary per key, S3's second parse of every 200 body); "cheap pages" rows are ``list_objects``
+today, sequential and with 16 ranges in flight.
 Run as ``python -m benchmarks.listing_cpu [--keys 100000] [--rounds 3]``.
 """
 
@@ -14,37 +17,50 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 
 from airflow_provider_s3xacct.transfer.clients import engine_config
-from airflow_provider_s3xacct.transfer.listing import list_objects
+from airflow_provider_s3xacct.transfer.listing import ListedObject, list_objects
 from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
 from demo.stack import free_port
 
-# The server: stdlib only. Page n holds keys n*1000 .. n*1000+999; the token is the page number.
+# The server: stdlib only. Keys are data/000000000 ..; a page holds 1,000 keys from the first
+# after StartAfter (keys parsed back to numbers), or from the continuation token (a key number).
 _SERVER = """
 import sys
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlsplit, parse_qs
 TOTAL = int(sys.argv[2])
-def page(n):
-    first, last = n * 1000, min(TOTAL, n * 1000 + 1000)
+def page(first):
+    last = min(TOTAL, first + 1000)
     more = last < TOTAL
     rows = "".join(
         f"<Contents><Key>data/{i:09d}</Key><LastModified>2026-11-28T00:41:03.{i % 1000:03d}Z</LastModified>"
         f"<ETag>&quot;5ebe2294ecd0e0f08eab7690d2a6ee69&quot;</ETag><Size>{i}</Size>"
         "<StorageClass>STANDARD</StorageClass></Contents>" for i in range(first, last))
-    token = f"<NextContinuationToken>{n + 1}</NextContinuationToken>" if more else ""
+    token = f"<NextContinuationToken>{last}</NextContinuationToken>" if more else ""
     return ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-            f"<Name>b</Name><Prefix>data/</Prefix><KeyCount>{last - first}</KeyCount><MaxKeys>1000</MaxKeys>"
+            f"<Name>b</Name><Prefix>data/</Prefix><KeyCount>{max(0, last - first)}</KeyCount><MaxKeys>1000</MaxKeys>"
             f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>{token}{rows}</ListBucketResult>").encode()
+def first_after(key):
+    digits = "".join(c for c in key[5:14] if c.isdigit()).ljust(9, "0")
+    number = int(digits)
+    return number + 1 if key[5:] >= f"{number:09d}" else number
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
         query = parse_qs(urlsplit(self.path).query)
-        body = page(int(query.get("continuation-token", ["0"])[0]))
+        if "continuation-token" in query:
+            first = int(query["continuation-token"][0])
+        elif "start-after" in query:
+            first = first_after(query["start-after"][0])
+        else:
+            first = 0
+        body = page(first)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -60,14 +76,30 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _round(fast: bool, endpoint: str, keys: int) -> float:
+def _botocore_listing(client: Any, location: S3Location) -> Iterator[ListedObject]:
+    """The listing before cheap pages: botocore's paginator and its dictionaries."""
+    cut = len(location.prefix)
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=location.bucket, Prefix=location.prefix
+    ):
+        for entry in page.get("Contents", ()):
+            yield ListedObject(
+                entry["Key"][cut:], entry["Size"], entry["LastModified"], entry["ETag"], entry["StorageClass"]
+            )
+
+
+def _round(kind: str, endpoint: str, keys: int) -> float:
     """Microseconds of client CPU per listed key, with a fresh session and client."""
     session = boto3.Session(aws_access_key_id="a", aws_secret_access_key="b", region_name="us-east-1")
-    if fast:
+    if kind != "botocore (dateutil)":
         use_fast_timestamps(session)
-    client = session.client("s3", endpoint_url=endpoint, config=engine_config(4))
+    client = session.client("s3", endpoint_url=endpoint, config=engine_config(16))
+    location = S3Location("b", "data/")
     cpu = _cpu()
-    listed = sum(1 for _ in list_objects(client, S3Location("b", "data/")))
+    if kind.startswith("botocore"):
+        listed = sum(1 for _ in _botocore_listing(client, location))
+    else:
+        listed = sum(1 for _ in list_objects(client, location, concurrency=16 if "16" in kind else 1))
     assert listed == keys, listed
     return 1e6 * (_cpu() - cpu) / keys
 
@@ -82,11 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"http://127.0.0.1:{port}"
     try:
         time.sleep(1)
-        _round(False, endpoint, args.keys)  # warm: imports, connections
-        runs: dict[str, list[float]] = {"botocore (dateutil)": [], "fast timestamps": []}
-        for _ in range(args.rounds):  # alternate, so drift in the machine hits both alike
-            runs["botocore (dateutil)"].append(_round(False, endpoint, args.keys))
-            runs["fast timestamps"].append(_round(True, endpoint, args.keys))
+        kinds = ("botocore (dateutil)", "botocore, fast timestamps", "cheap pages", "cheap pages, 16 ranges")
+        for kind in kinds:
+            _round(kind, endpoint, args.keys)  # warm: imports, connections
+        runs: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for _ in range(args.rounds):  # alternate, so drift in the machine hits all alike
+            for kind in kinds:
+                runs[kind].append(_round(kind, endpoint, args.keys))
     finally:
         server.terminate()
         server.wait(timeout=10)

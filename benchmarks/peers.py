@@ -101,4 +101,6 @@ def env_for(endpoint: str) -> dict[str, str]:
         "RCLONE_CONFIG_S3_FORCE_PATH_STYLE": "true",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
+        # s3xacct from the checkout being measured (a worktree), not only the installed one.
+        **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
     }

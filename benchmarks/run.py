@@ -83,18 +83,33 @@ def client(endpoint: str) -> Any:
     )
 
 
-def seed(s3: Any, objects: int, size: int, large_mib: int) -> None:
-    s3.create_bucket(Bucket=SRC)
-    s3.create_bucket(Bucket=LARGE)
+def seed(s3: Any, objects: int, size: int, large_mib: int, copies: tuple[str, ...] = ()) -> None:
+    """The source buckets, and ``copies``: buckets holding the same objects written after them
+    (same bytes, so same ETags, and newer: what a finished sync leaves behind)."""
     body = os.urandom(size)
+    for bucket in (SRC, LARGE, *copies):
+        s3.create_bucket(Bucket=bucket)
     with ThreadPoolExecutor(32) as pool:
-        list(
-            pool.map(
-                lambda i: s3.put_object(Bucket=SRC, Key=f"data/{i % 50:02}/obj-{i:07}.bin", Body=body),
-                range(objects),
+        for bucket in (SRC, *copies):
+            list(
+                pool.map(
+                    lambda i, b=bucket: s3.put_object(
+                        Bucket=b, Key=f"data/{i % 50:02}/obj-{i:07}.bin", Body=body
+                    ),
+                    range(objects),
+                )
             )
-        )
     s3.put_object(Bucket=LARGE, Key="big.bin", Body=os.urandom(large_mib * 2**20))
+
+
+def shared_destination(workload: str) -> str:
+    return f"bench-{workload}-shared"
+
+
+def make_stale(s3: Any, bucket: str, source: dict[str, int]) -> None:
+    """1% of the destination's objects overwritten with other bytes ("changed")."""
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda key: s3.put_object(Bucket=bucket, Key=key, Body=b"stale"), list(source)[::100]))
 
 
 def listing(s3: Any, bucket: str) -> dict[str, int]:
@@ -169,15 +184,30 @@ def _cpu_seconds(process: psutil.Process) -> float:
 
 
 def run_one(
-    peer: Peer, workload: str, rnd: int, endpoint: str, s3: Any, threshold: int, server: psutil.Process
+    peer: Peer,
+    workload: str,
+    rnd: int,
+    endpoint: str,
+    s3: Any,
+    threshold: int,
+    server: psutil.Process,
+    shared: bool = False,
 ) -> Run | None:
+    """One measured run. ``shared``: syncs run against one destination per workload seeded
+    up to date (``seed``), made 1% stale again before each "changed" run, instead of a fresh
+    destination copied before each run (at 100,000 keys that copy would dominate the benchmark)."""
     if workload in SYNC_WORKLOADS and peer.name == "S3CopyPrefixOperator":
         return None  # it has no sync mode
     env = {**env_for(endpoint)}
     src = LARGE if workload == "large" else SRC
     source = listing(s3, src)
-    dst = f"bench-{workload}-{peer.name.lower().replace(' ', '-')}-{rnd}"[:63]
-    prepare_destination(s3, workload, dst, source, env)
+    if shared and workload in SYNC_WORKLOADS:
+        dst = shared_destination(workload)
+        if workload == "changed":
+            make_stale(s3, dst, source)
+    else:
+        dst = f"bench-{workload}-{peer.name.lower().replace(' ', '-')}-{rnd}"[:63]
+        prepare_destination(s3, workload, dst, source, env)
     requests.get(f"{endpoint}/__bench__/reset", timeout=5)
     server_before = _cpu_seconds(server)
     wall, cpu, rss, code = measure(peer.command(workload, src, dst, endpoint, threshold), env)
@@ -261,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold-mib", type=int, default=8)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--tools", default="", help="comma-separated subset of tool names")
+    parser.add_argument(
+        "--shared-destination",
+        action="store_true",
+        help="syncs: one destination per workload seeded once (made 1%% stale before each changed run)",
+    )
     args = parser.parse_args(argv)
     available = [p for p in peers() if p.available and (not args.tools or p.name in args.tools.split(","))]
     skipped = {p.name: p.why_missing for p in peers() if not p.available}
@@ -268,8 +303,13 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     try:
         s3 = client(endpoint)
-        seed(s3, args.objects, args.size, args.large_mib)
-        for workload in args.workloads.split(","):
+        workloads = args.workloads.split(",")
+        copies = tuple(
+            shared_destination(w) for w in workloads if w in SYNC_WORKLOADS and args.shared_destination
+        )
+        seed(s3, args.objects, args.size, args.large_mib, copies)
+        print(f"seeded {args.objects} objects in {1 + len(copies)} buckets", flush=True)
+        for workload in workloads:
             for rnd in range(args.rounds):
                 order = available[rnd % len(available) :] + available[: rnd % len(available)]
                 for peer in order:
@@ -281,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                         s3,
                         args.threshold_mib * 2**20,
                         psutil.Process(server.pid),
+                        args.shared_destination,
                     )
                     if result:
                         runs.append(result)

@@ -307,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         copies = tuple(
             shared_destination(w) for w in workloads if w in SYNC_WORKLOADS and args.shared_destination
         )
+        # Seeding is not measured: no latency while the buckets fill.
+        requests.get(f"{endpoint}/__bench__/delay?seconds=0", timeout=5)
         seed(s3, args.objects, args.size, args.large_mib, copies)
+        requests.get(f"{endpoint}/__bench__/delay?seconds={args.delay}", timeout=5)
         print(f"seeded {args.objects} objects in {1 + len(copies)} buckets", flush=True)
         for workload in workloads:
             for rnd in range(args.rounds):

@@ -22,9 +22,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-from botocore import handlers as botocore_handlers
-from botocore.compat import unquote_str
+from urllib.parse import unquote_plus  # what botocore decodes EncodingType=url keys with
 
 # Where the handler leaves the page's entries in the parsed response.
 ENTRIES = "S3xacctEntries"
@@ -58,6 +56,8 @@ def install(client: Any) -> bool:
         return False
     if getattr(client, "_s3xacct_cheap_pages", False):
         return True
+    from botocore import handlers as botocore_handlers  # only for botocore clients: import cost
+
     events.unregister("before-parse.s3.*", botocore_handlers._handle_200_error)
     # On the wildcard event too: botocore calls wildcard handlers before operation-specific ones.
     events.register_first(_EVENT, _read_page, unique_id="s3xacct-cheap-pages")
@@ -125,5 +125,5 @@ def parse_contents(root: ET.Element, ns: str) -> tuple[list[Entry], ET.Element]:
                 restored = bool(field.findtext(ns + "RestoreExpiryDate")) and (
                     field.findtext(ns + "IsRestoreInProgress") != "true"
                 )
-        append((unquote_str(key) if url else key, size, modified, etag, storage_class, restored))
+        append((unquote_plus(key) if url else key, size, modified, etag, storage_class, restored))
     return entries, rest

@@ -32,6 +32,7 @@ def test_prefixes_get_directory_semantics() -> None:
         ({"delete": True}, "delete", "mode='sync'"),
         ({"bucket_key_enabled": True}, "bucket_key_enabled", "dest_kms_key_id"),
         ({"concurrency": 0}, "concurrency", "greater than or equal to 1"),
+        ({"list_concurrency": 257}, "list_concurrency", "less than or equal to 256"),
         ({"multipart_threshold": 6 * GIB}, "multipart_threshold", "less than or equal"),
         ({"part_size": MIB}, "part_size", "greater than or equal"),
         ({"source_account_id": "12345"}, "source_account_id", "12-digit"),

@@ -32,9 +32,11 @@ from demo.stack import free_port
 # after StartAfter (keys parsed back to numbers), or from the continuation token (a key number).
 _SERVER = """
 import sys
+import time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlsplit, parse_qs
 TOTAL = int(sys.argv[2])
+DELAY = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
 def page(first):
     last = min(TOTAL, first + 1000)
     more = last < TOTAL
@@ -61,6 +63,8 @@ class H(BaseHTTPRequestHandler):
         else:
             first = 0
         body = page(first)
+        if DELAY:
+            time.sleep(DELAY)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

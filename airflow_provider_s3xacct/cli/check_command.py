@@ -35,7 +35,9 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("src_uri", metavar="SRC_URI")
     parser.add_argument("dst_uri", metavar="DST_URI")
-    parser.add_argument("--metadata", action="store_true", help="also compare content headers and user metadata")
+    parser.add_argument(
+        "--metadata", action="store_true", help="also compare content headers and user metadata"
+    )
     parser.add_argument("--tags", action="store_true", help="also compare object tags")
     parser.add_argument("--size-only", action="store_true", help="accept an equal size as identical")
     parser.add_argument(
@@ -68,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
         return fail_usage(str(exc), args.json)
     clients = TransferClients.from_session(session, concurrency=args.concurrency)
     checker = Checker(
-        clients.source, clients.dest, source, destination, options, source_owner=source_owner, dest_owner=dest_owner
+        clients.source,
+        clients.dest,
+        source,
+        destination,
+        options,
+        source_owner=source_owner,
+        dest_owner=dest_owner,
     )
     try:
         report = checker.run(args.report)

@@ -58,7 +58,9 @@ def discover_keys(
         raise KeyDiscoveryError(location, f"S3 could not be reached ({exc})", None) from exc
 
 
-def _sample(s3_client: Any, location: S3Location, sample_size: int, expected_owner: str | None) -> KeyDiscovery:
+def _sample(
+    s3_client: Any, location: S3Location, sample_size: int, expected_owner: str | None
+) -> KeyDiscovery:
     found = KeyDiscovery()
     owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
     for obj in list_objects(

@@ -102,7 +102,9 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
             metadata=self.metadata,
             tags=self.tags,
             size_only=self.size_only,
-            sample=int(self.sample) if isinstance(self.sample, str) and self.sample.isdigit() else self.sample,
+            sample=int(self.sample)
+            if isinstance(self.sample, str) and self.sample.isdigit()
+            else self.sample,
             concurrency=self.concurrency,
         )
         return (
@@ -110,8 +112,12 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
             S3Location.parse(self.dest_uri, "dest_uri"),
             options,
             # Native template rendering turns a 12-digit id into an int.
-            validate_account_id(str(self.source_account_id) if self.source_account_id else None, "source_account_id"),
-            validate_account_id(str(self.dest_account_id) if self.dest_account_id else None, "dest_account_id"),
+            validate_account_id(
+                str(self.source_account_id) if self.source_account_id else None, "source_account_id"
+            ),
+            validate_account_id(
+                str(self.dest_account_id) if self.dest_account_id else None, "dest_account_id"
+            ),
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -125,7 +131,13 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
             concurrency=options.concurrency, source_region=self.source_region, dest_region=self.dest_region
         )
         checker = Checker(
-            clients.source, clients.dest, source, destination, options, source_owner=source_owner, dest_owner=dest_owner
+            clients.source,
+            clients.dest,
+            source,
+            destination,
+            options,
+            source_owner=source_owner,
+            dest_owner=dest_owner,
         )
         report = checker.run(self.report_path)
         self.log.info("%s", report.summary_line())

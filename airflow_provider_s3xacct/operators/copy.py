@@ -71,6 +71,9 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         source bucket): per key the newest version written by then; templated.
     :param backup_prefix: with ``mode="sync"``, an ``s3://`` prefix in the destination bucket (beside
         the synced one) where objects are saved before being overwritten or deleted; templated.
+    :param list_concurrency: ListObjectsV2 requests in flight per side (1-256, default 16): each
+        bucket is listed as that many key ranges at once, merged back into key order; 1 lists
+        page after page.
     :param max_requests_per_second: pace every S3 request of the run to this rate (a shared
         bucket or a Requester Pays budget). The summary is returned (XCom); permanent failures
     (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
@@ -143,6 +146,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         max_delete: int | None = None,
         dry_run: bool = False,
         concurrency: int = 32,
+        list_concurrency: int = 16,
         multipart_threshold: int = COPY_OBJECT_LIMIT,
         part_size: int | None = None,
         copy_tags: bool = True,
@@ -216,6 +220,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         # Stored under another name: BaseOperator.dry_run() is a method.
         self.dry_run_only = dry_run
         self.concurrency = concurrency
+        self.list_concurrency = list_concurrency
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         self.copy_tags = copy_tags
@@ -269,6 +274,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 max_delete=self.max_delete,
                 dry_run=self.dry_run_only,
                 concurrency=self.concurrency,
+                list_concurrency=self.list_concurrency,
                 multipart_threshold=self.multipart_threshold,
                 part_size=self.part_size,
                 copy_tags=self.copy_tags,

@@ -81,8 +81,14 @@ class CheckOptions:
                 raise InvalidInputError(name, f"{getattr(self, name)!r} is not true or false")
         if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 0:
             raise InvalidInputError("sample", f"{self.sample!r} must be a whole number, 0 or more")
-        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 256:
-            raise InvalidInputError("concurrency", f"{self.concurrency!r} must be a whole number from 1 to 256")
+        if (
+            isinstance(self.concurrency, bool)
+            or not isinstance(self.concurrency, int)
+            or not 1 <= self.concurrency <= 256
+        ):
+            raise InvalidInputError(
+                "concurrency", f"{self.concurrency!r} must be a whole number from 1 to 256"
+            )
 
 
 class CheckFailedError(RuntimeError):
@@ -193,7 +199,9 @@ class Checker:
             err = exc.response.get("Error", {})
             source, destination = self.sides["source"][1], self.sides["destination"][1]
             context = TransferContext(source.bucket, destination.bucket)
-            diagnosis = Diagnoser(context).explain_client_error(exc.operation_name or "ListObjectsV2", "", exc)
+            diagnosis = Diagnoser(context).explain_client_error(
+                exc.operation_name or "ListObjectsV2", "", exc
+            )
             raise CheckFailedError(f"{err.get('Code')}: {err.get('Message')}", diagnosis) from exc
         except BotoCoreError as exc:
             raise CheckFailedError(f"no answer from S3 ({exc})", None) from exc

@@ -15,7 +15,8 @@ Any boundaries are correct: the ranges are disjoint and together cover (start, e
 range stops at the first key above its ``upto``, so a bad guess only costs a request. Each range
 is one chain of requests (continuation tokens), so at most ``concurrency`` requests are in flight.
 The consumer takes the ranges in key order; only the first ``concurrency`` ranges are started
-and each holds at most ``BUFFERED_PAGES`` pages, so memory is bounded by the concurrency, never
+and together they hold at most ``BUFFERED_PAGES`` pages each on average (a range far ahead may
+fetch several pages while one near is still listing), so memory is bounded by the concurrency, never
 by the number of keys. All range bookkeeping happens in the consuming thread; worker threads
 only send one request each.
 """
@@ -37,7 +38,8 @@ from airflow_provider_s3xacct.transfer.pages import ENTRIES, Entry, cheap_pages,
 if TYPE_CHECKING:
     from airflow_provider_s3xacct.transfer.listing import ListingCheck
 
-# Pages one range may hold before the consumer reaches it (besides the one in flight).
+# Pages the ranges may hold, per range on average, before the consumer reaches them (besides
+# those in flight): a side holds at most (1 + BUFFERED_PAGES) x concurrency pages.
 BUFFERED_PAGES = 1
 # A range cut from a page's remainder is guessed to hold about this many pages.
 PAGES_PER_RANGE = 2
@@ -203,14 +205,20 @@ class _Parallel:
         """Start the next request of the first ranges, up to ``concurrency`` in flight."""
         window = self.ranges[: self.concurrency]
         in_flight = sum(1 for part in window if part.future is not None)
+        held = in_flight + sum(len(part.pages) for part in window)
         for part in window:
             if in_flight >= self.concurrency:
                 return
-            if part.done or part.future is not None or len(part.pages) >= BUFFERED_PAGES:
+            if part.done or part.future is not None:
+                continue
+            # Pages held or coming stay within BUFFERED_PAGES per range on average; the first range
+            # (the one being consumed) may always ask for its next page.
+            if part is not window[0] and held >= (1 + BUFFERED_PAGES) * self.concurrency:
                 continue
             part.future = pool.submit(fetch_page, self.client, _request_for(self.request, part))
             part.future.add_done_callback(self._notify(part))
             in_flight += 1
+            held += 1
 
     def _notify(self, part: _Range) -> Callable[[Future[Any]], None]:
         return lambda _: self.done.put(part)

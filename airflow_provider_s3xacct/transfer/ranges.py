@@ -232,7 +232,7 @@ class _Parallel:
             part.pages.append(kept)
         if part.done or len(entries) < 2:
             return
-        open_ranges = sum(1 for other in self.ranges[: self.concurrency] if not other.done)
+        open_ranges = sum(1 for other in self.ranges if not other.done)
         free = self.concurrency - open_ranges
         if free <= 0:
             return

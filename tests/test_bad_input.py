@@ -249,7 +249,10 @@ def test_options_take_only_real_booleans(
             ["copy", "s3://src-bucket/a", "s3://dst-bucket/b", "--dest-region", "mars-north-1"],
             ("--dest-region",),
         ),
-        (["copy", "s3://src-bucket/a", "s3://dst-bucket/b", "--list-concurrency", "0"], ("list_concurrency",)),
+        (
+            ["copy", "s3://src-bucket/a", "s3://dst-bucket/b", "--list-concurrency", "0"],
+            ("list_concurrency",),
+        ),
         (["probe-kms", DST_KEY, "--role-arn", "arn:aws:iam::1:role/x"], ("--role-arn",)),
         (["check", "s3://src-bucket/a", "s3://dst-bucket/b", "--region", "eu-west-9"], ("--region",)),
         (["check", "s3://src-bucket/a", "s3://dst-bucket/b", "--external-id", "abc123"], ("--external-id",)),

@@ -189,6 +189,15 @@ def test_one_listing_per_directory_like_rclone_but_in_one_key_order() -> None:
     assert fake.most_in_flight >= 8, fake.most_in_flight
 
 
+def test_small_directories_do_not_cost_a_request_each() -> None:
+    # 50 directories of 200 keys, pages of 1,000: 10 requests in turn. A range per directory would
+    # be 50 requests, each a whole page mostly past its directory; 16 ranges cost about 16.
+    keys = [f"data/{i % 50:02}/obj-{i:07}.bin" for i in range(10_000)]
+    fake = FakeS3(keys)
+    assert listed(fake, "", 16) == sorted(keys)
+    assert fake.requests <= 10 + 16 + 3, fake.requests
+
+
 def test_split_points_land_inside_decimal_and_hex_key_spaces() -> None:
     page = [f"obj-{i:07}" for i in range(0, 1000)]
     points = split_points(page, None, 3)

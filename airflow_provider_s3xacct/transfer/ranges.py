@@ -167,6 +167,13 @@ class _Parallel:
 
     def pages(self) -> Iterator[list[Entry]]:
         bounds = [b for b in self._prefix_boundaries() if _inside(b, self.low, self.high)]
+        if len(bounds) >= self.concurrency:
+            # Every common prefix a range would cost a request each for small directories (a
+            # range's first page is a whole page, mostly past its end): N ranges, evenly spread;
+            # the large ones are cut further as their pages come back.
+            bounds = sorted(
+                {bounds[(i * len(bounds)) // self.concurrency] for i in range(1, self.concurrency)}
+            )
         starts: list[str | None] = [self.low, *bounds]
         ends: list[str | None] = [*bounds, self.high]
         self.ranges = [_Range(a, b) for a, b in zip(starts, ends, strict=True)]

@@ -26,7 +26,8 @@ once, by one shard). Its own endpoints, beside moto's:
   performs it, the answer is lost), ``slow`` (``seconds=S`` before answering), and for listings
   ``drop-entry`` (one entry silently left out, KeyCount adjusted), ``keycount`` (one entry left
   out, KeyCount not adjusted), ``truncate`` (IsTruncated without a continuation token) and
-  ``reorder`` (the first two entries swapped: keys out of S3's ascending order);
+  ``reorder`` (the first two entries swapped: keys out of S3's ascending order), and for any
+  answer with a body ``corrupt`` (moto's answer with one byte of its body flipped);
 - ``/__bench__/chaos?rate=0.2&seed=7&kinds=slowdown,internal,error200,reset-before,...``: from
   now on, fault that share of S3 requests at random with the given kinds (``rate=0`` stops);
   ``/__bench__/faults`` returns how many faults of each kind were injected.
@@ -382,6 +383,13 @@ def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
             return _rewritten(environ, start_response, op, None)
         if what in _LISTING_KINDS:
             return _rewritten(environ, start_response, op, what)
+        if what == "corrupt":
+            status, headers, body = _moto(environ)
+            if body:
+                middle = len(body) // 2
+                body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
+            start_response(status, headers)
+            return [body]
         raise ValueError(f"unknown fault kind {what!r}")
 
     return app

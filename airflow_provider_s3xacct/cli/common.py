@@ -69,12 +69,38 @@ def add_credential_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_principal_args(parser: argparse.ArgumentParser) -> None:
+    """The relay's two principals: who reads the source, who writes the destination."""
+    group = parser.add_argument_group(
+        "two principals (relay copy; README: Relay copy (two principals)); a side without its own "
+        "flags uses --profile/--role-arn or the standard chain"
+    )
+    for side, what in (("source", "reads the source"), ("dest", "writes the destination")):
+        group.add_argument(f"--{side}-profile", help=f"AWS profile of the principal that {what}")
+        group.add_argument(
+            f"--{side}-role-arn",
+            type=checked(validate_role_arn, f"--{side}-role-arn"),
+            help=f"assume this role as the principal that {what}",
+        )
+        group.add_argument(
+            f"--{side}-external-id",
+            type=checked(validate_external_id, f"--{side}-external-id"),
+            help=f"ExternalId for --{side}-role-arn",
+        )
+
+
 def check_credential_args(args: argparse.Namespace) -> None:
     """Combinations argparse cannot express; raises :class:`InvalidInputError`."""
     if getattr(args, "external_id", None) and not getattr(args, "role_arn", None):
         raise InvalidInputError(
             "--external-id", "is only sent when assuming a role: give --role-arn too, or drop it"
         )
+    for side in ("source", "dest"):
+        if getattr(args, f"{side}_external_id", None) and not getattr(args, f"{side}_role_arn", None):
+            raise InvalidInputError(
+                f"--{side}-external-id",
+                f"is only sent when assuming a role: give --{side}-role-arn too, or drop it",
+            )
 
 
 def print_json(payload: dict[str, Any]) -> None:

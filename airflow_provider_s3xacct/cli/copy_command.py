@@ -10,6 +10,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -19,6 +20,7 @@ from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_credential_args,
+    add_principal_args,
     checked,
     fail_usage,
     print_json,
@@ -27,6 +29,7 @@ from airflow_provider_s3xacct.transfer.clients import TransferClients, bucket_re
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import validate_region
+from airflow_provider_s3xacct.transfer.relay import choose_transport
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.session import build_session, caller_arn
 from airflow_provider_s3xacct.transfer.spec import CopySpec
@@ -84,9 +87,21 @@ def register(commands: Any) -> None:
     parser.add_argument("--size-only", action="store_true", help="compare sizes only (--compare size)")
     parser.add_argument(
         "--transport",
-        choices=["crt", "botocore"],
-        default="crt",
-        help="HTTP client for copies below the multipart threshold (default: the AWS CRT)",
+        choices=["auto", "crt", "botocore", "relay"],
+        default="auto",
+        help="crt/botocore: server-side copy, the HTTP client for copies below the multipart threshold; "
+        "relay: read as the source principal, write as the destination principal, through this process; "
+        "auto (default): relay when both --source-* and --dest-* principals are given and no "
+        "--profile/--role-arn, else crt",
+    )
+    parser.add_argument(
+        "--relay-part-size", type=int, metavar="BYTES", help="relay: part size (default 16 MiB)"
+    )
+    parser.add_argument(
+        "--relay-buffers",
+        type=int,
+        metavar="N",
+        help="relay: parts held in memory at once in the whole run (default 8; memory <= N x part size)",
     )
     parser.add_argument("--source-account-id", help="expected owner of the source bucket")
     parser.add_argument("--dest-account-id", help="expected owner of the destination bucket")
@@ -118,6 +133,7 @@ def register(commands: Any) -> None:
         help="progress bar on stderr (default: when stderr is a terminal)",
     )
     add_credential_args(parser)
+    add_principal_args(parser)
     parser.set_defaults(handler=run)
 
 
@@ -199,6 +215,8 @@ def spec_from_args(args: argparse.Namespace) -> CopySpec:
         "max_delete": args.max_delete,
         "max_delete_fraction": args.max_delete_fraction,
         "bucket_key_enabled": args.bucket_key,
+        "relay_part_size": args.relay_part_size,
+        "relay_buffers": args.relay_buffers,
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -231,7 +249,7 @@ def spec_from_args(args: argparse.Namespace) -> CopySpec:
             sse_c_copy_source_key=_sse_c_key(args.sse_c_copy_source),
             version_at=args.version_at,
             backup_prefix=args.backup_prefix,
-            transport=args.transport,
+            transport=transport_from_args(args),
             source_account_id=args.source_account_id,
             dest_account_id=args.dest_account_id,
             source_region=args.source_region,
@@ -241,6 +259,54 @@ def spec_from_args(args: argparse.Namespace) -> CopySpec:
     for warning in caught:
         sys.stderr.write(f"s3xacct: warning: {warning.message}\n")
     return spec
+
+
+@dataclass(frozen=True)
+class _Principal:
+    """One principal's credentials as the flags give them (profile and/or role to assume)."""
+
+    profile: str | None
+    role_arn: str | None
+    external_id: str | None
+
+    def session(self, region: str | None) -> boto3.Session:
+        return build_session(self.profile, self.role_arn, region, self.external_id)
+
+
+def _side(args: argparse.Namespace, side: str) -> _Principal | None:
+    """The principal given for one side by --SIDE-profile/--SIDE-role-arn, or None."""
+    profile, role = getattr(args, f"{side}_profile"), getattr(args, f"{side}_role_arn")
+    if not profile and not role:
+        return None
+    return _Principal(profile, role, getattr(args, f"{side}_external_id"))
+
+
+def transport_from_args(args: argparse.Namespace) -> str:
+    """The transport, by the core's rule (relay.choose_transport); bad combinations name their flag."""
+    source, dest = _side(args, "source"), _side(args, "dest")
+    single = bool(args.profile or args.role_arn)
+    given = "--source-profile/--source-role-arn" if source else "--dest-profile/--dest-role-arn"
+    if (source or dest) and args.transport in ("crt", "botocore"):
+        raise InvalidInputError(
+            given,
+            f"a server-side copy (--transport {args.transport}) is signed by one principal; "
+            "use --transport relay to read and write as two, or drop the flag",
+        )
+    if source and dest and single:
+        raise InvalidInputError(
+            "--profile" if args.profile else "--role-arn",
+            "is unused when both sides have their own principal; drop it",
+        )
+    if args.transport == "auto" and (source or dest) and not (source and dest):
+        raise InvalidInputError(
+            given,
+            "auto picks the relay only with both --source-* and --dest-* principals and no "
+            "--profile/--role-arn; give both sides, or --transport relay to use --profile/the "
+            "standard chain for the other side",
+        )
+    # Both sides naming the same principal is one principal: auto copies server side with it.
+    two = bool(source and dest and source != dest)
+    return choose_transport(args.transport, two_principals=two, single_principal=single)
 
 
 class _ProgressBar:
@@ -309,28 +375,51 @@ def _exit_code(report: CopyReport) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    single = _Principal(args.profile, args.role_arn, args.external_id)
     try:
-        boto3.Session(profile_name=args.profile)  # a missing profile is a usage error
         spec = spec_from_args(args)
+        source_principal = _side(args, "source") or single
+        dest_principal = _side(args, "dest") or single
+        for principal in {source_principal, dest_principal}:
+            boto3.Session(profile_name=principal.profile)  # a missing profile is a usage error
     except (InvalidInputError, ProfileNotFound) as exc:
         return fail_usage(str(exc), args.json)
-    session = build_session(args.profile, args.role_arn, args.region, args.external_id)
+    session = dest_principal.session(args.region)
+    source_session = source_principal.session(args.region) if spec.transport == "relay" else session
     # The buckets' regions come from S3 (not from configuration) unless given as flags; the
-    # destination key must be in the destination bucket's region, checked again with them.
-    probe = session.client("s3", region_name=session.region_name or "us-east-1")
+    # destination key must be in the destination bucket's region, checked again with them. Each
+    # side asks with its own principal (HeadBucket answers the region even when it refuses).
+    region = session.region_name or "us-east-1"
     try:
         spec = spec.with_regions(
-            bucket_region(probe, spec.source.bucket, spec.source_account_id) or session.region_name,
-            bucket_region(probe, spec.destination.bucket, spec.dest_account_id) or session.region_name,
+            bucket_region(
+                source_session.client("s3", region_name=source_session.region_name or region),
+                spec.source.bucket,
+                spec.source_account_id,
+            )
+            or session.region_name,
+            bucket_region(
+                session.client("s3", region_name=region), spec.destination.bucket, spec.dest_account_id
+            )
+            or session.region_name,
         )
     except InvalidInputError as exc:
         return fail_usage(str(exc), args.json)
-    clients = TransferClients.from_session(
-        session,
-        concurrency=spec.concurrency,
-        source_region=spec.source_region or session.region_name,
-        dest_region=spec.dest_region or session.region_name,
-    )
+    if spec.transport == "relay":
+        clients = TransferClients.for_relay(
+            source_session,
+            session,
+            concurrency=spec.concurrency,
+            source_region=spec.source_region or session.region_name,
+            dest_region=spec.dest_region or session.region_name,
+        )
+    else:
+        clients = TransferClients.from_session(
+            session,
+            concurrency=spec.concurrency,
+            source_region=spec.source_region or session.region_name,
+            dest_region=spec.dest_region or session.region_name,
+        )
     show_progress = not args.quiet and (sys.stderr.isatty() if args.progress is None else args.progress)
     bar = _ProgressBar() if show_progress else None
     # Who the principal is only decorates failure messages: STS is asked on the first one, not
@@ -339,6 +428,7 @@ def run(args: argparse.Namespace) -> int:
         spec,
         clients,
         principal_lookup=functools.cache(lambda: caller_arn(session)),
+        source_principal_lookup=functools.cache(lambda: caller_arn(source_session)),
         progress=bar,
         report_target=args.report,
     )

@@ -59,11 +59,16 @@ class TransferContext:
     # Asked only when a message names the principal: the CLI passes its caller-identity call here,
     # so a run that fails nothing makes no STS request. None from it reads "the sync principal".
     principal_lookup: Callable[[], str | None] | None = field(default=None, compare=False)
+    # Which principal signed the failing request: the relay has two (the source and destination
+    # principals), so a denial must say which of them lacks the permission.
+    principal_role: str = "sync principal"
 
     @property
     def principal(self) -> str:
         found = self.principal_arn or (self.principal_lookup() if self.principal_lookup else None)
-        return found or "the sync principal"
+        if self.principal_role == "sync principal":
+            return found or "the sync principal"
+        return f"the {self.principal_role} {found}" if found else f"the {self.principal_role}"
 
 
 class Diagnoser:

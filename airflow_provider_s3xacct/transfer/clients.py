@@ -143,6 +143,38 @@ class TransferClients:
         return CrtCopyClient(self.session, self.dest, bucket)
 
     @classmethod
+    def for_relay(
+        cls,
+        source_session: Any,
+        dest_session: Any,
+        *,
+        concurrency: int,
+        source_region: str | None = None,
+        dest_region: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> TransferClients:
+        """The relay's clients: the source principal's in the source region, the destination's in its own.
+
+        No CRT (the relay sends no CopyObject). botocore checks a GetObject's checksum only when the
+        relay asks for it (a small object's whole GET); ranged reads carry none, and the relay
+        compares each whole object with the source's checksums itself (transfer/relay.py).
+        """
+        config = Config(response_checksum_validation="when_required")
+        source, dest = (
+            cls.from_session(
+                session,
+                concurrency=concurrency,
+                source_region=region,
+                dest_region=region,
+                endpoint_url=endpoint_url,
+                base_config=config,
+            )
+            for session, region in ((source_session, source_region), (dest_session, dest_region))
+        )
+        # The destination key is resolved as the destination principal (its account's KMS).
+        return cls(source=source.source, dest=dest.dest, session=None, dest_kms=dest.dest_kms)
+
+    @classmethod
     def from_session(
         cls,
         session: Any,

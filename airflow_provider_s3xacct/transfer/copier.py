@@ -58,7 +58,7 @@ _CHECKSUM_FIELDS = {
 
 # The transports a copy can go by. A new one (say, a relay that reads as one principal and writes
 # as another) is a name here, a branch in ``route`` and a ``_start_*`` method (docs/design.md).
-Transport = Literal["crt", "botocore"]
+Transport = Literal["crt", "botocore", "relay"]  # relay: transfer/relay.py (RelayCopier)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
+from airflow_provider_s3xacct.diagnosis.explain import WRITE_OPERATIONS, Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients, resolve_key_arn
 from airflow_provider_s3xacct.transfer.copier import ObjectCopier, destination_args
 from airflow_provider_s3xacct.transfer.deletes import DeleteQueue, Deleter
@@ -35,6 +35,7 @@ from airflow_provider_s3xacct.transfer.outcomes import (
     CopyOutcome,
 )
 from airflow_provider_s3xacct.transfer.planner import Action, PlannedAction, SyncPlanner
+from airflow_provider_s3xacct.transfer.relay import RelayCopier
 from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
 from airflow_provider_s3xacct.transfer.retry import RetryPolicy
 from airflow_provider_s3xacct.transfer.spec import CopySpec
@@ -166,6 +167,8 @@ class TransferEngine:
         *,
         principal_arn: str | None = None,
         principal_lookup: Callable[[], str | None] | None = None,
+        source_principal_arn: str | None = None,
+        source_principal_lookup: Callable[[], str | None] | None = None,
         progress: ProgressCallback | None = None,
         report_target: str | None = None,
         retry: RetryPolicy | None = None,
@@ -177,18 +180,31 @@ class TransferEngine:
         self.report_target = report_target
         self.retry = retry or RetryPolicy()
         self.drain_seconds = drain_seconds
-        self.diagnoser = Diagnoser(
-            TransferContext(
-                source_bucket=spec.source.bucket,
-                dest_bucket=spec.destination.bucket,
-                dest_kms_key_arn=spec.dest_kms_key_id,
-                principal_arn=principal_arn,
-                principal_lookup=principal_lookup,
-                source_account_id=spec.source_account_id,
-                dest_account_id=spec.dest_account_id,
-            ),
-            clients.source,
+        context = TransferContext(
+            source_bucket=spec.source.bucket,
+            dest_bucket=spec.destination.bucket,
+            dest_kms_key_arn=spec.dest_kms_key_id,
+            principal_arn=principal_arn,
+            principal_lookup=principal_lookup,
+            source_account_id=spec.source_account_id,
+            dest_account_id=spec.dest_account_id,
         )
+        self.diagnoser = self.dest_diagnoser = Diagnoser(context, clients.source)
+        if spec.transport == "relay":
+            # Two principals (``principal_arn`` writes, ``source_principal_arn`` reads): a denial
+            # is explained for, and names, the one that signed the failing request.
+            self.diagnoser = Diagnoser(
+                replace(
+                    context,
+                    principal_arn=source_principal_arn,
+                    principal_lookup=source_principal_lookup,
+                    principal_role="source principal",
+                ),
+                clients.source,
+            )
+            self.dest_diagnoser = Diagnoser(
+                replace(context, principal_role="destination principal"), clients.source
+            )
         self._cancel = threading.Event()
         self._cancel_reason: str | None = None
         self._hurry = False
@@ -227,7 +243,7 @@ class TransferEngine:
         limiter = RequestRateLimiter(spec.max_requests_per_second) if spec.max_requests_per_second else None
         if limiter:
             limiter.attach(self.clients.source, self.clients.dest)
-        copier = ObjectCopier(
+        copier = (RelayCopier if spec.transport == "relay" else ObjectCopier)(
             spec, self.clients, uploads=self.uploads, cancel=self._cancel, retry=self.retry, limiter=limiter
         )
         try:
@@ -243,7 +259,7 @@ class TransferEngine:
             if not self._cancel.is_set():
                 if not source.check.complete:
                     report.listing_problem = source.check.problem or "it did not reach its end"
-                Deleter(spec, self.clients, self.diagnoser, report, log, self._cancel).run(
+                Deleter(spec, self.clients, self.dest_diagnoser, report, log, self._cancel).run(
                     deletes, source_listed=source.count, dest_listed=dest.count
                 )
         finally:
@@ -278,7 +294,13 @@ class TransferEngine:
         # Whether an archived object was restored is only listed on request.
         restore = {"OptionalObjectAttributes": ["RestoreStatus"]} if spec.storage_class_skip else {}
         source = self._listing(self.clients.source, spec.source, spec.source_account_id, key_filter, restore)
-        dest = self._listing(self.clients.dest, spec.destination, spec.dest_account_id, key_filter)
+        dest = self._listing(
+            self.clients.dest,
+            spec.destination,
+            spec.dest_account_id,
+            key_filter,
+            diagnoser=self.dest_diagnoser,
+        )
         planner = SyncPlanner(
             spec.mode,
             delete=spec.delete,
@@ -370,7 +392,8 @@ class TransferEngine:
         resolved = resolve_key_arn(self.clients.dest_kms(), key, "dest_kms_key_id")
         if resolved is None:
             return spec
-        self.diagnoser.context = replace(self.diagnoser.context, dest_kms_key_arn=resolved)
+        for diagnoser in {id(d): d for d in (self.diagnoser, self.dest_diagnoser)}.values():
+            diagnoser.context = replace(diagnoser.context, dest_kms_key_arn=resolved)
         return CopySpec.create(**{**dict(spec), "dest_kms_key_id": resolved})
 
     def _key_list(self) -> frozenset[str] | None:
@@ -396,6 +419,8 @@ class TransferEngine:
         owner: str | None,
         key_filter: KeyFilter,
         extra: dict[str, Any] | None = None,
+        *,
+        diagnoser: Diagnoser | None = None,
     ) -> _CountingListing:
         """One side's listing, restricted to the spec's shard, counted, checked and diagnosed.
 
@@ -434,7 +459,7 @@ class TransferEngine:
                 check=check,
                 concurrency=self.spec.list_concurrency,
             )
-        return _CountingListing(objects, location.uri, self.diagnoser, check)
+        return _CountingListing(objects, location.uri, diagnoser or self.diagnoser, check)
 
     def _collect(
         self,
@@ -475,7 +500,8 @@ class TransferEngine:
             report.vanished += 1
             log.write(obj.key, obj.size, "skip", "vanished", f"{failure.operation}: {failure.code}")
             return
-        diagnosis = failure.diagnose(self.diagnoser, self.spec.source.prefix + obj.key)
+        diagnoser = self.dest_diagnoser if failure.operation in WRITE_OPERATIONS else self.diagnoser
+        diagnosis = failure.diagnose(diagnoser, self.spec.source.prefix + obj.key)
         report.add_failure(obj.key, str(failure), diagnosis)
         log.write(obj.key, obj.size, "copy", "failed", str(failure), str(diagnosis))
 

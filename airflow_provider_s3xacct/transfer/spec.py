@@ -108,8 +108,15 @@ class CopySpec(BaseModel):
     # The source objects' SSE-C key (AES256), base64; a SecretStr so no repr or log shows it.
     sse_c_copy_source_key: SecretStr | None = None
     # Who sends the CopyObject of objects below the multipart threshold: the AWS CRT (C, about a
-    # sixth of botocore's CPU per request; transfer/crt.py), or botocore.
-    transport: Literal["crt", "botocore"] = "crt"
+    # sixth of botocore's CPU per request; transfer/crt.py), or botocore. "relay" copies through
+    # this process instead (transfer/relay.py): GetObject as the source principal, PutObject or a
+    # multipart upload as the destination principal, for when no one principal may do both.
+    transport: Literal["crt", "botocore", "relay"] = "crt"
+    # relay: objects above this size are read in ranges and written as parts of this size; the
+    # parts and small objects held at once in the whole run reserve their sizes from a budget of
+    # relay_buffers x relay_part_size bytes, so the object data in memory stays within it.
+    relay_part_size: int = Field(default=16 * MIB, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
+    relay_buffers: int = Field(default=8, ge=1, le=1024)
     source_account_id: str | None = None
     dest_account_id: str | None = None
     source_region: str | None = None
@@ -287,6 +294,9 @@ class CopySpec(BaseModel):
         given is kept, grown only to stay within 10,000 parts.
         """
         needed = -(-size // MAX_PARTS)
+        if self.transport == "relay":
+            # Bytes pass through the worker: parts of relay_part_size (memory: transfer/relay.py).
+            return max(self.relay_part_size, needed)
         if self.part_size is not None:
             return max(self.part_size, needed)
         even = -(-size // self.concurrency)

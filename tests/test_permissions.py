@@ -17,6 +17,7 @@ from airflow_provider_s3xacct.permissions.documents import (
 )
 from airflow_provider_s3xacct.permissions.evaluator import Document
 from airflow_provider_s3xacct.permissions.plan import default_key_policy, plan_policies
+from airflow_provider_s3xacct.permissions.requests import required_requests
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_policies
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
@@ -251,6 +252,28 @@ def test_plan_is_least_privilege(tmp_path: Path) -> None:
     key_policy = files["source-key-policies.json"][SRC_KEY]
     assert key_policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{SRC}:root"}
     assert key_policy["Statement"][1]["Principal"] == {"AWS": USER}
+
+
+@pytest.mark.parametrize("mode", ["copy", "sync"])
+@pytest.mark.parametrize("copy_tags", [False, True])
+@pytest.mark.parametrize("multipart", [False, True])
+@pytest.mark.parametrize("delete", [False, True])
+def test_plan_grants_exactly_the_actions_the_copy_requests(
+    mode: str, copy_tags: bool, multipart: bool, delete: bool
+) -> None:
+    """Both read one options table (permissions/actions.py): for every combination of options, the
+    identity policy's actions are exactly the actions of the requests verify checks, per resource."""
+    if delete and mode == "copy":
+        pytest.skip("delete is only valid with sync")
+    s = spec(mode=mode, copy_tags=copy_tags, multipart=multipart, delete=delete)
+    granted = {
+        (a, r)
+        for st in plan_policies(s).identity
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+        for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+    }
+    requested = {(r.action, r.shown_resource) for r in required_requests(s)}
+    assert granted == requested
 
 
 def test_missing_document_is_named_with_its_fix(tmp_path: Path) -> None:

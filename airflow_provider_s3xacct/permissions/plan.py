@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_s3xacct.permissions.actions import actions
 from airflow_provider_s3xacct.permissions.arns import account_of, partition_of_arn, root_arn, s3_arn
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
@@ -73,6 +74,11 @@ def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _prefix_condition(prefix: str) -> dict[str, Any]:
     return {"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else {}
+
+
+def _one(granted: list[str]) -> str | list[str]:
+    """A statement's Action as the plan has always written it: a string when it is one action."""
+    return granted[0] if len(granted) == 1 else granted
 
 
 def _with_condition(stmt: dict[str, Any], condition: dict[str, Any]) -> dict[str, Any]:
@@ -205,13 +211,13 @@ def _statements(spec: TransferSpec) -> PolicyPlan:
     partition = spec.arn_partition
     src_bucket, dst_bucket = s3_arn(partition, src.bucket), s3_arn(partition, dst.bucket)
     src_objects, dst_objects = f"{src_bucket}/{src.prefix}*", f"{dst_bucket}/{dst.prefix}*"
-    read_actions = ["s3:GetObject"] + (["s3:GetObjectTagging"] if opts.copy_tags else [])
-    write_actions = (
-        ["s3:PutObject"]
-        + (["s3:PutObjectTagging"] if opts.copy_tags else [])
-        + (["s3:AbortMultipartUpload"] if opts.multipart else [])
-        + (["s3:DeleteObject"] if opts.delete else [])
-    )
+    # Every Action below comes from the options table that required_requests reads too.
+    read_actions, write_actions = actions("ReadSource", opts), actions("WriteDestination", opts)
+    dest_key_actions = actions("EncryptDestination", opts)
+    (list_action,) = actions("ListSource", opts)
+    (decrypt_action,) = actions("DecryptSource", opts)
+    # Statements that only some options need: present when the table gives them an action.
+    list_dest, list_uploads = actions("ListDestination", opts), actions("ListDestinationUploads", opts)
     plan = PolicyPlan()
 
     # Identity policy of the principal: every request, same- or cross-account.
@@ -220,7 +226,7 @@ def _statements(spec: TransferSpec) -> PolicyPlan:
             {
                 "Sid": f"{SID_PREFIX}ListSource",
                 "Effect": "Allow",
-                "Action": "s3:ListBucket",
+                "Action": list_action,
                 "Resource": src_bucket,
             },
             _prefix_condition(src.prefix),
@@ -229,13 +235,13 @@ def _statements(spec: TransferSpec) -> PolicyPlan:
     plan.identity.append(
         {"Sid": f"{SID_PREFIX}ReadSource", "Effect": "Allow", "Action": read_actions, "Resource": src_objects}
     )
-    if opts.mode == "sync":
+    if list_dest:
         plan.identity.append(
             _with_condition(
                 {
                     "Sid": f"{SID_PREFIX}ListDestination",
                     "Effect": "Allow",
-                    "Action": "s3:ListBucket",
+                    "Action": _one(list_dest),
                     "Resource": dst_bucket,
                 },
                 _prefix_condition(dst.prefix),
@@ -244,10 +250,10 @@ def _statements(spec: TransferSpec) -> PolicyPlan:
     uploads = {
         "Sid": f"{SID_PREFIX}ListDestinationUploads",
         "Effect": "Allow",
-        "Action": "s3:ListBucketMultipartUploads",
+        "Action": _one(list_uploads),
         "Resource": dst_bucket,
     }
-    if opts.multipart:
+    if list_uploads:
         plan.identity.append(dict(uploads))
     plan.identity.append(
         {
@@ -262,7 +268,7 @@ def _statements(spec: TransferSpec) -> PolicyPlan:
             {
                 "Sid": f"{SID_PREFIX}DecryptSource",
                 "Effect": "Allow",
-                "Action": "kms:Decrypt",
+                "Action": decrypt_action,
                 "Resource": list(src.kms_key_arns),
             }
         )
@@ -271,7 +277,7 @@ def _statements(spec: TransferSpec) -> PolicyPlan:
             {
                 "Sid": f"{SID_PREFIX}EncryptDestination",
                 "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey"] + (["kms:Decrypt"] if opts.multipart else []),
+                "Action": dest_key_actions,
                 "Resource": dst.kms_key_arn,
             }
         )
@@ -284,7 +290,7 @@ def _statements(spec: TransferSpec) -> PolicyPlan:
                     "Sid": f"{SID_PREFIX}ListSource",
                     "Effect": "Allow",
                     "Principal": principal,
-                    "Action": "s3:ListBucket",
+                    "Action": list_action,
                     "Resource": src_bucket,
                 },
                 _prefix_condition(src.prefix),
@@ -303,43 +309,43 @@ def _statements(spec: TransferSpec) -> PolicyPlan:
     # Key policies: a cross-account key must name the principal; a same-account key's default
     # policy already delegates to IAM, so the identity statement above is enough.
     for arn in src.kms_key_arns:
-        if arn.split(":")[4] != spec.principal_account:
+        if account_of(arn) != spec.principal_account:
             plan.source_keys[arn] = [
                 {
                     "Sid": f"{SID_PREFIX}DecryptSource",
                     "Effect": "Allow",
                     "Principal": principal,
-                    "Action": "kms:Decrypt",
+                    "Action": decrypt_action,
                     "Resource": "*",
                 }
             ]
-    if dst.kms_key_arn and dst.kms_key_arn.split(":")[4] != spec.principal_account:
+    if dst.kms_key_arn and account_of(dst.kms_key_arn) != spec.principal_account:
         plan.dest_key.append(
             {
                 "Sid": f"{SID_PREFIX}EncryptDestination",
                 "Effect": "Allow",
                 "Principal": principal,
-                "Action": ["kms:GenerateDataKey"] + (["kms:Decrypt"] if opts.multipart else []),
+                "Action": dest_key_actions,
                 "Resource": "*",
             }
         )
 
     # Destination bucket policy: the cross-account Allow, then the optional guard rails.
     if dst.account_id != spec.principal_account:
-        if opts.mode == "sync":
+        if list_dest:
             plan.dest_bucket.append(
                 _with_condition(
                     {
                         "Sid": f"{SID_PREFIX}ListDestination",
                         "Effect": "Allow",
                         "Principal": principal,
-                        "Action": "s3:ListBucket",
+                        "Action": _one(list_dest),
                         "Resource": dst_bucket,
                     },
                     _prefix_condition(dst.prefix),
                 )
             )
-        if opts.multipart:
+        if list_uploads:
             plan.dest_bucket.append({**uploads, "Principal": principal})
         plan.dest_bucket.append(
             {

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from airflow_provider_s3xacct.permissions.actions import Need, needs
 from airflow_provider_s3xacct.permissions.arns import account_of, dns_suffix, s3_arn
 from airflow_provider_s3xacct.permissions.conditions import Context
 from airflow_provider_s3xacct.permissions.spec import SIDES, DestinationSpec, Side, SourceSpec, TransferSpec
@@ -32,6 +33,12 @@ ResourceKind = Literal["source-bucket", "dest-bucket", "source-key", "dest-key"]
 
 # Headers only a server-side copy sends (CopyObject, UploadPartCopy): absent from every relay write.
 _COPY_HEADERS = frozenset({"s3:x-amz-copy-source", "s3:x-amz-metadata-directive"})
+# What the relay's requests are, where they differ from the server-side copy's (the same actions).
+_RELAY_PURPOSES = {
+    "read-source": "read source objects (GetObject, ranged for large objects; HeadObject)",
+    "copy-object": "write destination objects (PutObject)",
+    "upload-part-copy": "write parts of multipart uploads (UploadPart, no SSE headers)",
+}
 
 # S3 caps one ListObjectsV2 page at 1,000 keys; the engine asks for pages of that size.
 _LIST_PAGE_SIZE = "1000"
@@ -256,11 +263,11 @@ def _requests(spec: TransferSpec, now: datetime, observed: ObservedPrincipal | N
         return s3_contexts(dst.region, dst.account_id, extra, absent if tagged else absent | no_tags)
 
     def listing(
-        bucket_arn: str, kind: ResourceKind, side: SourceSpec | DestinationSpec, purpose: str
+        need: Need, bucket_arn: str, kind: ResourceKind, side: SourceSpec | DestinationSpec
     ) -> RequiredRequest:
         keys = {"s3:prefix": (side.prefix,), "s3:max-keys": (_LIST_PAGE_SIZE,)}
         ctx = s3_contexts(side.region, side.account_id, keys, set())
-        return RequiredRequest("s3:ListBucket", bucket_arn, kind, side.account_id, purpose, ctx)
+        return RequiredRequest(need.action, bucket_arn, kind, side.account_id, need.purpose, ctx)
 
     def source_objects(action: str, purpose: str) -> RequiredRequest:
         return RequiredRequest(
@@ -283,97 +290,34 @@ def _requests(spec: TransferSpec, now: datetime, observed: ObservedPrincipal | N
         )
 
     relay = spec.relay
-    reqs = [
-        listing(src_bucket, "source-bucket", src, "list the source prefix (ListObjectsV2)"),
-        source_objects(
-            "s3:GetObject",
-            "read source objects (GetObject, ranged for large objects; HeadObject)"
-            if relay
-            else "read source objects (CopyObject/UploadPartCopy source, HeadObject)",
-        ),
-    ]
-    if opts.copy_tags:
-        reqs.append(source_objects("s3:GetObjectTagging", "read source tags"))
-    if relay:
-        # The relay uploads the bytes it read: no x-amz-copy-source, no metadata directive; with
-        # copy_tags the object's tags travel as x-amz-tagging (their keys and values unknown here).
-        put_headers = write({**sse, **acl}, sse_absent | acl_absent | _COPY_HEADERS, opts.copy_tags)
-        reqs.append(dest_objects("s3:PutObject", "write destination objects (PutObject)", put_headers))
-    else:
-        copy_headers = {**sse, **acl, **copy_source, "s3:x-amz-metadata-directive": ("COPY",)}
-        reqs.append(
-            dest_objects(
-                "s3:PutObject",
-                "write destination objects (CopyObject)",
-                write(copy_headers, sse_absent | acl_absent),
-                copies=True,
-            )
-        )
-    if opts.multipart:
-        # With copy_tags the engine sends the source object's tags here (x-amz-tagging): their keys and
-        # values are the objects', unknown to verify.
-        start_upload = write(
-            {**sse, **acl}, sse_absent | acl_absent | {"s3:x-amz-copy-source"}, opts.copy_tags
-        )
-        reqs.append(
-            dest_objects("s3:PutObject", "start multipart copies (CreateMultipartUpload)", start_upload)
-        )
-        # UploadPart(Copy) and CompleteMultipartUpload carry no encryption or ACL headers: a bucket-policy
-        # Deny that requires them must not catch these requests.
-        bare = no_sse | sse_absent | acl_absent | {"s3:x-amz-acl"}
-        if relay:
-            parts = write({}, bare | _COPY_HEADERS)
-            reqs.append(
-                dest_objects(
-                    "s3:PutObject", "write parts of multipart uploads (UploadPart, no SSE headers)", parts
-                )
-            )
-        else:
-            reqs.append(
-                dest_objects(
-                    "s3:PutObject",
-                    "write parts of multipart copies (UploadPartCopy, no SSE headers)",
-                    write(copy_source, bare),
-                    copies=True,
-                )
-            )
-        reqs.append(
-            dest_objects(
-                "s3:PutObject",
-                "finish multipart copies (CompleteMultipartUpload, no SSE headers)",
-                write({}, bare | {"s3:x-amz-copy-source"}),
-            )
-        )
-        reqs.append(
-            dest_objects("s3:AbortMultipartUpload", "abort a failed multipart copy", write({}, set()))
-        )
-        # An upload whose CreateMultipartUpload answer was lost is found by key and start time, and
-        # cleanup-uploads lists stale ones: both list the bucket's uploads (ListMultipartUploads).
-        reqs.append(
-            RequiredRequest(
-                "s3:ListBucketMultipartUploads",
-                dst_bucket,
-                "dest-bucket",
-                dst.account_id,
-                "find this run's uploads whose start was not answered, to abort them (ListMultipartUploads)",
-                s3_contexts(dst.region, dst.account_id, {}, set()),
-            )
-        )
+    copy_headers = {**sse, **acl, **copy_source, "s3:x-amz-metadata-directive": ("COPY",)}
+    # UploadPart(Copy) and CompleteMultipartUpload carry no encryption or ACL headers: a bucket-policy
+    # Deny that requires them must not catch these requests.
+    bare = no_sse | sse_absent | acl_absent | {"s3:x-amz-acl"}
     plain_dest = s3_contexts(dst.region, dst.account_id, {}, set())
-    if opts.copy_tags:
-        reqs.append(dest_objects("s3:PutObjectTagging", "write tags on destination objects", plain_dest))
-    if opts.mode == "sync":
-        reqs.append(
-            listing(dst_bucket, "dest-bucket", dst, "list the destination prefix (sync, ListObjectsV2)")
-        )
-    if opts.delete:
-        reqs.append(
-            dest_objects(
-                "s3:DeleteObject",
-                "delete keys gone from the source (sync --delete, DeleteObjects)",
-                plain_dest,
-            )
-        )
+    # The context of each destination object request, by the table's request name, and whether it
+    # carries x-amz-copy-source. The relay uploads the bytes it read: no x-amz-copy-source, no
+    # metadata directive; with copy_tags the object's tags travel as x-amz-tagging (unknown here).
+    dest_contexts: dict[str, tuple[tuple[Context, ...], bool]] = {
+        "copy-object": (
+            (write({**sse, **acl}, sse_absent | acl_absent | _COPY_HEADERS, opts.copy_tags), False)
+            if relay
+            else (write(copy_headers, sse_absent | acl_absent), True)
+        ),
+        # With copy_tags the engine sends the source object's tags here (x-amz-tagging): their keys
+        # and values are the objects', unknown to verify.
+        "start-multipart": (
+            write({**sse, **acl}, sse_absent | acl_absent | {"s3:x-amz-copy-source"}, opts.copy_tags),
+            False,
+        ),
+        "upload-part-copy": (write({}, bare | _COPY_HEADERS), False)
+        if relay
+        else (write(copy_source, bare), True),
+        "complete-multipart": (write({}, bare | {"s3:x-amz-copy-source"}), False),
+        "abort-multipart": (write({}, set()), False),
+        "write-dest-tags": (plain_dest, False),
+        "delete-dest": (plain_dest, False),
+    }
 
     def kms_context(region: str, key_arn: str, object_arn: str) -> tuple[Context, ...]:
         # S3 calls KMS with the principal's credentials in a forward access session (IAM User Guide,
@@ -407,26 +351,24 @@ def _requests(spec: TransferSpec, now: datetime, observed: ObservedPrincipal | N
             action, arn, kind, account_of(arn), purpose, ctx, key_arn=arn, value_prefixes=objects
         )
 
-    for arn in src.kms_key_arns:
-        reqs.append(
-            key_request(
-                "kms:Decrypt", arn, "source-key", "decrypt source objects encrypted under this key", src
-            )
-        )
-    if dst.kms_key_arn:
-        reqs.append(
-            key_request(
-                "kms:GenerateDataKey", dst.kms_key_arn, "dest-key", "encrypt destination objects", dst
-            )
-        )
-        if opts.multipart:
+    reqs: list[RequiredRequest] = []
+    for need in needs(opts):
+        purpose = _RELAY_PURPOSES.get(need.request, need.purpose) if relay else need.purpose
+        if need.request == "list-source":
+            reqs.append(listing(need, src_bucket, "source-bucket", src))
+        elif need.request == "list-dest":
+            reqs.append(listing(need, dst_bucket, "dest-bucket", dst))
+        elif need.request in ("read-source", "read-source-tags"):
+            reqs.append(source_objects(need.action, purpose))
+        elif need.request in dest_contexts:
+            contexts, copies = dest_contexts[need.request]
+            reqs.append(dest_objects(need.action, purpose, contexts, copies=copies))
+        elif need.request == "list-uploads":
             reqs.append(
-                key_request(
-                    "kms:Decrypt",
-                    dst.kms_key_arn,
-                    "dest-key",
-                    "multipart copies under the destination key",
-                    dst,
-                )
+                RequiredRequest(need.action, dst_bucket, "dest-bucket", dst.account_id, purpose, plain_dest)
             )
+        elif need.request == "decrypt-source":
+            reqs += [key_request(need.action, arn, "source-key", purpose, src) for arn in src.kms_key_arns]
+        elif need.request in ("encrypt-dest", "decrypt-dest") and dst.kms_key_arn:
+            reqs.append(key_request(need.action, dst.kms_key_arn, "dest-key", purpose, dst))
     return reqs

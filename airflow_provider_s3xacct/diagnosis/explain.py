@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, s3_arn
 from airflow_provider_s3xacct.diagnosis.messages import DenialMessage, parse_denial
 
 THROTTLING_CODES = frozenset(
@@ -62,6 +63,7 @@ class TransferContext:
     # Which principal signed the failing request: the relay has two (the source and destination
     # principals), so a denial must say which of them lacks the permission.
     principal_role: str = "sync principal"
+    partition: str | None = None  # of the ARNs a fix names; derived from the ARNs above when None
 
     @property
     def principal(self) -> str:
@@ -69,6 +71,18 @@ class TransferContext:
         if self.principal_role == "sync principal":
             return found or "the sync principal"
         return f"the {self.principal_role} {found}" if found else f"the {self.principal_role}"
+
+    @property
+    def arn_partition(self) -> str:
+        """The partition a fix writes ARNs in: given, else the principal's or the key's, else
+        ``aws`` (an ``arn:aws:`` policy never matches in China or GovCloud: aws/arns.py)."""
+        if self.partition:
+            return self.partition
+        known = [a for a in (self.principal_arn, self.dest_kms_key_arn) if a and a.startswith("arn:")]
+        return partition_of_arn(known[0]) if known else "aws"
+
+    def s3_arn(self, bucket: str, key: str | None = None) -> str:
+        return s3_arn(self.arn_partition, bucket, key)
 
 
 class Diagnoser:
@@ -182,15 +196,15 @@ class Diagnoser:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 403 or exc.response.get("Error", {}).get("Code") in ACCESS_DENIED_CODES:
                 return Diagnosis(
-                    cause=f"{ctx.principal} lacks s3:GetObject on arn:aws:s3:::{ctx.source_bucket}/{source_key}",
+                    cause=f"{ctx.principal} lacks s3:GetObject on {ctx.s3_arn(ctx.source_bucket, source_key)}",
                     fix=(
                         "S3 refused even a HEAD, so this is an S3 permission, not KMS: allow s3:GetObject on "
-                        f"arn:aws:s3:::{ctx.source_bucket}/<prefix>* in both the principal's identity policy "
+                        f"{ctx.s3_arn(ctx.source_bucket, '<prefix>*')} in both the principal's identity policy "
                         "and the source bucket policy (cross-account needs both); if "
                         "ExpectedSourceBucketOwner is set, check the source account id"
                     ),
                     action="s3:GetObject",
-                    resource=f"arn:aws:s3:::{ctx.source_bucket}/{source_key}",
+                    resource=ctx.s3_arn(ctx.source_bucket, source_key),
                     confirmed_by_probe=True,
                 )
             if status == 404:
@@ -207,7 +221,7 @@ class Diagnoser:
         return self._write_side(head_ok=True)
 
     def _kms_decrypt(self, key_arn: str, *, confirmed: bool) -> Diagnosis:
-        owner = key_arn.split(":")[4] if key_arn.startswith("arn:") else "the key's"
+        owner = account_of(key_arn) if key_arn.startswith("arn:") else "the key's"
         return Diagnosis(
             cause=f"{self.context.principal} lacks kms:Decrypt on {key_arn}",
             fix=(
@@ -224,7 +238,7 @@ class Diagnoser:
 
     def _write_side(self, *, head_ok: bool) -> Diagnosis:
         ctx = self.context
-        dest = f"arn:aws:s3:::{ctx.dest_bucket}/<prefix>*"
+        dest = ctx.s3_arn(ctx.dest_bucket, "<prefix>*")
         seen = (
             "the source is readable (HEAD succeeded) and not KMS-encrypted, so the write side refused: "
             if head_ok
@@ -266,7 +280,7 @@ class Diagnoser:
             return Diagnosis(
                 cause=f"{ctx.principal} lacks s3:ListBucket on the bucket",
                 fix=(
-                    "allow s3:ListBucket on the bucket ARN (arn:aws:s3:::<bucket>, not <bucket>/*) in the "
+                    f"allow s3:ListBucket on the bucket ARN ({ctx.s3_arn('<bucket>')}, not <bucket>/*) in the "
                     "identity policy and, cross-account, the bucket policy"
                 ),
                 action="s3:ListBucket",
@@ -274,7 +288,7 @@ class Diagnoser:
         if operation == "DeleteObjects" or operation == "DeleteObject":
             return Diagnosis(
                 cause=f"{ctx.principal} lacks s3:DeleteObject on {ctx.dest_bucket}",
-                fix=f"allow s3:DeleteObject on arn:aws:s3:::{ctx.dest_bucket}/<prefix>*, or run without delete",
+                fix=f"allow s3:DeleteObject on {ctx.s3_arn(ctx.dest_bucket, '<prefix>*')}, or run without delete",
                 action="s3:DeleteObject",
             )
         return Diagnosis(

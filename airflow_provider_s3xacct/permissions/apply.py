@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_s3xacct.permissions.arns import account_of, partition_of_arn
+from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, region_of
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins
 from airflow_provider_s3xacct.permissions.plan import (
     IDENTITY_POLICY_NAME,
@@ -269,7 +269,7 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
 
         def write_key(body: str | None, a: str = arn) -> None:
             assert body is not None  # merged_text keeps a key policy (``empty`` is given)
-            kms = admins.client(a.split(":")[4], "kms", a.split(":")[3])
+            kms = admins.client(account_of(a), "kms", region_of(a))
             # Never BypassPolicyLockoutSafetyCheck: KMS must keep refusing a policy that locks the owner out.
             kms.put_key_policy(KeyId=a.rsplit("/", 1)[-1], PolicyName="default", Policy=body)
 

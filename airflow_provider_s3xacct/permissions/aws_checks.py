@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, region_of
 from airflow_provider_s3xacct.permissions.documents import PolicySet
 from airflow_provider_s3xacct.permissions.evaluator import Document, evaluate
 from airflow_provider_s3xacct.permissions.lint import LintFinding, PolicyKind
@@ -162,7 +163,7 @@ def placed_documents(spec: TransferSpec, policies: PolicySet) -> list[tuple[Poli
     if policies.dest_key is not None and dst.kms_key_arn:
         keys[dst.kms_key_arn] = policies.dest_key
     for arn, doc in keys.items():
-        out.append(("key", doc, arn.split(":")[4], arn.split(":")[3]))
+        out.append(("key", doc, account_of(arn), region_of(arn)))
     return out
 
 
@@ -253,7 +254,7 @@ def simulate_requests(
     ``policies.identity`` must be what is deployed on the principal (online verify reads it), as
     the simulator reads the principal's policies from IAM itself.
     """
-    partition = spec.acting_principal_arn.split(":")[1]
+    partition = partition_of_arn(spec.acting_principal_arn)
     simulations: list[Simulation] = []
     for req in required_requests(spec):
         # One object under the prefix and the keys verify knows: what the simulator can take.

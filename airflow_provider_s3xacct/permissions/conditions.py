@@ -46,6 +46,8 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
+from airflow_provider_s3xacct.aws.arns import arn_fields
+
 # A piece of a policy value: (text, wildcards active). Text typed in the policy keeps its
 # wildcards; what a variable substitutes (and ${*}, ${?}, ${$}) is literal.
 Part = tuple[str, bool]
@@ -286,11 +288,6 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _arn(text: str) -> tuple[str, ...]:
-    """The colon-separated parts of an ARN, at most six (the resource part keeps its own colons)."""
-    return tuple(text.split(":", 5))
-
-
 def _arn_pattern(value: Resolved) -> tuple[re.Pattern[str], ...] | None:
     """One wildcard pattern per ARN segment: a wildcard matches within its segment only.
 
@@ -382,8 +379,8 @@ def _ordered(kind: str, parse: Callable[[str], Any]) -> dict[str, _Operator]:
     return table
 
 
-_ARN = _Operator("ARN", _arn_pattern, _arn, _arn_matches, variables=True)
-_NOT_ARN = _Operator("ARN", _arn_pattern, _arn, _arn_matches, negated=True, variables=True)
+_ARN = _Operator("ARN", _arn_pattern, arn_fields, _arn_matches, variables=True)
+_NOT_ARN = _Operator("ARN", _arn_pattern, arn_fields, _arn_matches, negated=True, variables=True)
 
 _OPERATORS: dict[str, _Operator] = {
     "StringEquals": _string(_equals, _text, False),

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from airflow_provider_s3xacct.permissions.arns import account_of
+from airflow_provider_s3xacct.aws.arns import account_of, region_of
 from airflow_provider_s3xacct.permissions.evaluator import Document
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
@@ -333,7 +333,7 @@ class AccountAdmins:
 
     def read_key_policy_text(self, key_arn: str) -> str:
         """The key policy as KMS returns it (a key always has one)."""
-        kms = self.client(account_of(key_arn), "kms", key_arn.split(":")[3])
+        kms = self.client(account_of(key_arn), "kms", region_of(key_arn))
         return str(kms.get_key_policy(KeyId=key_arn.rsplit("/", 1)[-1], PolicyName="default")["Policy"])
 
     def read_key_policy(self, key_arn: str) -> dict[str, Any]:

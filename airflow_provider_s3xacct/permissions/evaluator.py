@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from airflow_provider_s3xacct.permissions.arns import Principal
+from airflow_provider_s3xacct.aws.arns import Principal
 from airflow_provider_s3xacct.permissions.conditions import (
     Context,
     evaluate_conditions,

@@ -41,6 +41,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, region_of
 from airflow_provider_s3xacct.permissions.conditions import UNKNOWN
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, _load_json, _policy_json
 from airflow_provider_s3xacct.permissions.evaluator import (
@@ -263,7 +264,7 @@ def _not_principal_deny(request: Request, resource: Document | None) -> str | No
 
 
 def _partition(request: Request) -> str:
-    return request.principal.partition if request.principal else request.principal_arn.split(":")[1]
+    return request.principal.partition if request.principal else partition_of_arn(request.principal_arn)
 
 
 def _encryption_context(request: Request) -> dict[str, str] | None:
@@ -525,12 +526,12 @@ def read_guardrails(
     g = Guardrails()
     src, dst = spec.source, spec.destination
     principal_account = spec.principal_account
-    region_of = {src.account_id: src.region, dst.account_id: dst.region}
+    region_by_account = {src.account_id: src.region, dst.account_id: dst.region}
 
     def admin_orgs(first: str) -> list[tuple[str, str, Any]]:
         names = {src.account_id: "source", dst.account_id: "destination"}
         order = dict.fromkeys([first, src.account_id, dst.account_id])
-        return [(names[a], a, client_for(a, "organizations", region_of[a])) for a in order if a in names]
+        return [(names[a], a, client_for(a, "organizations", region_by_account[a])) for a in order if a in names]
 
     # SCPs (principal's account) and RCPs (each resource account).
     if ":role/aws-service-role/" in spec.acting_principal_arn:
@@ -585,7 +586,7 @@ def read_guardrails(
 
     # KMS grants on every key the copy uses.
     for key_arn in dict.fromkeys([*src.kms_key_arns, *([dst.kms_key_arn] if dst.kms_key_arn else [])]):
-        kms = client_for(key_arn.split(":")[4], "kms", key_arn.split(":")[3])
+        kms = client_for(account_of(key_arn), "kms", region_of(key_arn))
         try:
             grants = [
                 grant

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, root_arn, s3_arn
 from airflow_provider_s3xacct.permissions.actions import actions
-from airflow_provider_s3xacct.permissions.arns import account_of, partition_of_arn, root_arn, s3_arn
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
 SID_PREFIX = "S3xacct"

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from airflow_provider_s3xacct.aws.arns import account_of, dns_suffix, s3_arn
 from airflow_provider_s3xacct.permissions.actions import Need, needs
-from airflow_provider_s3xacct.permissions.arns import account_of, dns_suffix, s3_arn
 from airflow_provider_s3xacct.permissions.conditions import Context
 from airflow_provider_s3xacct.permissions.spec import SIDES, DestinationSpec, Side, SourceSpec, TransferSpec
 

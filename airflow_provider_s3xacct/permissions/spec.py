@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from airflow_provider_s3xacct.permissions.arns import PARTITIONS, Principal, partition_of_region
+from airflow_provider_s3xacct.aws.arns import PARTITIONS, Principal, partition_of_arn, partition_of_region
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import (
     KmsKeyRef,
@@ -328,10 +328,10 @@ class TransferSpec(BaseModel):
         found += [("source.region", partition_of_region(self.source.region))]
         found += [("destination.region", partition_of_region(self.destination.region))]
         found += [
-            (f"source.kms_key_arns[{i}]", a.split(":")[1]) for i, a in enumerate(self.source.kms_key_arns)
+            (f"source.kms_key_arns[{i}]", partition_of_arn(a)) for i, a in enumerate(self.source.kms_key_arns)
         ]
         if self.destination.kms_key_arn:
-            found.append(("destination.kms_key_arn", self.destination.kms_key_arn.split(":")[1]))
+            found.append(("destination.kms_key_arn", partition_of_arn(self.destination.kms_key_arn)))
         expected = self.partition or found[0][1]
         for field, partition in found:
             if partition != expected:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_s3xacct.permissions.arns import root_arn
+from airflow_provider_s3xacct.aws.arns import root_arn
 from airflow_provider_s3xacct.permissions.conditions import Context
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, PolicySet
 from airflow_provider_s3xacct.permissions.evaluator import (

@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.arns import partition_of_region
 from airflow_provider_s3xacct.diagnosis.explain import WRITE_OPERATIONS, Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients, resolve_key_arn
 from airflow_provider_s3xacct.transfer.copier import ObjectCopier, destination_args
@@ -188,6 +189,7 @@ class TransferEngine:
             principal_lookup=principal_lookup,
             source_account_id=spec.source_account_id,
             dest_account_id=spec.dest_account_id,
+            partition=partition_of_region(spec.dest_region) if spec.dest_region else None,
         )
         self.diagnoser = self.dest_diagnoser = Diagnoser(context, clients.source)
         if spec.transport == "relay":

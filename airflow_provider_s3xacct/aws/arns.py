@@ -30,8 +30,43 @@ def partition_of_region(region: str) -> str:
     return next((p for prefix, p in _REGION_PARTITIONS if region.startswith(prefix)), "aws")
 
 
+@dataclass(frozen=True)
+class Arn:
+    """``arn:partition:service:region:account-id:resource``: the one parser and formatter of ARNs.
+
+    The resource keeps its own colons (AWS General Reference, "Amazon Resource Names (ARNs)":
+    "arn:partition:service:region:account-id:resource-type:resource-id"). Region and account are
+    empty for global resources (``arn:aws:s3:::bucket``, IAM's region).
+    """
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+    @classmethod
+    def parse(cls, text: str) -> Arn:
+        """Split ``text``; ValueError when it does not have the six fields of an ARN."""
+        fields = text.split(":", 5)
+        if len(fields) != 6 or fields[0] != "arn" or not fields[1] or not fields[2]:
+            raise ValueError(
+                f"{text!r} is not an ARN (arn:<partition>:<service>:<region>:<account>:<resource>)"
+            )
+        return cls(fields[1], fields[2], fields[3], fields[4], fields[5])
+
+    def __str__(self) -> str:
+        return f"arn:{self.partition}:{self.service}:{self.region}:{self.account}:{self.resource}"
+
+
+def arn_fields(text: str) -> tuple[str, ...]:
+    """The colon-separated fields of an ARN or ARN pattern, at most six (the resource keeps its
+    colons); unlike :meth:`Arn.parse`, a pattern with fewer fields is returned as it is."""
+    return tuple(text.split(":", 5))
+
+
 def partition_of_arn(arn: str) -> str:
-    return arn.split(":")[1]
+    return Arn.parse(arn).partition
 
 
 def dns_suffix(partition: str) -> str:
@@ -40,15 +75,19 @@ def dns_suffix(partition: str) -> str:
 
 def s3_arn(partition: str, bucket: str, key: str | None = None) -> str:
     """The bucket ARN, or an object ARN when ``key`` is given (``""`` gives ``bucket/``)."""
-    return f"arn:{partition}:s3:::{bucket}" + ("" if key is None else f"/{key}")
+    return str(Arn(partition, "s3", "", "", bucket + ("" if key is None else f"/{key}")))
 
 
 def root_arn(partition: str, account: str) -> str:
-    return f"arn:{partition}:iam::{account}:root"
+    return str(Arn(partition, "iam", "", account, "root"))
 
 
 def account_of(arn: str) -> str:
-    return arn.split(":")[4]
+    return Arn.parse(arn).account
+
+
+def region_of(arn: str) -> str:
+    return Arn.parse(arn).region
 
 
 @dataclass(frozen=True)

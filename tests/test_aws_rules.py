@@ -1,0 +1,99 @@
+"""Each rule of AWS is written once (docs/design.md, "Where each AWS rule lives"), and stays so.
+
+The grep tests fail when a copy of a rule comes back outside the module that owns it; the others
+check the shared rule itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from airflow_provider_s3xacct.aws.arns import Arn, account_of, partition_of_arn, region_of, s3_arn
+from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, TransferContext
+
+PACKAGE = Path(__file__).resolve().parent.parent / "airflow_provider_s3xacct"
+
+
+def _code_lines(pattern: str, *, owner: str) -> list[str]:
+    """Lines of the package matching ``pattern``, outside the module ``owner`` that owns the rule."""
+    regex = re.compile(pattern)
+    return [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.relative_to(PACKAGE).as_posix() != owner
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if regex.search(line)
+    ]
+
+
+def test_arns_are_split_only_by_the_arn_module() -> None:
+    """``arn.split(":")[4]`` was written in seven places; Arn.parse is the one parser now."""
+    # Indexing a split on ":" (an action's "s3:GetObject" is split with a maxsplit), or any split of
+    # something named like an ARN.
+    pattern = r"""\.split\(\s*["']:["']\s*\)\s*\[|arn\w*(\.\w+)*\.split\(\s*["']:"""
+    assert _code_lines(pattern, owner="aws/arns.py") == []
+
+
+def test_no_arn_is_built_with_a_hard_coded_partition() -> None:
+    """``arn:aws:...{value}`` never matches in aws-cn or aws-us-gov: ARNs are built from a partition."""
+    assert _code_lines(r"""arn:aws:[^"'\s]*\{""", owner="aws/arns.py") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "arn:aws:kms:us-east-1:111111111111:key/1111aaaa-1111-aaaa-1111-aaaa1111aaaa",
+        "arn:aws-cn:s3:::bucket/key:with:colons",
+        "arn:aws-us-gov:iam::222222222222:role/path/name",
+    ],
+)
+def test_arn_round_trips(text: str) -> None:
+    arn = Arn.parse(text)
+    assert str(arn) == text
+    assert (partition_of_arn(text), account_of(text), region_of(text)) == (
+        arn.partition,
+        arn.account,
+        arn.region,
+    )
+
+
+def test_arn_fields_are_named() -> None:
+    arn = Arn.parse("arn:aws-cn:kms:cn-north-1:111111111111:key/abc")
+    assert (arn.partition, arn.service, arn.region, arn.account, arn.resource) == (
+        "aws-cn",
+        "kms",
+        "cn-north-1",
+        "111111111111",
+        "key/abc",
+    )
+    assert s3_arn("aws-cn", "b", "k/") == "arn:aws-cn:s3:::b/k/"
+
+
+@pytest.mark.parametrize("text", ["alias/x", "arn:aws:kms", "", "1111aaaa-1111-aaaa-1111-aaaa1111aaaa"])
+def test_not_an_arn_is_refused_with_the_form(text: str) -> None:
+    with pytest.raises(ValueError, match="arn:<partition>:<service>"):
+        Arn.parse(text)
+
+
+class _DeniedHead:
+    """A source client whose HEAD is refused: S3, not KMS, denied the read."""
+
+    def head_object(self, **_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+
+def test_diagnosis_names_arns_in_the_principals_partition() -> None:
+    """A fix for a China-region copy names arn:aws-cn: resources (an arn:aws: grant would not match)."""
+    context = TransferContext(
+        "src", "dst", principal_arn="arn:aws-cn:iam::222222222222:role/sync", source_account_id="111111111111"
+    )
+    diagnosis = Diagnoser(context, _DeniedHead()).explain(
+        "CopyObject", "a/b", "AccessDenied", "Access Denied"
+    )
+    assert diagnosis.resource == "arn:aws-cn:s3:::src/a/b"
+    assert "arn:aws-cn:s3:::src/<prefix>*" in diagnosis.fix and "arn:aws:" not in str(diagnosis)

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import Arn, account_of, partition_of_arn, region_of, s3_arn
+from airflow_provider_s3xacct.aws.codes import key_state_problem
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, TransferContext
 
 PACKAGE = Path(__file__).resolve().parent.parent / "airflow_provider_s3xacct"
@@ -97,3 +98,31 @@ def test_diagnosis_names_arns_in_the_principals_partition() -> None:
     )
     assert diagnosis.resource == "arn:aws-cn:s3:::src/a/b"
     assert "arn:aws-cn:s3:::src/<prefix>*" in diagnosis.fix and "arn:aws:" not in str(diagnosis)
+
+
+def test_denial_codes_and_key_states_are_read_in_one_place() -> None:
+    """Two sets of denial codes and two translations of KMS key states used to drift apart."""
+    for literal in (
+        '"AccessDeniedException"',
+        '"DisabledException"',
+        '"KMSInvalidStateException"',
+    ):
+        assert _code_lines(re.escape(literal), owner="aws/codes.py") == [], literal
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        ("KMS.DisabledException", "kms:EnableKey"),
+        ("KMS.KMSInvalidStateException", "kms:CancelKeyDeletion"),
+        ("KMS.NotFoundException", "bucket's region"),
+    ],
+)
+def test_a_copy_failing_on_the_key_state_says_the_same_as_the_probe(code: str, fix: str) -> None:
+    """The copy's diagnosis (S3 passes KMS's code on with a KMS. prefix) and the key probe give the
+    same cause and fix, and the copy does not retry: the key's owner has to act."""
+    key = "arn:aws:kms:us-east-1:111111111111:key/1111aaaa-1111-aaaa-1111-aaaa1111aaaa"
+    diagnosis = Diagnoser(TransferContext("src", "dst")).explain("CopyObject", "a", code, f"{key} is bad.")
+    probe = key_state_problem(code.removeprefix("KMS."), f"{key} is bad.")
+    assert probe is not None and probe.cause in diagnosis.cause and fix in diagnosis.fix
+    assert diagnosis.permanent and diagnosis.kms_key_arn == key

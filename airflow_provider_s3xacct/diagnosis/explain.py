@@ -11,22 +11,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, s3_arn
+from airflow_provider_s3xacct.aws.codes import THROTTLING_CODES, is_denial, key_state_problem
 from airflow_provider_s3xacct.diagnosis.messages import DenialMessage, parse_denial
 
-THROTTLING_CODES = frozenset(
-    {
-        "SlowDown",
-        "ServiceUnavailable",
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalError",
-        "RequestTimeout",
-        "503",
-        "500",
-    }
-)
-ACCESS_DENIED_CODES = frozenset({"AccessDenied", "403", "AccessDeniedException", "Forbidden"})
 READ_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy", "GetObject", "HeadObject", "GetObjectTagging"})
 WRITE_OPERATIONS = frozenset({"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"})
 
@@ -114,7 +101,7 @@ class Diagnoser:
 
     def explain(self, operation: str, source_key: str, code: str, message: str) -> Diagnosis:
         """Explain one failure of ``operation`` on source object ``source_key``."""
-        if code not in ACCESS_DENIED_CODES:
+        if not is_denial(code):
             return self._not_a_denial(operation, code, message)
         denial = parse_denial(message)
         if denial.enriched and not (
@@ -194,7 +181,7 @@ class Diagnoser:
             head = self.source_client.head_object(**kwargs)
         except ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 403 or exc.response.get("Error", {}).get("Code") in ACCESS_DENIED_CODES:
+            if status == 403 or is_denial(str(exc.response.get("Error", {}).get("Code", ""))):
                 return Diagnosis(
                     cause=f"{ctx.principal} lacks s3:GetObject on {ctx.s3_arn(ctx.source_bucket, source_key)}",
                     fix=(
@@ -323,7 +310,7 @@ class Diagnoser:
                 "(--storage-class-skip GLACIER,DEEP_ARCHIVE)",
             )
         if code.startswith("KMS."):
-            return self._kms_state(code.removeprefix("KMS."), message)
+            return self._kms_state(code, message)
         if code == "AccessControlListNotSupported":
             return Diagnosis(
                 "the destination bucket has Object Ownership 'bucket owner enforced' and refuses ACLs",
@@ -345,21 +332,11 @@ class Diagnoser:
 
     def _kms_state(self, kms_code: str, message: str) -> Diagnosis:
         key = message.split(" is ")[0] if " is " in message else None
-        if kms_code == "DisabledException":
-            return Diagnosis(
-                f"the KMS key {key or ''} is disabled".replace("  ", " "),
-                "enable the key (kms:EnableKey) in its account; waiting will not help",
-                kms_key_arn=key,
-            )
-        if kms_code == "KMSInvalidStateException":
-            return Diagnosis(
-                f"the KMS key is not usable: {message}",
-                "cancel the key deletion or import its material; waiting will not help",
-                kms_key_arn=key,
-            )
-        if kms_code == "NotFoundException":
-            return Diagnosis(
-                f"the KMS key was not found: {message}",
-                "use the full key ARN of a key in the destination bucket's region",
-            )
-        return Diagnosis(f"KMS refused: {kms_code}: {message}", "check the key's state and policy")
+        problem = key_state_problem(kms_code, message)
+        if problem is None:
+            return Diagnosis(f"KMS refused: {kms_code}: {message}", "check the key's state and policy")
+        return Diagnosis(
+            f"KMS: {problem.cause}",
+            f"{problem.fix}; waiting will not help",
+            kms_key_arn=key,
+        )

@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.codes import TERMINAL_KEY_STATES, is_denial, key_state_problem
 from airflow_provider_s3xacct.diagnosis.messages import parse_denial
 from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.locations import KmsKeyRef, S3Location
@@ -22,15 +23,6 @@ OPERATIONS = ("decrypt", "generate_data_key")
 # The code a probe sees for a request that never got an answer (connection refused or reset, a
 # timeout): not a verdict about the key, so never terminal; the next poke or round asks again.
 NETWORK_ERROR = "NetworkError"
-DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden"})
-# Key states in which waiting cannot help (KMS DescribeKey KeyState values).
-TERMINAL_STATES = {
-    "Disabled": "the key is disabled: enable it (kms:EnableKey) in account {account}",
-    "PendingDeletion": "the key is pending deletion: cancel the deletion (kms:CancelKeyDeletion) in account {account}",
-    "PendingImport": "the key has no key material: import it in account {account}",
-    "Unavailable": "the key's custom key store is disconnected: reconnect it in account {account}",
-    "PendingReplicaDeletion": "the key is a replica pending deletion",
-}
 
 
 @dataclass(frozen=True)
@@ -116,14 +108,8 @@ def _error(result: Any) -> tuple[str, str] | None:
 
 
 def _kms_state_problem(code: str, message: str, ref: KmsKeyRef) -> str | None:
-    code = code.removeprefix("KMS.")
-    if code == "DisabledException":
-        return f"the key is disabled ({message}): enable it in account {ref.account_id}"
-    if code == "KMSInvalidStateException":
-        return f"the key cannot be used ({message}): cancel its deletion or import its material in account {ref.account_id}"
-    if code == "NotFoundException":
-        return f"the key does not exist ({message}); check the ARN, and that the key is in {ref.region}"
-    return None
+    problem = key_state_problem(code, message, account=ref.account_id, region=ref.region)
+    return f"{problem.cause}: {problem.fix}" if problem else None
 
 
 def _denied_reason(message: str, action: str, ref: KmsKeyRef) -> str:
@@ -184,8 +170,8 @@ def probe_key(
             access.resolved_key_arn = ref.arn
         access.state = meta.get("KeyState")
         access.key_manager = meta.get("KeyManager")
-        if access.state in TERMINAL_STATES:
-            return access.fail(TERMINAL_STATES[access.state].format(account=ref.account_id), terminal=True)
+        if access.state in TERMINAL_KEY_STATES:
+            return access.fail(TERMINAL_KEY_STATES[access.state].format(account=ref.account_id), terminal=True)
         spec = meta.get("KeySpec") or meta.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
         if spec != "SYMMETRIC_DEFAULT" or meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
             return access.fail(
@@ -209,7 +195,7 @@ def probe_key(
         if error is None or error[0] == "DryRunOperationException":
             # moto performs DryRun calls instead of refusing them: a normal answer means allowed too.
             access.operations["generate_data_key"] = True
-        elif error[0] in DENIED:
+        elif is_denial(error[0]):
             access.operations["generate_data_key"] = False
             access.fail(_denied_reason(error[1], "kms:GenerateDataKey", ref))
         elif (problem := _kms_state_problem(*error, ref)) is not None:
@@ -244,7 +230,7 @@ def _probe_decrypt(
         access.operations["decrypt"] = True
         return
     code, message = error
-    if code in DENIED:
+    if is_denial(code):
         head = yield Call("s3", bucket_region, "head_object", {"Bucket": sample.bucket, "Key": sample.key})
         if (head_error := _error(head)) is not None and head_error[0] == NETWORK_ERROR:
             access.fail(f"no answer from S3 ({head_error[1]}); asked again at the next check")

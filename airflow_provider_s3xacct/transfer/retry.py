@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.diagnosis.explain import THROTTLING_CODES
+from airflow_provider_s3xacct.aws.codes import THROTTLING_CODES
 from airflow_provider_s3xacct.transfer.outcomes import CopyFailedError
 
 T = TypeVar("T")

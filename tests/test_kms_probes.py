@@ -8,9 +8,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.kms.discovery import discover_keys
 from airflow_provider_s3xacct.kms.probes import (
-    ClientCache,
     KeyAccess,
     KeyProbePlan,
     probe_all,

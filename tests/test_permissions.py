@@ -432,7 +432,7 @@ def test_apply_refuses_a_document_changed_since_it_was_read(accounts: dict[str, 
 
 
 def test_live_probes_as_the_principal(world: Any) -> None:
-    from airflow_provider_s3xacct.kms.probes import ClientCache
+    from airflow_provider_s3xacct.aws.clients import ClientCache
     from airflow_provider_s3xacct.permissions.probe import live_probes
 
     world.put("data/a.csv", b"hello", kms=world.source_key_arn)

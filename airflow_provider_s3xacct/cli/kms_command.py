@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -16,7 +17,6 @@ from airflow_provider_s3xacct.cli.common import (
     print_json,
 )
 from airflow_provider_s3xacct.kms.probes import (
-    ClientCache,
     KeyProbePlan,
     account_of,
     normalise_operations,

@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
+from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -20,7 +21,6 @@ from airflow_provider_s3xacct.cli.common import (
     fail_with,
     print_json,
 )
-from airflow_provider_s3xacct.kms.probes import ClientCache
 from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
 from airflow_provider_s3xacct.permissions.aws_checks import run_aws_checks
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir, write_policy_dir

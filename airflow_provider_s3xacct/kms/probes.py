@@ -384,16 +384,3 @@ def probe_all(
     principal_account: str | None = None,
 ) -> list[KeyAccess]:
     return [run_probe(plan.start(principal_account), client_for) for plan in plans]
-
-
-class ClientCache:
-    """One client per (service, region), made on first use by ``factory(service, region)``."""
-
-    def __init__(self, factory: Callable[[str, str | None], Any]) -> None:
-        self._factory = factory
-        self._clients: dict[tuple[str, str | None], Any] = {}
-
-    def __call__(self, service: str, region: str | None) -> Any:
-        if (service, region) not in self._clients:
-            self._clients[(service, region)] = self._factory(service, region)
-        return self._clients[(service, region)]

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
-from airflow_provider_s3xacct.kms.probes import ClientCache
 from airflow_provider_s3xacct.operators.errors import task_failures
 from airflow_provider_s3xacct.permissions.apply import apply_changes, plan_changes
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins

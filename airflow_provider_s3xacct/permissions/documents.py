@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, region_of
+from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.permissions.evaluator import Document
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
@@ -246,8 +247,10 @@ class AccountAdmins:
         self, spec: TransferSpec, source_clients: ClientFactory, dest_clients: ClientFactory
     ) -> None:
         self.spec = spec
-        self._factories = {spec.source.account_id: source_clients, spec.destination.account_id: dest_clients}
-        self._clients: dict[tuple[str, str, str | None], Any] = {}
+        self._clients = {
+            spec.source.account_id: ClientCache(source_clients),
+            spec.destination.account_id: ClientCache(dest_clients),
+        }
 
     @classmethod
     def from_sessions(cls, spec: TransferSpec, source_session: Any, dest_session: Any) -> AccountAdmins:
@@ -264,16 +267,13 @@ class AccountAdmins:
         return view
 
     def client(self, account: str, service: str, region: str | None = None) -> Any:
-        if account not in self._factories:
+        if account not in self._clients:
             raise InvalidInputError(
                 "admin connections",
                 f"account {account} is neither the source nor the destination account; "
                 "no admin connection can read its documents",
             )
-        cache_key = (account, service, region)
-        if cache_key not in self._clients:
-            self._clients[cache_key] = self._factories[account](service, region)
-        return self._clients[cache_key]
+        return self._clients[account](service, region)
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -10,11 +10,11 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.compat import AirflowFailException, AirflowSensorTimeout, PokeReturnValue, conf
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.kms.discovery import discover_keys
 from airflow_provider_s3xacct.kms.probes import (
-    ClientCache,
     KeyAccess,
     KeyProbePlan,
     SampleObject,

@@ -22,9 +22,9 @@ from typing import Any
 
 import boto3
 
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.transfer.clients import engine_config
 from airflow_provider_s3xacct.transfer.listing import ListedObject, list_objects
-from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
 from demo.stack import free_port
 

@@ -49,8 +49,8 @@ class FakeClient:
 
 
 def child(keys: int, concurrency: int) -> dict[str, Any]:
+    from airflow_provider_s3xacct.aws.locations import S3Location
     from airflow_provider_s3xacct.transfer.listing import list_objects
-    from airflow_provider_s3xacct.transfer.locations import S3Location
     from airflow_provider_s3xacct.transfer.planner import Action, SyncPlanner
 
     location = S3Location("bucket", "data/")

@@ -17,9 +17,9 @@ import time
 
 import boto3
 
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.transfer.clients import engine_config
 from airflow_provider_s3xacct.transfer.listing import list_objects
-from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.shards import plan_shards
 from benchmarks.listing_cpu import _SERVER
 from demo.stack import free_port

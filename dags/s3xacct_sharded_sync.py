@@ -45,9 +45,9 @@ KubernetesExecutor the shards run on many workers at once.
     @task
     def plan(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Disjoint (start_after, end_key] ranges that together cover every source key once."""
+        from airflow_provider_s3xacct.aws.locations import S3Location
         from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
         from airflow_provider_s3xacct.transfer.listing import list_objects
-        from airflow_provider_s3xacct.transfer.locations import S3Location
         from airflow_provider_s3xacct.transfer.shards import plan_shards
 
         transfer = variable_get("s3xacct_transfer", DEFAULT_TRANSFER, deserialize_json=True)

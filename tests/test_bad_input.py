@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.cli import main
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.spec import CopySpec
 from tests.test_permissions import DST, DST_KEY, SRC_KEY, spec
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
 from airflow_provider_s3xacct.transfer.engine import TransferEngine
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import MIB, CopySpec
 from tests.aws_world import World

@@ -17,10 +17,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.sensors import KmsAccessSensor
 from airflow_provider_s3xacct.transfer.clients import resolve_key_arn
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.spec import CopySpec
 from tests.aws_world import DEST_ACCOUNT, World, credential_env
 from tests.faults.helpers import cli, fault, finish, last_json

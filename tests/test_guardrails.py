@@ -21,6 +21,7 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.permissions.conditions import Context
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir, write_policy_dir
 from airflow_provider_s3xacct.permissions.evaluator import Document, Request
@@ -35,7 +36,6 @@ from airflow_provider_s3xacct.permissions.guardrails import (
 from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_policies
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from tests.test_permissions_operator import transfer  # noqa: F401  (fixture)
 
 SRC, DST = "111111111111", "222222222222"

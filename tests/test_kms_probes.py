@@ -9,6 +9,8 @@ import pytest
 from botocore.stub import Stubber
 
 from airflow_provider_s3xacct.aws.clients import ClientCache
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.kms.discovery import discover_keys
 from airflow_provider_s3xacct.kms.probes import (
     KeyAccess,
@@ -17,8 +19,6 @@ from airflow_provider_s3xacct.kms.probes import (
     run_probe,
     validate_plans,
 )
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import S3Location
 from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World
 
 KEY = f"arn:aws:kms:us-east-1:{SOURCE_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"

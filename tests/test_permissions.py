@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError, apply_changes, plan_changes
 from airflow_provider_s3xacct.permissions.documents import (
     AccountAdmins,
@@ -20,7 +21,6 @@ from airflow_provider_s3xacct.permissions.plan import default_key_policy, plan_p
 from airflow_provider_s3xacct.permissions.requests import required_requests
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_policies
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 SRC, DST = "111111111111", "222222222222"
 SRC_KEY = f"arn:aws:kms:us-east-1:{SRC}:key/1111aaaa-1111-aaaa-1111-aaaa1111aaaa"

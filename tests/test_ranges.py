@@ -13,10 +13,10 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.engine import TransferEngine
 from airflow_provider_s3xacct.transfer.listing import ListingCheck, list_objects
-from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.planner import ListingOrderError, SyncPlanner
 from airflow_provider_s3xacct.transfer.ranges import split_points
 from airflow_provider_s3xacct.transfer.shards import plan_shards

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 import yaml
+from airflow_provider_s3xacct.permissions.arns import account_of
 
 from airflow_provider_s3xacct.cli import main, permissions_command
 from airflow_provider_s3xacct.permissions.apply import apply_changes, plan_changes
-from airflow_provider_s3xacct.permissions.arns import account_of
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir
 from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.requests import required_requests

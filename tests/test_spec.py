@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.spec import GIB, MIB, CopySpec
 
 OK = {"source": "s3://src-bucket/data", "destination": "s3://dst-bucket/landing/"}

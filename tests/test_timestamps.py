@@ -14,10 +14,10 @@ from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from hypothesis import given
 from hypothesis import strategies as st
 
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.transfer import listing, timestamps
 from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.listing import list_objects
-from airflow_provider_s3xacct.transfer.locations import S3Location
 from tests.aws_world import World
 
 

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.permissions.conditions import UNKNOWN, Context
 from airflow_provider_s3xacct.permissions.documents import PolicySet, load_policy_dir, write_policy_dir
 from airflow_provider_s3xacct.permissions.evaluator import Document, Request, evaluate, prefix_coverage
@@ -23,7 +24,6 @@ from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.requests import ObservedPrincipal, required_requests
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import Check, verify_policies
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 SRC, DST = "111111111111", "222222222222"
 ROLE = f"arn:aws:iam::{DST}:role/sync-role"

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.cli.common import (
     CliParser,
     UsageError,
@@ -19,7 +20,6 @@ from airflow_provider_s3xacct.cli.common import (
     fail_with,
     wants_json,
 )
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 # Each subcommand and the module that registers and runs it, in the order ``--help`` lists them.
 # Only the module of the command being run is imported: ``s3xacct copy`` starts without the

@@ -8,6 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ProfileNotFound
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import S3Location, validate_account_id
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -19,8 +21,6 @@ from airflow_provider_s3xacct.cli.common import (
 )
 from airflow_provider_s3xacct.transfer.check import Checker, CheckFailedError, CheckOptions
 from airflow_provider_s3xacct.transfer.clients import TransferClients
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import S3Location, validate_account_id
 from airflow_provider_s3xacct.transfer.session import build_session
 
 EXIT_UNVERIFIED = EXIT_TERMINAL  # 3: nothing differs, but some pairs could not be proven identical

@@ -16,6 +16,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ProfileNotFound
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import validate_region
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -27,8 +29,6 @@ from airflow_provider_s3xacct.cli.common import (
 )
 from airflow_provider_s3xacct.transfer.clients import TransferClients, bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import validate_region
 from airflow_provider_s3xacct.transfer.relay import choose_transport
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.session import build_session, caller_arn

@@ -7,6 +7,8 @@ import sys
 from typing import Any
 
 from airflow_provider_s3xacct.aws.clients import ClientCache
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import validate_region
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -23,8 +25,6 @@ from airflow_provider_s3xacct.kms.probes import (
     probe_all,
     validate_plans,
 )
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import validate_region
 from airflow_provider_s3xacct.transfer.session import build_session, caller_arn
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from airflow_provider_s3xacct.aws.clients import ClientCache
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import validate_role_arn
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -40,8 +42,6 @@ from airflow_provider_s3xacct.permissions.verify import (
     verify_deployed,
     verify_policies,
 )
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import validate_role_arn
 from airflow_provider_s3xacct.transfer.session import build_session
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import S3Location, validate_account_id
 from airflow_provider_s3xacct.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -16,8 +18,6 @@ from airflow_provider_s3xacct.cli.common import (
     fail_with,
     print_json,
 )
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import S3Location, validate_account_id
 from airflow_provider_s3xacct.transfer.session import build_session
 from airflow_provider_s3xacct.transfer.uploads import cleanup_uploads, parse_duration
 

@@ -26,11 +26,11 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.kms.discovery import KeyDiscoveryError
 from airflow_provider_s3xacct.permissions.apply import ConcurrentChangeError
 from airflow_provider_s3xacct.transfer.check import CheckFailedError
 from airflow_provider_s3xacct.transfer.engine import ListingFailedError
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.planner import ListingOrderError
 from airflow_provider_s3xacct.transfer.retry import is_transient
 

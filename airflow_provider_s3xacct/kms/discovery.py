@@ -8,10 +8,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.kms.probes import SampleObject
 from airflow_provider_s3xacct.transfer.listing import list_objects
-from airflow_provider_s3xacct.transfer.locations import S3Location
 
 
 class KeyDiscoveryError(RuntimeError):

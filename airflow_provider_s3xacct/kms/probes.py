@@ -15,9 +15,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.codes import TERMINAL_KEY_STATES, is_denial, key_state_problem
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import KmsKeyRef, S3Location
 from airflow_provider_s3xacct.diagnosis.messages import parse_denial
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import KmsKeyRef, S3Location
 
 OPERATIONS = ("decrypt", "generate_data_key")
 # The code a probe sees for a request that never got an answer (connection refused or reset, a
@@ -140,12 +140,8 @@ def probe_key(
         operations=dict.fromkeys(operations),
         sample_object=sample_object.uri if sample_object else None,
     )
-    if bucket_region and ref.region != bucket_region:
-        return access.fail(
-            f"the key is in {ref.region} but the bucket is in {bucket_region}: S3 only uses keys of the "
-            "bucket's own region; use (or create) a key in that region",
-            terminal=True,
-        )
+    if bucket_region and (problem := ref.region_problem(bucket_region)):
+        return access.fail(problem, terminal=True)
 
     described = yield Call("kms", ref.region, "describe_key", {"KeyId": key_arn})
     if (error := _error(described)) is not None:
@@ -171,7 +167,9 @@ def probe_key(
         access.state = meta.get("KeyState")
         access.key_manager = meta.get("KeyManager")
         if access.state in TERMINAL_KEY_STATES:
-            return access.fail(TERMINAL_KEY_STATES[access.state].format(account=ref.account_id), terminal=True)
+            return access.fail(
+                TERMINAL_KEY_STATES[access.state].format(account=ref.account_id), terminal=True
+            )
         spec = meta.get("KeySpec") or meta.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
         if spec != "SYMMETRIC_DEFAULT" or meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
             return access.fail(

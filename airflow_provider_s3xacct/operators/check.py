@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import S3Location, validate_account_id
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.operators.errors import failure, task_failures
 from airflow_provider_s3xacct.transfer.check import Checker, CheckOptions, CheckReport
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import S3Location, validate_account_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.links.s3 import S3DestinationLink
 from airflow_provider_s3xacct.operators.errors import failure, invalid_input, task_failures
 from airflow_provider_s3xacct.operators.progress import ProgressLogger
 from airflow_provider_s3xacct.transfer.clients import bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
 from airflow_provider_s3xacct.transfer.uploads import cleanup_uploads, parse_duration

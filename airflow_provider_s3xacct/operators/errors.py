@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.compat import AirflowException, AirflowFailException
 from airflow_provider_s3xacct.diagnosis.failures import classify
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 
 def invalid_input(exc: InvalidInputError) -> AirflowFailException:

@@ -9,6 +9,7 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_s3xacct.aws.clients import ClientCache
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.operators.errors import task_failures
@@ -19,7 +20,6 @@ from airflow_provider_s3xacct.permissions.plan import plan_policies
 from airflow_provider_s3xacct.permissions.probe import live_probes
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import verify_deployed
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

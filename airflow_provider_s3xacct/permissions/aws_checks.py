@@ -27,13 +27,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, region_of
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.permissions.documents import PolicySet
 from airflow_provider_s3xacct.permissions.evaluator import Document, evaluate
 from airflow_provider_s3xacct.permissions.lint import LintFinding, PolicyKind
 from airflow_provider_s3xacct.permissions.requests import RequiredRequest, required_requests
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.permissions.verify import evaluator_request
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 ACCESS_ANALYZER = "IAM Access Analyzer"
 # Access Analyzer's finding types on our severities (lint.py): SECURITY_WARNING is a wide grant.

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, region_of
 from airflow_provider_s3xacct.aws.clients import ClientCache
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.permissions.evaluator import Document
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
@@ -26,7 +27,6 @@ from airflow_provider_s3xacct.permissions.plan import (
 )
 from airflow_provider_s3xacct.permissions.requests import ObservedPrincipal
 from airflow_provider_s3xacct.permissions.spec import Side, TransferSpec
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 
 @dataclass

@@ -42,6 +42,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, region_of
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.permissions.conditions import UNKNOWN
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, _load_json, _policy_json
 from airflow_provider_s3xacct.permissions.evaluator import (
@@ -52,7 +53,6 @@ from airflow_provider_s3xacct.permissions.evaluator import (
     statement_outcome,
 )
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 
 SCP = "SERVICE_CONTROL_POLICY"
 RCP = "RESOURCE_CONTROL_POLICY"

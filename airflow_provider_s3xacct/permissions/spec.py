@@ -21,10 +21,11 @@ from pydantic import (
 )
 
 from airflow_provider_s3xacct.aws.arns import PARTITIONS, Principal, partition_of_arn, partition_of_region
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import (
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import (
     KmsKeyRef,
     normalise_prefix,
+    prefixes_overlap,
     validate_account_id,
     validate_bucket_name,
     validate_region,
@@ -244,25 +245,19 @@ class TransferSpec(BaseModel):
         self._check_topology()
         self._check_partitions()
         for i, arn in enumerate(self.source.kms_key_arns):
-            ref = KmsKeyRef.parse(arn, f"source.kms_key_arns[{i}]")
-            if ref.region != self.source.region:
-                raise InvalidInputError(
-                    f"source.kms_key_arns[{i}]",
-                    f"the key is in {ref.region} but the source bucket is in {self.source.region}; "
-                    "S3 only uses keys of the bucket's region",
-                )
+            problem = KmsKeyRef.parse(arn, f"source.kms_key_arns[{i}]").region_problem(
+                self.source.region, "source bucket"
+            )
+            if problem:
+                raise InvalidInputError(f"source.kms_key_arns[{i}]", problem)
         if self.destination.kms_key_arn:
-            ref = KmsKeyRef.parse(self.destination.kms_key_arn, "destination.kms_key_arn")
-            if ref.region != self.destination.region:
-                raise InvalidInputError(
-                    "destination.kms_key_arn",
-                    f"the key is in {ref.region} but the destination bucket is in {self.destination.region}; "
-                    "S3 only uses keys of the bucket's region",
-                )
-        if self.source.bucket == self.destination.bucket and (
-            self.source.prefix.startswith(self.destination.prefix)
-            or self.destination.prefix.startswith(self.source.prefix)
-        ):
+            problem = KmsKeyRef.parse(self.destination.kms_key_arn, "destination.kms_key_arn").region_problem(
+                self.destination.region, "destination bucket"
+            )
+            if problem:
+                raise InvalidInputError("destination.kms_key_arn", problem)
+        src, dst = self.source, self.destination
+        if prefixes_overlap(src.bucket, src.prefix, dst.bucket, dst.prefix):
             raise InvalidInputError(
                 "destination", "overlaps the source; use another bucket or disjoint prefixes"
             )

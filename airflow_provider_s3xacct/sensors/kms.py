@@ -11,6 +11,8 @@ from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_s3xacct.aws.clients import ClientCache
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import KmsKeyRef, S3Location
 from airflow_provider_s3xacct.compat import AirflowFailException, AirflowSensorTimeout, PokeReturnValue, conf
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.kms.discovery import discover_keys
@@ -24,8 +26,6 @@ from airflow_provider_s3xacct.kms.probes import (
     validate_plans,
 )
 from airflow_provider_s3xacct.operators.errors import failure, task_failures
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import KmsKeyRef, S3Location
 from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger
 
 if TYPE_CHECKING:

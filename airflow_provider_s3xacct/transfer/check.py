@@ -29,10 +29,10 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.listing import ListedObject, list_objects
-from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.planner import merged
 from airflow_provider_s3xacct.transfer.report import ObjectLog
 

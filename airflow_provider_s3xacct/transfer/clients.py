@@ -12,8 +12,8 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
 
 # botocore's "standard" retry mode retries SlowDown/503, 500s and (since botocore 1.35.45) S3's

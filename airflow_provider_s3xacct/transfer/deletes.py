@@ -17,10 +17,10 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser
 from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.copier import back_up
-from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.outcomes import CopyFailedError, s3_call
 from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
 from airflow_provider_s3xacct.transfer.spec import CopySpec

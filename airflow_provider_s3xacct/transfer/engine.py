@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.arns import partition_of_region
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.diagnosis.explain import WRITE_OPERATIONS, Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients, resolve_key_arn
 from airflow_provider_s3xacct.transfer.copier import ObjectCopier, destination_args
@@ -28,7 +29,6 @@ from airflow_provider_s3xacct.transfer.listing import (
     list_one,
     list_versions_at,
 )
-from airflow_provider_s3xacct.transfer.locations import S3Location
 from airflow_provider_s3xacct.transfer.outcomes import (
     NETWORK_DIAGNOSIS,
     CopyFailedError,

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.transfer.listing import ListedObject
 
 FilterKind = Literal["include", "exclude"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_s3xacct.transfer.locations import S3Location
+from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.transfer.ranges import ranged_pages
 from airflow_provider_s3xacct.transfer.timestamps import parse_timestamp
 

@@ -11,9 +11,9 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import validate_bucket_name
 from airflow_provider_s3xacct.diagnosis.explain import Diagnosis
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.locations import validate_bucket_name
 from airflow_provider_s3xacct.transfer.uploads import AbortFailure, OpenUpload, abort_upload, error_text
 
 MAX_LISTED_FAILURES = 100

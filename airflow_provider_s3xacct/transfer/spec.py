@@ -18,19 +18,19 @@ from pydantic import (
     model_validator,
 )
 
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.filters import (
-    FilterRule,
-    parse_duration,
-    parse_size,
-    rules_from,
-)
-from airflow_provider_s3xacct.transfer.locations import (
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import (
     KmsKeyRef,
     S3Location,
     validate_account_id,
     validate_kms_key_id,
     validate_region,
+)
+from airflow_provider_s3xacct.transfer.filters import (
+    FilterRule,
+    parse_duration,
+    parse_size,
+    rules_from,
 )
 
 MIB = 1024**2
@@ -210,13 +210,9 @@ class CopySpec(BaseModel):
             raise InvalidInputError("delete", "delete=True is only allowed with mode='sync'")
         if self.dest_kms_key_id and self.dest_kms_key_id.startswith("arn:") and self.dest_region:
             # A key id or alias name has no region of its own: KMS looks it up in the bucket's.
-            key_region = KmsKeyRef.parse(self.dest_kms_key_id, "dest_kms_key_id").region
-            if key_region != self.dest_region:
-                raise InvalidInputError(
-                    "dest_kms_key_id",
-                    f"the key is in {key_region} but the destination bucket is in {self.dest_region}; "
-                    "S3 only encrypts with a key in the bucket's own region",
-                )
+            key = KmsKeyRef.parse(self.dest_kms_key_id, "dest_kms_key_id")
+            if problem := key.region_problem(self.dest_region, "destination bucket"):
+                raise InvalidInputError("dest_kms_key_id", problem)
         if self.start_after is not None and self.end_key is not None and self.end_key <= self.start_after:
             raise InvalidInputError(
                 "end_key", f"{self.end_key!r} must sort after start_after {self.start_after!r}"

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 
 # How far apart our clock and S3's may be when only our clock bounds a lost upload's window.
 CLOCK_MARGIN = timedelta(seconds=60)

@@ -10,7 +10,7 @@ from typing import Any
 
 import botocore.loaders
 
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Buckets created in us-east-1 before March 2018 may have legacy names: up to 255 characters of
@@ -160,9 +160,21 @@ class S3Location:
 
     def overlaps(self, other: S3Location) -> bool:
         """True when one location contains the other (a copy would read its own output)."""
-        if self.bucket != other.bucket:
-            return False
-        return self.prefix.startswith(other.prefix) or other.prefix.startswith(self.prefix)
+        return prefixes_overlap(self.bucket, self.prefix, other.bucket, other.prefix)
+
+
+def prefixes_overlap(bucket: str, prefix: str, other_bucket: str, other_prefix: str) -> bool:
+    """True when one of two bucket prefixes contains the other: a copy between them would read
+    its own output (and a sync with delete would delete what it wrote)."""
+    return bucket == other_bucket and (prefix.startswith(other_prefix) or other_prefix.startswith(prefix))
+
+
+def owner_args(account_id: str | None) -> dict[str, str]:
+    """``ExpectedBucketOwner`` for a request to a bucket of ``account_id``, or nothing when the
+    account is not known: S3 then refuses (403) a bucket that someone else owns, so a mistyped or
+    recreated bucket name never receives or gives data (S3 User Guide, "Verifying bucket
+    ownership with bucket owner condition")."""
+    return {"ExpectedBucketOwner": account_id} if account_id else {}
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,17 @@ class KmsKeyRef:
             account_id=match["account"],
             is_alias=match["kind"] == "alias",
             name=match["name"],
+        )
+
+    def region_problem(self, bucket_region: str, bucket: str = "bucket") -> str | None:
+        """Why S3 cannot use this key for a bucket in ``bucket_region``, or None when it can: S3
+        only encrypts and decrypts with a key of the bucket's own region (S3 User Guide, "Using
+        server-side encryption with AWS KMS keys": the key must be in the bucket's Region)."""
+        if self.region == bucket_region:
+            return None
+        return (
+            f"the key is in {self.region} but the {bucket} is in {bucket_region}; S3 only uses keys "
+            "of the bucket's own region: use (or create) a key in that region"
         )
 
     @property

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import Arn, account_of, partition_of_arn, region_of, s3_arn
 from airflow_provider_s3xacct.aws.codes import key_state_problem
+from airflow_provider_s3xacct.aws.locations import prefixes_overlap
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, TransferContext
 
 PACKAGE = Path(__file__).resolve().parent.parent / "airflow_provider_s3xacct"
@@ -126,3 +127,29 @@ def test_a_copy_failing_on_the_key_state_says_the_same_as_the_probe(code: str, f
     probe = key_state_problem(code.removeprefix("KMS."), f"{key} is bad.")
     assert probe is not None and probe.cause in diagnosis.cause and fix in diagnosis.fix
     assert diagnosis.permanent and diagnosis.kms_key_arn == key
+
+
+def test_bucket_owner_arguments_are_built_in_one_place() -> None:
+    """``ExpectedBucketOwner`` was built in seven places, each free to forget it (owner_args)."""
+    pattern = r"""["']Expected(Source)?BucketOwner["']\s*:|Expected(Source)?BucketOwner\s*=|\[["']Expected(Source)?BucketOwner["']\]\s*="""
+    assert _code_lines(pattern, owner="aws/locations.py") == []
+
+
+def test_region_and_overlap_rules_are_written_once() -> None:
+    """The key-in-the-bucket's-region check was written four times, the prefix overlap twice."""
+    assert _code_lines(r"only (uses|encrypts with) keys?\b", owner="aws/locations.py") == []
+    assert _code_lines(r"prefix\.startswith\([\w.]*prefix\)", owner="aws/locations.py") == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [
+        (("b", "data/"), ("b", "data/out/"), True),
+        (("b", "data/out/"), ("b", "data/"), True),
+        (("b", ""), ("b", "x/"), True),
+        (("b", "data/"), ("b", "data2/"), False),
+        (("b", "data/"), ("c", "data/"), False),
+    ],
+)
+def test_prefix_overlap(a: tuple[str, str], b: tuple[str, str], overlap: bool) -> None:
+    assert prefixes_overlap(*a, *b) is overlap

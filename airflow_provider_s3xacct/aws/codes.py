@@ -64,7 +64,7 @@ def key_state_problem(
         in_region = f"in {region}" if region else "in the bucket's region"
         return KeyStateProblem(
             f"the key does not exist ({message})",
-            f"use the full ARN of an existing key {in_region} (S3 only uses keys of the bucket's region)",
+            f"use the full ARN of an existing key {in_region}",
         )
     return None
 

@@ -169,12 +169,15 @@ def prefixes_overlap(bucket: str, prefix: str, other_bucket: str, other_prefix: 
     return bucket == other_bucket and (prefix.startswith(other_prefix) or other_prefix.startswith(prefix))
 
 
-def owner_args(account_id: str | None) -> dict[str, str]:
-    """``ExpectedBucketOwner`` for a request to a bucket of ``account_id``, or nothing when the
-    account is not known: S3 then refuses (403) a bucket that someone else owns, so a mistyped or
-    recreated bucket name never receives or gives data (S3 User Guide, "Verifying bucket
-    ownership with bucket owner condition")."""
-    return {"ExpectedBucketOwner": account_id} if account_id else {}
+def owner_args(account_id: str | None, *, copy_source: bool = False) -> dict[str, str]:
+    """``ExpectedBucketOwner`` for a request to a bucket of ``account_id`` (with ``copy_source``:
+    ``ExpectedSourceBucketOwner``, for the bucket a copy reads), or nothing when the account is not
+    known. S3 then refuses (403) a bucket that someone else owns, so a mistyped or recreated bucket
+    name never receives or gives data (S3 User Guide, "Verifying bucket ownership with bucket
+    owner condition")."""
+    if not account_id:
+        return {}
+    return {"ExpectedSourceBucketOwner" if copy_source else "ExpectedBucketOwner": account_id}
 
 
 @dataclass(frozen=True)

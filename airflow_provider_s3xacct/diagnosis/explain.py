@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, s3_arn
 from airflow_provider_s3xacct.aws.codes import THROTTLING_CODES, is_denial, key_state_problem
+from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.diagnosis.messages import DenialMessage, parse_denial
 
 READ_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy", "GetObject", "HeadObject", "GetObjectTagging"})
@@ -173,9 +174,11 @@ class Diagnoser:
 
     def _head_source(self, source_key: str, operation: str, denial: DenialMessage) -> Diagnosis:
         ctx = self.context
-        kwargs: dict[str, Any] = {"Bucket": ctx.source_bucket, "Key": source_key}
-        if ctx.source_account_id:
-            kwargs["ExpectedBucketOwner"] = ctx.source_account_id
+        kwargs: dict[str, Any] = {
+            "Bucket": ctx.source_bucket,
+            "Key": source_key,
+            **owner_args(ctx.source_account_id),
+        }
         assert self.source_client is not None
         try:
             head = self.source_client.head_object(**kwargs)

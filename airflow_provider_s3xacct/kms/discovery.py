@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.aws.locations import S3Location
+from airflow_provider_s3xacct.aws.locations import S3Location, owner_args
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.kms.probes import SampleObject
 from airflow_provider_s3xacct.transfer.listing import list_objects
@@ -62,7 +62,7 @@ def _sample(
     s3_client: Any, location: S3Location, sample_size: int, expected_owner: str | None
 ) -> KeyDiscovery:
     found = KeyDiscovery()
-    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    owner = owner_args(expected_owner)
     for obj in list_objects(
         s3_client, location, expected_owner=expected_owner, page_size=min(sample_size, 1000)
     ):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, region_of
+from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins
 from airflow_provider_s3xacct.permissions.plan import (
     IDENTITY_POLICY_NAME,
@@ -248,9 +249,9 @@ def plan_changes(spec: TransferSpec, admins: AccountAdmins) -> list[DocumentChan
         def write_bucket(body: str | None, a: str = account, b: str = bucket, r: str = region) -> None:
             s3 = admins.client(a, "s3", r)
             if body is None:
-                s3.delete_bucket_policy(Bucket=b, ExpectedBucketOwner=a)
+                s3.delete_bucket_policy(Bucket=b, **owner_args(a))
             else:
-                s3.put_bucket_policy(Bucket=b, Policy=body, ExpectedBucketOwner=a)
+                s3.put_bucket_policy(Bucket=b, Policy=body, **owner_args(a))
 
         before = read_bucket()
         changes.append(

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from airflow_provider_s3xacct.aws.arns import account_of, region_of
 from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.permissions.evaluator import Document
 from airflow_provider_s3xacct.permissions.plan import (
     DEST_BUCKET_FILE,
@@ -318,9 +319,7 @@ class AccountAdmins:
     def read_bucket_policy_text(self, account: str, bucket: str, region: str) -> str | None:
         """The bucket policy as S3 returns it, or None when the bucket has none."""
         try:
-            raw = self.client(account, "s3", region).get_bucket_policy(
-                Bucket=bucket, ExpectedBucketOwner=account
-            )
+            raw = self.client(account, "s3", region).get_bucket_policy(Bucket=bucket, **owner_args(account))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
                 return None

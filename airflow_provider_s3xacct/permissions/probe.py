@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.kms.probes import KeyProbePlan, SampleObject, probe_all
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
@@ -22,7 +23,7 @@ def live_probes(spec: TransferSpec, client_for: Callable[[str, str | None], Any]
     results = []
     try:
         listed = s3.list_objects_v2(
-            Bucket=src.bucket, Prefix=src.prefix, MaxKeys=1, ExpectedBucketOwner=src.account_id
+            Bucket=src.bucket, Prefix=src.prefix, MaxKeys=1, **owner_args(src.account_id)
         ).get("Contents", [])
         results.append(_result("list source", True, f"{len(listed)} key(s) seen"))
     except ClientError as exc:
@@ -31,7 +32,7 @@ def live_probes(spec: TransferSpec, client_for: Callable[[str, str | None], Any]
     if listed:
         key = listed[0]["Key"]
         try:
-            head = s3.head_object(Bucket=src.bucket, Key=key, ExpectedBucketOwner=src.account_id)
+            head = s3.head_object(Bucket=src.bucket, Key=key, **owner_args(src.account_id))
             results.append(_result("head source object", True, f"s3://{src.bucket}/{key}"))
             if head.get("ServerSideEncryption") == "aws:kms" and listed[0]["Size"] > 0:
                 (access,) = probe_all(

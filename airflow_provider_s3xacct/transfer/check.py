@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
-from airflow_provider_s3xacct.aws.locations import S3Location
+from airflow_provider_s3xacct.aws.locations import S3Location, owner_args
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.transfer.listing import ListedObject, list_objects
 from airflow_provider_s3xacct.transfer.planner import merged
@@ -181,12 +181,8 @@ class Checker:
         dest_owner: str | None = None,
     ) -> None:
         self.sides = {
-            "source": (source_client, source, {"ExpectedBucketOwner": source_owner} if source_owner else {}),
-            "destination": (
-                dest_client,
-                destination,
-                {"ExpectedBucketOwner": dest_owner} if dest_owner else {},
-            ),
+            "source": (source_client, source, owner_args(source_owner)),
+            "destination": (dest_client, destination, owner_args(dest_owner)),
         }
         self.options = options or CheckOptions()
         self._random = random.Random(self.options.seed)

@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
 
@@ -83,7 +84,7 @@ def bucket_region(client: Any, bucket: str, expected_owner: str | None = None) -
     read access; GetBucketLocation is the fallback. None when S3 does not say (no such bucket:
     the listing then reports it with a diagnosis).
     """
-    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    owner = owner_args(expected_owner)
     try:
         response = client.head_bucket(Bucket=bucket, **owner)
     except ClientError as exc:

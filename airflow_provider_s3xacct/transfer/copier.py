@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.transfer.clients import RequestRateLimiter, TransferClients
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.listing import ListedObject
@@ -237,13 +238,11 @@ class ObjectCopier:
         return {"VersionId": obj.version_id} if obj.version_id else {}
 
     def _source_owner_args(self) -> dict[str, str]:
-        return (
-            {"ExpectedSourceBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
-        )
+        return owner_args(self.spec.source_account_id, copy_source=True)
 
     def _head(self, obj: ListedObject) -> dict[str, Any]:
         """The source object's HEAD, with its checksum (what a multipart copy must reproduce)."""
-        owner = {"ExpectedBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
+        owner = owner_args(self.spec.source_account_id)
         return dict(
             s3_call(
                 "HeadObject",
@@ -260,7 +259,7 @@ class ObjectCopier:
 
     def _tags(self, obj: ListedObject) -> list[dict[str, str]]:
         """The source object's tags (a multipart upload must be given them; CopyObject copies them)."""
-        owner = {"ExpectedBucketOwner": self.spec.source_account_id} if self.spec.source_account_id else {}
+        owner = owner_args(self.spec.source_account_id)
         response = s3_call(
             "GetObjectTagging",
             self.source_client.get_object_tagging,
@@ -362,7 +361,7 @@ class ObjectCopier:
                 Key=upload.key,
                 UploadId=upload.upload_id,
                 MultipartUpload={"Parts": parts},
-                **({"ExpectedBucketOwner": self.spec.dest_account_id} if self.spec.dest_account_id else {}),
+                **owner_args(self.spec.dest_account_id),
                 **self.spec.payer_args(),
             )
         except BaseException:
@@ -435,8 +434,7 @@ class ObjectCopier:
         if etag:
             # Every part must come from the same version of the source object.
             args["CopySourceIfMatch"] = etag
-        if self.spec.dest_account_id:
-            args["ExpectedBucketOwner"] = self.spec.dest_account_id
+        args.update(owner_args(self.spec.dest_account_id))
         args.update(self.spec.payer_args())
         result = s3_call("UploadPartCopy", self.dest_client.upload_part_copy, **args)["CopyPartResult"]
         # With a checksum algorithm on the upload, S3 returns each part's checksum and
@@ -455,8 +453,7 @@ def destination_args(spec: CopySpec) -> dict[str, Any]:
             args["BucketKeyEnabled"] = spec.bucket_key_enabled
     if spec.acl:
         args["ACL"] = spec.acl
-    if spec.dest_account_id:
-        args["ExpectedBucketOwner"] = spec.dest_account_id
+    args.update(owner_args(spec.dest_account_id))
     args.update(spec.payer_args())
     return args
 
@@ -470,7 +467,7 @@ def back_up(spec: CopySpec, dest_client: Any, relative: str) -> None:
     """
     assert spec.backup_prefix is not None
     bucket = spec.destination.bucket
-    owner = {"ExpectedSourceBucketOwner": spec.dest_account_id} if spec.dest_account_id else {}
+    owner = owner_args(spec.dest_account_id, copy_source=True)
     s3_call(
         "CopyObject",
         dest_client.copy_object,

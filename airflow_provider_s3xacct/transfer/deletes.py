@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.aws.locations import S3Location
+from airflow_provider_s3xacct.aws.locations import S3Location, owner_args
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser
 from airflow_provider_s3xacct.transfer.clients import TransferClients
 from airflow_provider_s3xacct.transfer.copier import back_up
@@ -113,7 +113,7 @@ def still_in_source(
     listing passed its place, or a listing page left it out); any other error keeps it too, since
     absence could not be shown.
     """
-    owner: dict[str, Any] = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    owner: dict[str, Any] = owner_args(expected_owner)
     owner.update(extra or {})  # RequestPayer
 
     def reason(key: str) -> str | None:
@@ -230,7 +230,7 @@ class Deleter:
         if not batch:
             return
         spec = self.spec
-        owner = {"ExpectedBucketOwner": spec.dest_account_id} if spec.dest_account_id else {}
+        owner = owner_args(spec.dest_account_id)
         prefix = spec.destination.prefix
         try:
             response = s3_call(

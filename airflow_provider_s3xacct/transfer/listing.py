@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_s3xacct.aws.locations import S3Location
+from airflow_provider_s3xacct.aws.locations import S3Location, owner_args
 from airflow_provider_s3xacct.transfer.ranges import ranged_pages
 from airflow_provider_s3xacct.transfer.timestamps import parse_timestamp
 
@@ -72,10 +72,7 @@ def _listed(entry: dict[str, Any], relative: str) -> ListedObject:
 def _request_args(
     location: S3Location, expected_owner: str | None, extra: dict[str, Any] | None
 ) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"Bucket": location.bucket, **(extra or {})}
-    if expected_owner:
-        kwargs["ExpectedBucketOwner"] = expected_owner
-    return kwargs
+    return {"Bucket": location.bucket, **(extra or {}), **owner_args(expected_owner)}
 
 
 def find_object(

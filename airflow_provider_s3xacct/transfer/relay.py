@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 from awscrt import checksums
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
+from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.transfer.copier import _CHECKSUM_FIELDS, ObjectCopier, Route, Transport, back_up
 from airflow_provider_s3xacct.transfer.listing import ListedObject
 from airflow_provider_s3xacct.transfer.outcomes import (
@@ -289,8 +290,7 @@ class RelayCopier(ObjectCopier):
             args["ChecksumMode"] = "ENABLED"
         elif head.get("ETag"):
             args["IfMatch"] = head["ETag"]  # every range from the one version the HEAD saw
-        if self.spec.source_account_id:
-            args["ExpectedBucketOwner"] = self.spec.source_account_id
+        args.update(owner_args(self.spec.source_account_id))
         if head is not None and length != int(head["ContentLength"]):
             args["Range"] = f"bytes={first}-{first + (length or 0) - 1}"
         return dict(s3_call("GetObject", self.source_client.get_object, **args))
@@ -439,7 +439,7 @@ class RelayCopier(ObjectCopier):
         self.uploads.completed(upload)
 
     def _dest_owner(self) -> dict[str, str]:
-        return {"ExpectedBucketOwner": self.spec.dest_account_id} if self.spec.dest_account_id else {}
+        return owner_args(self.spec.dest_account_id)
 
     @staticmethod
     def _combined(name: str, crcs: list[int], size: int, part_size: int) -> int:

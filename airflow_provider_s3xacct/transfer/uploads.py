@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.locations import owner_args
 
 # How far apart our clock and S3's may be when only our clock bounds a lost upload's window.
 CLOCK_MARGIN = timedelta(seconds=60)
@@ -75,7 +76,7 @@ def abort_upload(
 
     Never raises: the caller is usually handling another error, whose diagnosis must survive.
     """
-    owner: dict[str, Any] = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    owner: dict[str, Any] = owner_args(expected_owner)
     owner.update(extra or {})  # RequestPayer on a Requester Pays bucket
     try:
         client.abort_multipart_upload(
@@ -92,9 +93,12 @@ def list_uploads(
     client: Any, bucket: str, prefix: str, expected_owner: str | None, extra: dict[str, Any] | None = None
 ) -> Iterator[dict[str, Any]]:
     """The incomplete multipart uploads under ``prefix`` (all pages)."""
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, **(extra or {})}
-    if expected_owner:
-        kwargs["ExpectedBucketOwner"] = expected_owner
+    kwargs: dict[str, Any] = {
+        "Bucket": bucket,
+        "Prefix": prefix,
+        **(extra or {}),
+        **owner_args(expected_owner),
+    }
     for page in client.get_paginator("list_multipart_uploads").paginate(**kwargs):
         yield from page.get("Uploads", ())
 

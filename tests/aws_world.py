@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import pytest
 
 SOURCE_ACCOUNT = "111111111111"
 DEST_ACCOUNT = "222222222222"
@@ -98,3 +100,30 @@ def credential_env(session: boto3.Session, endpoint_url: str | None) -> dict[str
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
     return env
+
+
+def act_as(monkeypatch: pytest.MonkeyPatch, session: boto3.Session, endpoint_url: str | None) -> None:
+    """This process's default AWS chain acts as ``session`` (what an operator with
+    ``aws_conn_id=None`` uses), on ``endpoint_url``."""
+    for name, value in credential_env(session, endpoint_url).items():
+        monkeypatch.setenv(name, value)
+
+
+def aws_connection(
+    monkeypatch: pytest.MonkeyPatch,
+    conn_id: str,
+    endpoint_url: str,
+    *,
+    session: boto3.Session | None = None,
+    **extra: Any,
+) -> None:
+    """The Airflow AWS connection ``conn_id``, from the environment (``AIRFLOW_CONN_<ID>``): with
+    ``session``'s keys when given, on ``endpoint_url`` in us-east-1; ``extra`` adds to its extra
+    (``role_arn``, ``assume_role_kwargs``, as in production connections)."""
+    conn: dict[str, Any] = {"conn_type": "aws"}
+    extra = {**extra, "endpoint_url": endpoint_url, "region_name": REGION}
+    if session is not None:
+        creds = session.get_credentials()
+        conn |= {"login": creds.access_key, "password": creds.secret_key}
+        extra["aws_session_token"] = creds.token
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({**conn, "extra": extra}))

@@ -9,16 +9,12 @@ from botocore.config import Config
 
 from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.operators import CrossAccountCheckOperator
-from tests.aws_world import World
+from tests.aws_world import World, act_as
 from tests.test_cli_copy import s3xacct
 
 
 def _operator(world: World, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> CrossAccountCheckOperator:
-    creds = world.principal.get_credentials()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_key)
-    monkeypatch.setenv("AWS_SESSION_TOKEN", creds.token)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", world.endpoint_url or "")
+    act_as(monkeypatch, world.principal, world.endpoint_url)
     kwargs.setdefault("source_uri", f"s3://{world.source_bucket}/data/")
     kwargs.setdefault("dest_uri", f"s3://{world.dest_bucket}/copy/")
     return CrossAccountCheckOperator(task_id="check", aws_conn_id=None, region_name="us-east-1", **kwargs)

@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_s3xacct.compat import AirflowException, AirflowFailException
 from airflow_provider_s3xacct.operators import CrossAccountS3CopyOperator
 from airflow_provider_s3xacct.transfer.report import CopyReport
-from tests.aws_world import World
+from tests.aws_world import World, act_as
 
 
 class _TI:
@@ -23,11 +23,7 @@ class _TI:
 
 def _operator(world: World, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> CrossAccountS3CopyOperator:
     """An operator whose connection is the sync principal on the moto server (via env credentials)."""
-    creds = world.principal.get_credentials()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_key)
-    monkeypatch.setenv("AWS_SESSION_TOKEN", creds.token)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", world.endpoint_url or "")
+    act_as(monkeypatch, world.principal, world.endpoint_url)
     kwargs.setdefault("source_uri", f"s3://{world.source_bucket}/data/")
     kwargs.setdefault("dest_uri", f"s3://{world.dest_bucket}/copy/")
     return CrossAccountS3CopyOperator(

@@ -710,6 +710,7 @@ def test_operator_verify_reads_the_session_policy_from_assume_role_kwargs(
     session policy: verify fails on the writes, naming the session policy (IAM User Guide,
     "Session policies"); moto does not enforce it, so the copy itself is not run."""
     from airflow_provider_s3xacct.compat import AirflowFailException
+    from tests.aws_world import aws_connection
     from tests.test_permissions_operator import _TI, op
 
     op("apply", transfer).execute({"ti": _TI()})  # type: ignore[typeddict-item]
@@ -717,19 +718,12 @@ def test_operator_verify_reads_the_session_policy_from_assume_role_kwargs(
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}],
     }
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SYNC",
-        json.dumps(
-            {
-                "conn_type": "aws",
-                "extra": {
-                    "role_arn": transfer["principal_arn"],
-                    "assume_role_kwargs": {"Policy": json.dumps(read_only)},
-                    "endpoint_url": world.endpoint_url,
-                    "region_name": "us-east-1",
-                },
-            }
-        ),
+    aws_connection(
+        monkeypatch,
+        "sync",
+        world.endpoint_url,
+        role_arn=transfer["principal_arn"],
+        assume_role_kwargs={"Policy": json.dumps(read_only)},
     )
     verify = op("verify", transfer)
     verify.aws_conn_id = "sync"

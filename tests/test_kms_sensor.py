@@ -11,14 +11,13 @@ from airflow_provider_s3xacct.compat import AirflowFailException, AirflowSensorT
 from airflow_provider_s3xacct.kms.probes import KeyAccess
 from airflow_provider_s3xacct.sensors import KmsAccessSensor
 from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger
-from tests.aws_world import World, credential_env
+from tests.aws_world import World, act_as
 
 
 @pytest.fixture
 def as_source(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
     # moto cannot share KMS keys across accounts, so the probing principal lives in the key's account.
-    for name, value in credential_env(world.source, world.endpoint_url).items():
-        monkeypatch.setenv(name, value)
+    act_as(monkeypatch, world.source, world.endpoint_url)
     return world
 
 

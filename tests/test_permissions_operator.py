@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.operators import CrossAccountPermissionsOperator
-from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World
+from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World, aws_connection
 
 
 class _TI:
@@ -20,33 +20,14 @@ class _TI:
         self.pushed[key] = value
 
 
-def _connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, session: Any, endpoint: str) -> None:
-    creds = session.get_credentials()
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}",
-        json.dumps(
-            {
-                "conn_type": "aws",
-                "login": creds.access_key,
-                "password": creds.secret_key,
-                "extra": {
-                    "aws_session_token": creds.token,
-                    "endpoint_url": endpoint,
-                    "region_name": "us-east-1",
-                },
-            }
-        ),
-    )
-
-
 @pytest.fixture
 def transfer(world: World, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     assert world.endpoint_url
     world.dest.client("iam", endpoint_url=world.endpoint_url).create_role(
         RoleName="sync-role", AssumeRolePolicyDocument="{}"
     )
-    _connection(monkeypatch, "src_admin", world.source, world.endpoint_url)
-    _connection(monkeypatch, "dst_admin", world.dest, world.endpoint_url)
+    aws_connection(monkeypatch, "src_admin", world.endpoint_url, session=world.source)
+    aws_connection(monkeypatch, "dst_admin", world.endpoint_url, session=world.dest)
     return {
         "source": {
             "account_id": SOURCE_ACCOUNT,

@@ -8,7 +8,6 @@ for the principal's account) before copying anything. Counted on the wire: the m
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ import requests
 
 from airflow_provider_s3xacct.operators import CrossAccountPermissionsOperator, CrossAccountS3CopyOperator
 from airflow_provider_s3xacct.sensors import KmsAccessSensor
-from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World
+from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World, aws_connection
 
 
 class _TI:
@@ -30,17 +29,7 @@ def _role_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, role_arn: st
     The provider's AssumeRole client takes its endpoint from the environment, as in ``make demo``.
     """
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}",
-        json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "testing",
-                "password": "testing",
-                "extra": {"role_arn": role_arn, "endpoint_url": endpoint, "region_name": "us-east-1"},
-            }
-        ),
-    )
+    aws_connection(monkeypatch, conn_id, endpoint, role_arn=role_arn)
 
 
 def _sts_calls(world: World) -> dict[str, int]:

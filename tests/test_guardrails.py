@@ -21,6 +21,7 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
+from airflow_provider_s3xacct.aws.arns import account_of
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.permissions.conditions import Context
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir, write_policy_dir
@@ -69,14 +70,14 @@ def spec_for(
     return TransferSpec.create(
         {
             "source": {
-                "account_id": src_key.split(":")[4],
+                "account_id": account_of(src_key),
                 "bucket": "src-bucket",
                 "prefix": "data/",
                 "region": "us-east-1",
                 "kms_key_arns": [src_key],
             },
             "destination": {
-                "account_id": principal.split(":")[4],
+                "account_id": account_of(principal),
                 "bucket": "dst-bucket",
                 "region": "us-east-1",
                 "kms_key_arn": dest_key,

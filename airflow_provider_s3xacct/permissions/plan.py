@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, root_arn, s3_arn
-from airflow_provider_s3xacct.permissions.actions import actions
+from airflow_provider_s3xacct.permissions.actions import Grant, actions
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
 SID_PREFIX = "S3xacct"
 # Every Sid plan_policies can write: the statements ``apply`` owns, by exact Sid. Another statement
 # is never ours, whatever its Sid starts with (a person's ``S3xacctBreakGlassDeny`` stays).
+# The Allow statements are the options table's grants; the Deny guard rails are the plan's own.
 PLANNED_SIDS = frozenset(
     SID_PREFIX + name
-    for name in (
-        "ListSource",
-        "ReadSource",
-        "ListDestination",
-        "ListDestinationUploads",
-        "WriteDestination",
-        "DecryptSource",
-        "EncryptDestination",
-        "DenyOtherKmsKeys",
-        "DenyOtherEncryption",
-        "DenyInsecureTransport",
-    )
+    for name in (*get_args(Grant), "DenyOtherKmsKeys", "DenyOtherEncryption", "DenyInsecureTransport")
 )
 # The identity statements of the source side (the rest are the destination's): in a relay copy
 # the source principal's identity policy holds these only.

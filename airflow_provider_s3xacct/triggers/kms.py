@@ -11,6 +11,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.diagnosis.failures import classify
 from airflow_provider_s3xacct.kms.probes import KeyAccess, KeyProbePlan, run_probe_async
 
@@ -86,13 +87,16 @@ class KmsAccessTrigger(BaseTrigger):
     async def probe_round(self) -> list[KeyAccess]:
         """One round of probes with async clients, opened lazily and closed at the end of the round."""
         async with contextlib.AsyncExitStack() as stack:
-            clients: dict[tuple[str, str | None], Any] = {}
 
-            async def client_for(service: str, region: str | None) -> Any:
-                if (service, region) not in clients:
-                    conn = await self._hook(service, region).get_async_conn()
-                    clients[(service, region)] = await stack.enter_async_context(conn)
-                return clients[(service, region)]
+            async def open_client(service: str, region: str | None) -> Any:
+                conn = await self._hook(service, region).get_async_conn()
+                return await stack.enter_async_context(conn)
+
+            # The one client cache, holding a task per (service, region): every probe of the round
+            # awaits the same opened client (a finished task can be awaited again).
+            client_for = ClientCache(
+                lambda service, region: asyncio.ensure_future(open_client(service, region))
+            )
 
             plans = [KeyProbePlan.from_dict(p) for p in self.plans]
             plans = [p if p.bucket_region else replace(p, bucket_region=self.bucket_region) for p in plans]

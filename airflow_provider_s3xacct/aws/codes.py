@@ -25,12 +25,19 @@ THROTTLING_CODES = frozenset(
         "500",
     }
 )
+# An object that is not there: S3's NoSuchKey, or the bare 404 of a HEAD (it has no body).
+OBJECT_GONE_CODES = frozenset({"NoSuchKey", "404"})
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden"})
 
 
 def is_denial(code: str) -> bool:
     """True for every form in which S3 or KMS says "not allowed"."""
     return code in ACCESS_DENIED_CODES
+
+
+def is_object_gone(code: str) -> bool:
+    """True when S3 says the object does not exist (deleted after it was listed, or never was)."""
+    return code in OBJECT_GONE_CODES
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, s3_arn
-from airflow_provider_s3xacct.aws.codes import THROTTLING_CODES, is_denial, key_state_problem
+from airflow_provider_s3xacct.aws.codes import THROTTLING_CODES, is_denial, is_object_gone, key_state_problem
 from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.diagnosis.messages import DenialMessage, parse_denial
 
@@ -299,7 +299,7 @@ class Diagnoser:
                 fix="retry later or lower concurrency; S3 allows about 3,500 writes/s per prefix",
                 permanent=False,
             )
-        if code in ("NoSuchKey", "404"):
+        if is_object_gone(code):
             return Diagnosis(
                 "the source object was deleted after it was listed",
                 "nothing to fix; the next sync will not see it",

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.codes import is_object_gone
 from airflow_provider_s3xacct.aws.locations import S3Location, owner_args
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser
 from airflow_provider_s3xacct.transfer.clients import TransferClients
@@ -122,7 +123,7 @@ def still_in_source(
         except ClientError as exc:
             error = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 404 or error.get("Code") in ("404", "NoSuchKey"):
+            if status == 404 or is_object_gone(str(error.get("Code", ""))):
                 return None
             return f"could not confirm it is gone from the source: HeadObject {error.get('Code') or status}"
         except BotoCoreError as exc:

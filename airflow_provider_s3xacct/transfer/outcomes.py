@@ -13,12 +13,10 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.codes import is_object_gone
 from airflow_provider_s3xacct.diagnosis.explain import READ_OPERATIONS, Diagnoser, Diagnosis
 
 T = TypeVar("T")
-
-# What S3 answers for a source object that is gone (a HEAD has no body, hence "404").
-VANISHED_CODES = frozenset({"NoSuchKey", "404"})
 
 # A request that failed without an answer from S3, after every retry.
 NETWORK_DIAGNOSIS = Diagnosis(
@@ -84,7 +82,7 @@ class CopyFailedError(Exception):
     @property
     def vanished(self) -> bool:
         """The source object was deleted after it was listed: nothing to copy, nothing to fix."""
-        return self.code in VANISHED_CODES and self.operation in READ_OPERATIONS
+        return is_object_gone(self.code) and self.operation in READ_OPERATIONS
 
     def diagnose(self, diagnoser: Diagnoser, source_key: str) -> Diagnosis:
         """Why it failed and what fixes it: the one place a copy or delete failure is explained."""

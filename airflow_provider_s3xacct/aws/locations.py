@@ -10,6 +10,7 @@ from typing import Any
 
 import botocore.loaders
 
+from airflow_provider_s3xacct.aws.arns import Arn, Principal
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -17,10 +18,9 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # upper- and lowercase letters, digits, '.', '-' and '_' (S3 User Guide, "General purpose bucket
 # naming rules", legacy rules). They still exist and S3 still serves them (path-style only).
 _LEGACY_BUCKET_RE = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
-_KMS_ARN_RE = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):(?P<account>\d{12}):"
-    r"(?P<kind>key|alias)/(?P<name>[A-Za-z0-9/_+=,.@:-]+)$"
-)
+# The resource of a KMS key or alias ARN (the rest of the ARN is aws/arns.py's).
+_KMS_RESOURCE_RE = re.compile(r"^(?P<kind>key|alias)/(?P<name>[A-Za-z0-9/_+=,.@:-]+)$")
+_PARTITION_RE = re.compile(r"^aws[a-z-]*$")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 # The bare forms S3's SSEKMSKeyId and KMS's KeyId accept besides the two ARNs (KMS Developer
 # Guide, "Key identifiers (KeyId)"): a key id (a UUID, or mrk-<32 hex> for a multi-Region key)
@@ -28,8 +28,6 @@ _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _KEY_ID_RE = re.compile(r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
 _ALIAS_NAME_RE = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
-# An IAM user or role ARN: partition, account, kind, path + name (IAM's name characters).
-IAM_PRINCIPAL_RE = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):(user|role)/([\w+=,.@/-]+)$")
 _EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")  # sts:AssumeRole's ExternalId constraints
 
 
@@ -95,8 +93,8 @@ def validate_region(value: str | None, field: str) -> str | None:
 
 def validate_role_arn(value: Any, field: str) -> str:
     """An IAM role ARN, as sts:AssumeRole needs it."""
-    match = IAM_PRINCIPAL_RE.match(value) if isinstance(value, str) else None
-    if not match or match.group(3) != "role":
+    principal = Principal.parse(value) if isinstance(value, str) else None
+    if principal is None or principal.kind != "role" or principal.session is not None:
         raise InvalidInputError(
             field, f"{value!r} is not an IAM role ARN; write it as arn:aws:iam::<account-id>:role/<name>"
         )
@@ -193,22 +191,33 @@ class KmsKeyRef:
 
     @classmethod
     def parse(cls, arn: Any, field: str) -> KmsKeyRef:
-        match = _KMS_ARN_RE.match(arn) if isinstance(arn, str) else None
-        if not match:
+        try:
+            parsed = Arn.parse(arn) if isinstance(arn, str) else None
+        except ValueError:
+            parsed = None
+        resource = _KMS_RESOURCE_RE.match(parsed.resource) if parsed else None
+        if not (
+            parsed
+            and resource
+            and parsed.service == "kms"
+            and _PARTITION_RE.match(parsed.partition)
+            and _REGION_RE.match(parsed.region)
+            and _ACCOUNT_RE.match(parsed.account)
+        ):
             raise InvalidInputError(
                 field,
                 f"{arn!r} is not a KMS key ARN; give the full ARN "
                 "arn:aws:kms:<region>:<account-id>:key/<key-id> (a bare key id or alias name would "
                 "resolve in the caller's account, not the key owner's)",
             )
-        validate_region(match["region"], field)
+        validate_region(parsed.region, field)
         return cls(
             arn=arn,
-            partition=match["partition"],
-            region=match["region"],
-            account_id=match["account"],
-            is_alias=match["kind"] == "alias",
-            name=match["name"],
+            partition=parsed.partition,
+            region=parsed.region,
+            account_id=parsed.account,
+            is_alias=resource["kind"] == "alias",
+            name=resource["name"],
         )
 
     def region_problem(self, bucket_region: str, bucket: str = "bucket") -> str | None:

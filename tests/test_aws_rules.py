@@ -15,8 +15,11 @@ from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import Arn, account_of, partition_of_arn, region_of, s3_arn
 from airflow_provider_s3xacct.aws.codes import key_state_problem
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.aws.locations import prefixes_overlap
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, TransferContext
+from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.transfer.spec import CopySpec
 
 PACKAGE = Path(__file__).resolve().parent.parent / "airflow_provider_s3xacct"
 
@@ -153,3 +156,44 @@ def test_region_and_overlap_rules_are_written_once() -> None:
 )
 def test_prefix_overlap(a: tuple[str, str], b: tuple[str, str], overlap: bool) -> None:
     assert prefixes_overlap(*a, *b) is overlap
+
+
+def _transfer(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "source": {"account_id": "111111111111", "bucket": "src", "prefix": "data/", "region": "us-east-1"},
+        "destination": {"account_id": "222222222222", "bucket": "dst", "prefix": "", "region": "us-east-1"},
+        "principal_arn": "arn:aws:iam::222222222222:user/sync",
+    }
+    for side, values in changes.items():
+        data[side] = {**data[side], **values}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        (
+            {"source": {"kms_key_arns": ["arn:aws:kms:eu-west-1:111111111111:key/k"]}},
+            "source.kms_key_arns[0]",
+            "the key is in eu-west-1 but the source bucket is in us-east-1",
+        ),
+        (
+            {"destination": {"kms_key_arn": "arn:aws:kms:eu-west-1:222222222222:key/k"}},
+            "destination.kms_key_arn",
+            "the key is in eu-west-1 but the destination bucket is in us-east-1",
+        ),
+        ({"destination": {"bucket": "src", "prefix": "data/out/"}}, "destination", "overlaps the source"),
+    ],
+)
+def test_permission_spec_refuses_what_s3_would(changes: dict[str, Any], field: str, words: str) -> None:
+    """plan/verify refuse a key S3 would not use (S3 only uses a key of the bucket's region) and a
+    destination inside the source, before any AWS call, naming the field."""
+    with pytest.raises(InvalidInputError) as caught:
+        TransferSpec.create(_transfer(**changes))
+    assert caught.value.field == field and words in str(caught.value)
+
+
+def test_copy_spec_refuses_a_destination_inside_the_source() -> None:
+    with pytest.raises(InvalidInputError, match="overlaps the source") as caught:
+        CopySpec.create(source="s3://bkt/data/", destination="s3://bkt/data/x/")
+    assert caught.value.field == "destination"

@@ -6,6 +6,7 @@ check the shared rule itself.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import Arn, account_of, partition_of_arn, region_of, s3_arn
+from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.aws.codes import key_state_problem
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.aws.locations import prefixes_overlap
@@ -197,3 +199,35 @@ def test_copy_spec_refuses_a_destination_inside_the_source() -> None:
     with pytest.raises(InvalidInputError, match="overlaps the source") as caught:
         CopySpec.create(source="s3://bkt/data/", destination="s3://bkt/data/x/")
     assert caught.value.field == "destination"
+
+
+def test_one_client_per_service_and_region() -> None:
+    """Clients are costly to make (service model, connection pool): each is made once."""
+    made: list[tuple[str, str | None]] = []
+
+    def make(service: str, region: str | None) -> object:
+        made.append((service, region))
+        return object()
+
+    clients = ClientCache(make)
+    assert clients("kms", "us-east-1") is clients("kms", "us-east-1")
+    assert clients("kms", "eu-west-1") is not clients("kms", "us-east-1")
+    clients("s3", "us-east-1")
+    assert made == [("kms", "us-east-1"), ("kms", "eu-west-1"), ("s3", "us-east-1")]
+
+
+def test_the_triggerers_cache_opens_each_async_client_once() -> None:
+    """The triggerer caches a task per client: two probes awaiting it get the one opened client."""
+    opened: list[str] = []
+
+    async def open_client(service: str, region: str | None) -> object:
+        opened.append(service)
+        await asyncio.sleep(0)
+        return object()
+
+    async def round_() -> tuple[object, object]:
+        clients = ClientCache(lambda s, r: asyncio.ensure_future(open_client(s, r)))
+        return await clients("kms", "us-east-1"), await clients("kms", "us-east-1")
+
+    first, second = asyncio.run(round_())
+    assert first is second and opened == ["kms"]

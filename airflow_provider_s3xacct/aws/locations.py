@@ -25,7 +25,9 @@ _ACCOUNT_RE = re.compile(r"^\d{12}$")
 # The bare forms S3's SSEKMSKeyId and KMS's KeyId accept besides the two ARNs (KMS Developer
 # Guide, "Key identifiers (KeyId)"): a key id (a UUID, or mrk-<32 hex> for a multi-Region key)
 # and an alias name (alias/ then letters, digits, '/', '_', '-'; at most 256 characters in all).
-_KEY_ID_RE = re.compile(r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
+_KEY_ID_RE = re.compile(
+    r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
 _ALIAS_NAME_RE = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
 _EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")  # sts:AssumeRole's ExternalId constraints
@@ -178,6 +180,26 @@ def owner_args(account_id: str | None, *, copy_source: bool = False) -> dict[str
     return {"ExpectedSourceBucketOwner" if copy_source else "ExpectedBucketOwner": account_id}
 
 
+def _kms_arn(value: Any) -> tuple[Arn, re.Match[str]] | None:
+    """The fields of a KMS key or alias ARN (the region's form only, not that botocore knows it),
+    or None when ``value`` is not one."""
+    try:
+        parsed = Arn.parse(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    resource = _KMS_RESOURCE_RE.match(parsed.resource) if parsed else None
+    if (
+        parsed
+        and resource
+        and parsed.service == "kms"
+        and _PARTITION_RE.match(parsed.partition)
+        and _REGION_RE.match(parsed.region)
+        and _ACCOUNT_RE.match(parsed.account)
+    ):
+        return parsed, resource
+    return None
+
+
 @dataclass(frozen=True)
 class KmsKeyRef:
     """A parsed KMS key or alias ARN."""
@@ -191,25 +213,15 @@ class KmsKeyRef:
 
     @classmethod
     def parse(cls, arn: Any, field: str) -> KmsKeyRef:
-        try:
-            parsed = Arn.parse(arn) if isinstance(arn, str) else None
-        except ValueError:
-            parsed = None
-        resource = _KMS_RESOURCE_RE.match(parsed.resource) if parsed else None
-        if not (
-            parsed
-            and resource
-            and parsed.service == "kms"
-            and _PARTITION_RE.match(parsed.partition)
-            and _REGION_RE.match(parsed.region)
-            and _ACCOUNT_RE.match(parsed.account)
-        ):
+        fields = _kms_arn(arn)
+        if fields is None:
             raise InvalidInputError(
                 field,
                 f"{arn!r} is not a KMS key ARN; give the full ARN "
                 "arn:aws:kms:<region>:<account-id>:key/<key-id> (a bare key id or alias name would "
                 "resolve in the caller's account, not the key owner's)",
             )
+        parsed, resource = fields
         validate_region(parsed.region, field)
         return cls(
             arn=arn,
@@ -243,7 +255,7 @@ def validate_kms_key_id(value: Any, field: str) -> str:
     The ARNs name the key's account and region; a key id or alias name is resolved by KMS in the
     requester's account and the bucket's region (the sync principal's account for the copy).
     """
-    if isinstance(value, str) and _KMS_ARN_RE.match(value):
+    if _kms_arn(value) is not None:
         KmsKeyRef.parse(value, field)  # the region inside must be one botocore knows
         return value
     if isinstance(value, str) and (_KEY_ID_RE.match(value) or _ALIAS_NAME_RE.match(value)):

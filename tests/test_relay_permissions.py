@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 import yaml
-from airflow_provider_s3xacct.permissions.arns import account_of
 
+from airflow_provider_s3xacct.aws.arns import account_of
 from airflow_provider_s3xacct.cli import main, permissions_command
 from airflow_provider_s3xacct.permissions.apply import apply_changes, plan_changes
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, load_policy_dir

@@ -264,7 +264,7 @@ class AccountAdmins:
     def acting(self, side: Side) -> AccountAdmins:
         """The same admins reading about the principal of ``side`` (``spec.acting``); clients are shared."""
         view = AccountAdmins.__new__(AccountAdmins)
-        view.spec, view._factories, view._clients = self.spec.acting(side), self._factories, self._clients
+        view.spec, view._clients = self.spec.acting(side), self._clients
         return view
 
     def client(self, account: str, service: str, region: str | None = None) -> Any:

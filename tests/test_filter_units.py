@@ -1,0 +1,66 @@
+"""The size, age and key-list inputs of the copy filters, as the README's flag table states them.
+
+Units follow rclone's filtering documentation (``--min-size``/``--max-size``: binary suffixes
+k, M, G, T with an optional ``iB``/``B``; ``--min-age``/``--max-age``: s, m, h, d, w), which is
+what users of these flags already know; ``--files-from`` lists one key per line with blank lines
+and ``#`` comments skipped.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.transfer.filters import parse_duration, parse_key_list, parse_size
+
+KIB = 1024
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"),
+    [
+        ("90", 90.0), (90, 90.0), (1.5, 1.5), ("0", 0.0), ("45s", 45.0), ("30m", 1800.0),
+        ("12h", 43200.0), ("12H", 43200.0), (" 7d ", 604800.0), ("2w", 1209600.0),
+        ("1.5h", 5400.0), ("3 m", 180.0), (None, None), ("", None),
+    ],
+)
+def test_durations(given: object, seconds: float | None) -> None:
+    assert parse_duration(given, "min_age") == seconds  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "size"),
+    [
+        ("1048576", 1048576), (7, 7), ("0", 0), ("7b", 7), ("512k", 512 * KIB), ("512K", 512 * KIB),
+        ("3KiB", 3 * KIB), ("10M", 10 * KIB**2), ("4mib", 4 * KIB**2), ("1G", KIB**3),
+        ("5gib", 5 * KIB**3), ("1.5G", 3 * KIB**3 // 2), ("2t", 2 * KIB**4), ("3TiB", 3 * KIB**4),
+        (" 8 k ", 8 * KIB), (None, None), ("", None),
+    ],
+)
+def test_sizes(given: object, size: int | None) -> None:
+    assert parse_size(given, "max_size") == size  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("given", ["5x", "1.2.3", "m", "-1", "ten", "5 minutes"])
+def test_a_bad_duration_names_the_field_and_the_forms(given: str) -> None:
+    with pytest.raises(InvalidInputError, match=r"max_age.*not a duration; write e\.g\. 90, 30m, 12h, 7d or 2w"):
+        parse_duration(given, "max_age")
+
+
+@pytest.mark.parametrize("given", ["5x", "1.2.3", "k", "-1", "10 MB/s", "1e3"])
+def test_a_bad_size_names_the_field_and_the_forms(given: str) -> None:
+    with pytest.raises(InvalidInputError, match=r"min_size.*not a size; write e\.g\. 1048576, 512k, 10M or 1G"):
+        parse_size(given, "min_size")
+
+
+def test_negative_numbers_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match=r"min_age.*must not be negative"):
+        parse_duration(-1, "min_age")
+    with pytest.raises(InvalidInputError, match=r"max_size.*must not be negative"):
+        parse_size(-1, "max_size")
+
+
+def test_a_key_list_skips_blanks_and_comments_and_reads_keys_relative() -> None:
+    text = "a.csv\r\n\n   \n# a comment\n  # an indented comment\n/b/c.csv\nd e.csv\n#\nf#g\n"
+    assert parse_key_list(text) == frozenset({"a.csv", "b/c.csv", "d e.csv", "f#g"})
+    assert parse_key_list("") == frozenset()

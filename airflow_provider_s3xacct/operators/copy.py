@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
@@ -30,69 +31,118 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
 
     ``aws_conn_id`` is the sync principal (usually a role in the destination account, assumed via
     the connection's ``role_arn`` extra); it reads the source and writes the destination, so bytes
-    never pass through the worker.
+    never pass through the worker. Give the transfer spec (``transfer``, the one the permissions
+    task verified) and every setting comes from it; or give ``source_uri``/``dest_uri`` and the
+    options directly. With both, the explicit arguments may narrow the transfer (a sub-prefix,
+    ``copy`` instead of ``sync``, no tags, no delete) and anything wider fails naming the argument.
+    Every argument is validated before any AWS call.
 
-    Give the locations as ``source_uri``/``dest_uri`` (``s3://bucket/prefix``) or as
-    bucket/prefix pairs. ``mode="sync"`` copies only new or changed keys; ``delete=True`` also
-    removes destination keys gone from the source, within ``max_delete``. ``start_after`` and
-    ``end_key`` (relative keys) limit the run to one shard, (start_after, end_key]. Copies below the
-    multipart threshold go through the AWS CRT (``transport="crt"``, a fraction of botocore's CPU
-    per request), or botocore with ``transport="botocore"``. The buckets' regions are asked from
-    S3 unless ``source_region``/``dest_region`` are given. Every argument is validated before any
-    AWS call.
+    The summary is returned (XCom); permanent failures (AccessDenied, bad input) raise
+    ``AirflowFailException`` so retries are not wasted, while throttling that outlasted botocore's
+    retries raises a retryable error. A source object deleted after it was listed is skipped
+    (``vanished`` in the summary), not failed. When the task is killed (``on_kill``: marked failed,
+    timed out, SIGTERM), no new copy starts, the multipart uploads of this run are aborted, the
+    report is written and the task fails with a retryable error; a rerun in ``mode="sync"``
+    finishes the work. Selection and writing options mirror ``s3xacct copy`` (README, "s3xacct copy").
 
-    Selection and writing options mirror ``s3xacct copy`` (README, "s3xacct copy"):
-
+    :param transfer: the transfer spec in the ``s3xacct`` config format (``source``,
+        ``destination``, ``principal_arn``, ``options``): a mapping, or a template such as
+        ``"{{ var.json.s3xacct_transfer }}"``; it may render to the mapping, its JSON or its Python
+        text, so no ``render_template_as_native_obj`` is needed. Locations, accounts, regions, the
+        destination key, ``mode``, ``delete``, ``copy_tags`` and ``acl`` come from it (templated).
+    :param source_uri: ``s3://bucket/prefix`` to copy from; with ``transfer``, a prefix inside its
+        source (templated).
+    :param dest_uri: ``s3://bucket/prefix`` to copy to; with ``transfer``, a prefix inside its
+        destination (templated).
+    :param source_bucket: deprecated, use ``source_uri`` (templated).
+    :param source_prefix: deprecated, use ``source_uri`` (templated).
+    :param dest_bucket: deprecated, use ``dest_uri`` (templated).
+    :param dest_prefix: deprecated, use ``dest_uri`` (templated).
+    :param mode: ``"copy"`` copies every object, ``"sync"`` only new or changed ones. Default: the
+        transfer's ``options.mode``, else ``"copy"`` (templated).
+    :param dest_kms_key_id: the destination KMS key ARN every copy is encrypted under; None keeps
+        the bucket's default encryption. Default: the transfer's ``destination.kms_key_arn``
+        (templated).
+    :param bucket_key_enabled: set the S3 Bucket Key on the copies (only with ``dest_kms_key_id``).
+    :param delete: with ``mode="sync"``, also delete destination objects gone from the source,
+        within ``max_delete``. Default: the transfer's ``options.delete``, else False (templated).
+    :param max_delete: the most objects one run may delete; more fails before deleting (templated).
+    :param dry_run: report what would change and change nothing (templated).
+    :param concurrency: copies in flight (1-1024) (templated).
+    :param multipart_threshold: objects from this size (bytes) are copied in parts (UploadPartCopy).
+    :param copy_tags: copy each object's tags. Default: the transfer's ``options.copy_tags``, else
+        True (templated).
+    :param acl: the canned ACL to send (``"bucket-owner-full-control"``). Default: the transfer's
+        ``options.acl``.
+    :param include: glob(s) of relative keys to copy; a single string is one pattern (templated).
+    :param exclude: glob(s) of relative keys to leave out; a single string is one pattern (templated).
+    :param compare: with ``mode="sync"``, what makes an object changed: ``"size-mtime"``,
+        ``"etag"`` or ``"size"``.
+    :param transport: who sends the CopyObject of objects below the multipart threshold: ``"crt"``
+        (the AWS CRT, a fraction of botocore's CPU per request) or ``"botocore"``.
+    :param source_account_id: the expected owner of the source bucket (sent as
+        ``x-amz-source-expected-bucket-owner``). Default: the transfer's (templated).
+    :param dest_account_id: the expected owner of the destination bucket. Default: the
+        transfer's (templated).
+    :param source_region: the source bucket's region; asked from S3 when not given. Default: the
+        transfer's (templated).
+    :param dest_region: the destination bucket's region; asked from S3 when not given. Default: the
+        transfer's (templated).
+    :param report_path: per-object JSON lines, a local path or ``s3://`` URI (templated).
+    :param start_after: with ``end_key``, limit the run to one shard: relative keys in
+        (start_after, end_key] (templated).
+    :param end_key: the last relative key of the shard (templated).
+    :param progress_interval: seconds between progress lines in the task log.
     :param filters: ordered ``[["exclude", "*"], ["include", "*.csv"]]`` rules, the aws CLI's
         ``--exclude``/``--include``: the last matching rule wins (applied after ``include``/``exclude``,
-        which mean "match an include, if any, and no exclude").
-    :param files_from: a local file or ``s3://`` object listing the relative keys to consider, one a line.
-    :param min_size: skip source objects smaller than this (bytes, or ``"10M"``); templated.
-    :param max_size: skip source objects larger than this; templated.
+        which mean "match an include, if any, and no exclude") (templated).
+    :param files_from: a local file or ``s3://`` object listing the relative keys to consider, one a
+        line (templated).
+    :param min_size: skip source objects smaller than this (bytes, or ``"10M"``) (templated).
+    :param max_size: skip source objects larger than this (templated).
     :param min_age: skip source objects modified more recently (seconds, or ``"30m"``, ``"1d"``): files
-        a vendor is still writing; their destination copies are kept. Templated.
-    :param max_age: skip source objects older than this; templated.
+        a vendor is still writing; their destination copies are kept (templated).
+    :param max_age: skip source objects older than this (templated).
     :param storage_class_skip: skip source objects of these storage classes unless restored
         (e.g. ``["GLACIER", "DEEP_ARCHIVE"]``).
     :param max_delete_fraction: with ``delete``, the share of destination objects that may be deleted
         without ``max_delete`` (default 0.1; at least 5 are always allowed).
     :param part_size: the part size of multipart copies (bytes, 5 MiB..5 GiB); by default chosen per
         object so its parts fill ``concurrency`` (at most 256 MiB a part, within 10,000 parts).
-    :param storage_class: the destination storage class, or ``"keep"`` for each source object's.
+    :param storage_class: the destination storage class, or ``"keep"`` for each source object's
+        (templated).
     :param request_payer: ``"requester"`` for Requester Pays buckets (sent to both buckets).
     :param checksum_algorithm: the destination objects' checksum (CRC32, CRC32C, CRC64NVME, SHA1,
         SHA256); by default a multipart copy keeps the source's.
-    :param content_type: set this Content-Type on every copy (other metadata kept); templated.
-    :param metadata: replace the user metadata with this dict; templated.
+    :param content_type: set this Content-Type on every copy (other metadata kept) (templated).
+    :param metadata: replace the user metadata with this dict (templated).
     :param error_on_no_transfer: fail the task when nothing was copied or deleted.
+    :param max_requests_per_second: pace every S3 request of the run to this rate (a shared
+        bucket or a Requester Pays budget).
     :param sse_c_copy_source_key_variable: the name of an Airflow Variable (so any secrets backend)
         holding the source objects' SSE-C key (AES256, raw or base64); read at run time and masked.
     :param version_at: copy the source as it was at this time (ISO 8601 or datetime; a versioned
-        source bucket): per key the newest version written by then; templated.
+        source bucket): per key the newest version written by then (templated).
     :param backup_prefix: with ``mode="sync"``, an ``s3://`` prefix in the destination bucket (beside
-        the synced one) where objects are saved before being overwritten or deleted; templated.
+        the synced one) where objects are saved before being overwritten or deleted (templated).
     :param list_concurrency: ListObjectsV2 requests in flight per side (1-256, default 16): each
         bucket is listed as that many key ranges at once, merged back into key order; 1 lists
         page after page.
-    :param max_requests_per_second: pace every S3 request of the run to this rate (a shared
-        bucket or a Requester Pays budget). The summary is returned (XCom); permanent failures
-    (AccessDenied, bad input) raise ``AirflowFailException`` so retries are not wasted, while
-    throttling that outlasted botocore's retries raises a retryable error. A source object deleted
-    after it was listed is skipped (``vanished`` in the summary), not failed.
-
-    When the task is killed (``on_kill``: marked failed, timed out, SIGTERM), no new copy starts,
-    the multipart uploads of this run are aborted, the report is written and the task fails with a
-    retryable error; a rerun in ``mode="sync"`` finishes the work.
-
-    :param include: glob(s) of relative keys to copy; a single string is one pattern.
-    :param exclude: glob(s) of relative keys to leave out; a single string is one pattern.
     :param cleanup_uploads_older_than: before copying, abort incomplete multipart uploads under the
         destination prefix initiated longer ago than this duration (``"24h"``, ``"7d"``), whoever
         left them; None (default) leaves them to the bucket's lifecycle rule.
+    :param aws_conn_id: the Airflow connection of the sync principal; None or empty uses boto3's
+        default credential chain (environment, instance profile, ...) (templated).
+    :param region_name: AWS region for the clients; if empty, the connection's (templated).
+    :param verify: whether to verify SSL certificates: False skips verification, a path uses that CA
+        bundle; None uses botocore's default (templated).
+    :param botocore_config: the botocore client configuration, as a dict (``botocore.config.Config``'s
+        arguments).
     """
 
     aws_hook_class = SyncPrincipalHook
     template_fields: Sequence[str] = aws_template_fields(
+        "transfer",
         "source_uri",
         "dest_uri",
         "source_bucket",
@@ -126,30 +176,31 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         "version_at",
         "backup_prefix",
     )
-    template_fields_renderers = {"include": "json", "exclude": "json", "filters": "json", "metadata": "json"}
+    template_fields_renderers = {"transfer": "json", "include": "json", "exclude": "json", "filters": "json", "metadata": "json"}
     operator_extra_links = (S3DestinationLink(),)
     ui_color = "#f3e1c7"
 
     def __init__(
         self,
         *,
+        transfer: Mapping[str, Any] | str | None = None,
         source_uri: str | None = None,
         dest_uri: str | None = None,
         source_bucket: str | None = None,
         source_prefix: str = "",
         dest_bucket: str | None = None,
         dest_prefix: str = "",
-        mode: str = "copy",
+        mode: str | None = None,
         dest_kms_key_id: str | None = None,
         bucket_key_enabled: bool | None = None,
-        delete: bool = False,
+        delete: bool | None = None,
         max_delete: int | None = None,
         dry_run: bool = False,
         concurrency: int = 32,
         list_concurrency: int = 16,
         multipart_threshold: int = COPY_OBJECT_LIMIT,
         part_size: int | None = None,
-        copy_tags: bool = True,
+        copy_tags: bool | None = None,
         acl: str | None = None,
         include: str | Sequence[str] = (),
         exclude: str | Sequence[str] = (),
@@ -185,6 +236,15 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # The amazon provider's transfer operators name locations by URI; one spelling is enough.
+        for side, bucket, prefix in (("source", source_bucket, source_prefix), ("dest", dest_bucket, dest_prefix)):
+            if bucket is not None or prefix:
+                warnings.warn(
+                    f"{side}_bucket/{side}_prefix are deprecated: pass {side}_uri='s3://bucket/prefix'",
+                    AirflowProviderDeprecationWarning,
+                    stacklevel=2,
+                )
+        self.transfer = transfer
         # Passed to the spec as they are (CopySpec.create validates and names each).
         self.semantics: dict[str, Any] = {
             "storage_class_skip": list(storage_class_skip),
@@ -242,13 +302,17 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         self._engine: TransferEngine | None = None
 
     @staticmethod
-    def _location(uri: str | None, bucket: str | None, prefix: str, field: str) -> str:
+    def _location(uri: str | None, bucket: str | None, prefix: str, field: str, required: bool) -> str | None:
         if uri and bucket:
             raise InvalidInputError(field, f"give either {field} or a bucket/prefix pair, not both")
         if uri:
             return uri
         if not bucket:
-            raise InvalidInputError(field, f"missing: give {field} (s3://bucket/prefix) or the bucket name")
+            if not required:
+                return None
+            raise InvalidInputError(
+                field, f"missing: give {field} (s3://bucket/prefix), or the transfer spec (transfer)"
+            )
         return f"s3://{bucket}/{prefix or ''}"
 
     def _sse_c_key(self) -> str | None:
@@ -264,9 +328,14 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         """The validated spec from the rendered arguments (raises InvalidInputError)."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            spec = CopySpec.create(
-                source=self._location(self.source_uri, self.source_bucket, self.source_prefix, "source_uri"),
-                destination=self._location(self.dest_uri, self.dest_bucket, self.dest_prefix, "dest_uri"),
+            given = self.transfer not in (None, "")
+            arguments: dict[str, Any] = dict(
+                source=self._location(
+                    self.source_uri, self.source_bucket, self.source_prefix, "source_uri", not given
+                ),
+                destination=self._location(
+                    self.dest_uri, self.dest_bucket, self.dest_prefix, "dest_uri", not given
+                ),
                 mode=self.mode,
                 dest_kms_key_id=self.dest_kms_key_id,
                 bucket_key_enabled=self.bucket_key_enabled,
@@ -303,6 +372,11 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 version_at=self.version_at or None,
                 backup_prefix=self.backup_prefix or None,
                 **self.semantics,
+            )
+            # None is "not given": the spec's default, or the transfer's value.
+            arguments = {name: value for name, value in arguments.items() if value is not None}
+            spec = (
+                CopySpec.from_transfer(self.transfer, **arguments) if given else CopySpec.create(**arguments)
             )
         for warning in caught:
             self.log.warning("%s", warning.message)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
@@ -379,6 +381,31 @@ class TransferSpec(BaseModel):
             raise InvalidInputError.from_validation(exc) from None
 
     @classmethod
+    def parse(cls, value: Any, field: str = "transfer") -> TransferSpec:
+        """The transfer from what an operator argument rendered to: a mapping or its text.
+
+        Airflow renders templates to text unless the DAG sets ``render_template_as_native_obj``:
+        ``"{{ var.json.s3xacct_transfer }}"`` then arrives as the mapping's Python repr (single
+        quotes, ``True``/``None``), ``"{{ var.value.s3xacct_transfer }}"`` as JSON. Both are read
+        here (``ast.literal_eval`` reads literals only, never code), so the argument works on every
+        Airflow without native rendering.
+        """
+        if isinstance(value, TransferSpec):
+            return value
+        if isinstance(value, str):
+            value = _mapping_from_text(value, field)
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(
+                field,
+                f"must be the transfer as a mapping (or its JSON) with source, destination, "
+                f"principal_arn; got {type(value).__name__}",
+            )
+        try:
+            return cls.create(dict(value))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{field}.{exc.field}", str(exc)[len(exc.field) + 2 :]) from None
+
+    @classmethod
     def from_file(cls, path: str | Path) -> TransferSpec:
         """Read a YAML or JSON config file."""
         text = Path(path).read_text(encoding="utf-8")
@@ -393,3 +420,23 @@ class TransferSpec(BaseModel):
                 "(or source_principal_arn and dest_principal_arn)",
             )
         return cls.create(data)
+
+
+def _mapping_from_text(text: str, field: str) -> Any:
+    """A JSON object, or the Python literal of a dict (what Jinja renders a mapping to)."""
+    stripped = text.strip()
+    if not stripped or stripped in ("None", "null"):
+        raise InvalidInputError(
+            field, "is empty: set the Airflow Variable (or pass the transfer mapping) it refers to"
+        )
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as json_error:
+        try:
+            return ast.literal_eval(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise InvalidInputError(
+                field,
+                f"rendered to text that is neither JSON nor a Python mapping ({json_error.msg} at "
+                f"line {json_error.lineno} column {json_error.colno}): {stripped[:80]!r}",
+            ) from None

@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -32,6 +32,9 @@ from airflow_provider_s3xacct.transfer.filters import (
     parse_size,
     rules_from,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
 MIB = 1024**2
 GIB = 1024**3
@@ -251,6 +254,29 @@ class CopySpec(BaseModel):
         except ValidationError as exc:
             raise InvalidInputError.from_validation(exc) from None
 
+    @classmethod
+    def from_transfer(cls, transfer: Any, field: str = "transfer", **overrides: Any) -> CopySpec:
+        """The copy of a transfer spec (the ``s3xacct`` config format): the one translation.
+
+        ``transfer`` is a :class:`TransferSpec`, its mapping or that mapping's text (see
+        :meth:`TransferSpec.parse`). Locations, accounts, regions, the destination key and the
+        options ``mode``, ``delete``, ``copy_tags`` and ``acl`` come from it, so the copy does what
+        ``verify`` checked. ``overrides`` are :meth:`create`'s arguments (None means "not given"):
+        they may narrow the transfer, never widen it beyond what its policies grant — a prefix
+        inside the transfer's, ``copy`` instead of ``sync``, no tags or no delete where the transfer
+        has them. Anything else (another bucket, account, region, key or ACL; tags, delete or sync
+        the transfer does not have) raises :class:`InvalidInputError` naming the argument and the
+        transfer's field.
+        """
+        from airflow_provider_s3xacct.permissions.spec import TransferSpec
+
+        spec = TransferSpec.parse(transfer, field)
+        given = {name: value for name, value in overrides.items() if value is not None}
+        fields: dict[str, Any] = {**transfer_copy_fields(spec), **given}
+        copy = cls.create(**fields)
+        _check_within(copy, spec, set(given), field)
+        return copy
+
     def with_regions(self, source_region: str | None, dest_region: str | None) -> CopySpec:
         """This spec with the buckets' regions filled in where not given, validated again
         (the destination key must be in the destination bucket's region)."""
@@ -298,3 +324,62 @@ class CopySpec(BaseModel):
         even = -(-size // self.concurrency)
         whole_mib = -(-even // MIB) * MIB
         return min(COPY_OBJECT_LIMIT, max(MIN_PART_SIZE, needed, min(whole_mib, AUTO_MAX_PART_SIZE)))
+
+
+def transfer_copy_fields(spec: TransferSpec) -> dict[str, Any]:
+    """:meth:`CopySpec.create`'s arguments for what a transfer spec says about the copy."""
+    return {
+        "source": f"s3://{spec.source.bucket}/{spec.source.prefix}",
+        "destination": f"s3://{spec.destination.bucket}/{spec.destination.prefix}",
+        "source_account_id": spec.source.account_id,
+        "dest_account_id": spec.destination.account_id,
+        "source_region": spec.source.region,
+        "dest_region": spec.destination.region,
+        "dest_kms_key_id": spec.destination.kms_key_arn,
+        "mode": spec.options.mode,
+        "delete": spec.options.delete,
+        "copy_tags": spec.options.copy_tags,
+        "acl": spec.options.acl,
+    }
+
+
+def _check_within(copy: CopySpec, spec: TransferSpec, given: set[str], field: str) -> None:
+    """Refuse an explicit argument that makes the copy do what the transfer's policies do not grant."""
+
+    def conflict(name: str, what: str) -> InvalidInputError:
+        return InvalidInputError(
+            name,
+            f"{what}: the copy may narrow the transfer ``{field}`` (what verify checked and its policies "
+            f"grant), never widen it; drop {name} or change the transfer",
+        )
+
+    for name, location, side in (
+        ("source", copy.source, spec.source),
+        ("destination", copy.destination, spec.destination),
+    ):
+        if name in given and (
+            location.bucket != side.bucket or not location.prefix.startswith(side.prefix)
+        ):
+            raise conflict(
+                f"{'source' if name == 'source' else 'dest'}_uri",
+                f"{location.uri} is outside the transfer's {name} s3://{side.bucket}/{side.prefix}",
+            )
+    same = {
+        "source_account_id": ("source.account_id", copy.source_account_id, spec.source.account_id),
+        "dest_account_id": ("destination.account_id", copy.dest_account_id, spec.destination.account_id),
+        "source_region": ("source.region", copy.source_region, spec.source.region),
+        "dest_region": ("destination.region", copy.dest_region, spec.destination.region),
+        "dest_kms_key_id": ("destination.kms_key_arn", copy.dest_kms_key_id, spec.destination.kms_key_arn),
+        "acl": ("options.acl", copy.acl, spec.options.acl),
+    }
+    for name, (where, value, expected) in same.items():
+        if name in given and value != expected:
+            raise conflict(name, f"{value!r} differs from the transfer's {where} {expected!r}")
+    widening = (
+        ("mode", copy.mode == "sync" and spec.options.mode == "copy", "options.mode: copy"),
+        ("delete", copy.delete and not spec.options.delete, "options.delete: false"),
+        ("copy_tags", copy.copy_tags and not spec.options.copy_tags, "options.copy_tags: false"),
+    )
+    for name, widens, where in widening:
+        if name in given and widens:
+            raise conflict(name, f"{getattr(copy, name)!r} needs more than the transfer's {where}")

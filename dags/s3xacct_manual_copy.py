@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pendulum
+from s3xacct_settings import DEFAULT_ARGS, SYNC_CONN_ID
 
 from airflow_provider_s3xacct.compat import DAG, Param
-from airflow_provider_s3xacct.example_settings import DEFAULT_ARGS, SYNC_CONN_ID
 from airflow_provider_s3xacct.operators import CrossAccountS3CopyOperator
 from airflow_provider_s3xacct.sensors import KmsAccessSensor
 

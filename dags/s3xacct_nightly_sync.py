@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import pendulum
-
-from airflow_provider_s3xacct.compat import DAG, Asset
-from airflow_provider_s3xacct.example_settings import (
+from s3xacct_settings import (
     DEFAULT_ARGS,
-    DEFAULT_TRANSFER,
     DEST_ADMIN_CONN_ID,
     DEST_ASSET_URI,
     NIGHTLY_SCHEDULE,
@@ -15,6 +12,8 @@ from airflow_provider_s3xacct.example_settings import (
     SYNC_CONN_ID,
     TRANSFER,
 )
+
+from airflow_provider_s3xacct.compat import DAG, Asset
 from airflow_provider_s3xacct.task_groups import cross_account_sync
 
 with DAG(
@@ -25,8 +24,6 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    render_template_as_native_obj=True,
-    user_defined_macros={"default_transfer": DEFAULT_TRANSFER},
     tags=["s3xacct", "nightly"],
     doc_md="""
 ### Nightly cross-account sync
@@ -37,7 +34,8 @@ with DAG(
 3. **copy** syncs new and changed objects, server side, under the destination key, and updates
    the destination Asset so downstream pipelines run.
 
-Configure with the Variable `s3xacct_transfer` and the connections `s3xacct_sync`,
+Configure with the Variable `s3xacct_transfer` (each task renders it: the three act on one
+transfer, its `options` included) and the connections `s3xacct_sync`,
 `s3xacct_source_admin`, `s3xacct_dest_admin`; the schedule comes from `S3XACCT_NIGHTLY_SCHEDULE`.
 """,
 ) as dag:

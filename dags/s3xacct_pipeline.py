@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-
-from airflow_provider_s3xacct.compat import DAG, Asset, task
-from airflow_provider_s3xacct.example_settings import (
+from s3xacct_settings import (
     DEFAULT_ARGS,
-    DEFAULT_TRANSFER,
     DEST_ADMIN_CONN_ID,
     DEST_ASSET_URI,
     SOURCE_ADMIN_CONN_ID,
     SYNC_CONN_ID,
     TRANSFER,
+    TRANSFER_VARIABLE,
 )
+
+from airflow_provider_s3xacct.compat import DAG, Asset, task, variable_get
 from airflow_provider_s3xacct.task_groups import cross_account_sync
 
 with DAG(
@@ -29,8 +29,6 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     default_args=DEFAULT_ARGS,
-    render_template_as_native_obj=True,
-    user_defined_macros={"default_transfer": DEFAULT_TRANSFER},
     tags=["s3xacct", "pipeline"],
     doc_md="Shows `cross_account_sync(...)`, the TaskGroup any pipeline can drop in.",
 ) as with_sync:
@@ -73,7 +71,7 @@ with DAG(
         """Counts what landed under the destination prefix (as the sync principal)."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        destination = DEFAULT_TRANSFER["destination"]
+        destination = variable_get(TRANSFER_VARIABLE, None, deserialize_json=True)["destination"]
         keys = S3Hook(aws_conn_id=SYNC_CONN_ID).list_keys(destination["bucket"], prefix=destination["prefix"])
         return len(keys)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
+from s3xacct_settings import DEFAULT_ARGS, SYNC_CONN_ID, TRANSFER, TRANSFER_VARIABLE
 
 from airflow_provider_s3xacct.compat import DAG, Param, task, variable_get
-from airflow_provider_s3xacct.example_settings import DEFAULT_ARGS, DEFAULT_TRANSFER, SYNC_CONN_ID, TRANSFER
 from airflow_provider_s3xacct.operators import CrossAccountS3CopyOperator
 
 # ListObjectsV2 requests in flight while planning (CopySpec's list_concurrency default).
@@ -21,8 +21,6 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    render_template_as_native_obj=True,
-    user_defined_macros={"default_transfer": DEFAULT_TRANSFER},
     params={
         "shards": Param(8, type="integer", minimum=1, maximum=1000, description="number of shards"),
         "concurrency": Param(
@@ -36,7 +34,7 @@ with DAG(
     tags=["s3xacct", "sharded"],
     doc_md="""
 Plans `shards` key ranges of (nearly) equal object counts (one streaming pass over a parallel
-listing, bounded memory), copies each in its own mapped task (sync semantics, so a retried shard re-copies nothing
+listing, bounded memory), copies each in its own mapped task (the transfer's mode: with sync a retried shard re-copies nothing
 that is already identical), then adds up the shard reports. With CeleryExecutor or
 KubernetesExecutor the shards run on many workers at once.
 """,
@@ -50,7 +48,7 @@ KubernetesExecutor the shards run on many workers at once.
         from airflow_provider_s3xacct.transfer.listing import list_objects
         from airflow_provider_s3xacct.transfer.shards import plan_shards
 
-        transfer = variable_get("s3xacct_transfer", DEFAULT_TRANSFER, deserialize_json=True)
+        transfer = variable_get(TRANSFER_VARIABLE, None, deserialize_json=True)
         source = transfer["source"]
         location = S3Location.parse(f"s3://{source['bucket']}/{source.get('prefix', '')}", "source")
         clients = SyncPrincipalHook(aws_conn_id=SYNC_CONN_ID).transfer_clients(
@@ -66,18 +64,7 @@ KubernetesExecutor the shards run on many workers at once.
     copies = CrossAccountS3CopyOperator.partial(
         task_id="copy_shard",
         aws_conn_id=SYNC_CONN_ID,
-        source_uri="{{ 's3://' ~ ("
-        + TRANSFER
-        + ").source.bucket ~ '/' ~ ("
-        + TRANSFER
-        + ").source.prefix }}",
-        dest_uri="{{ 's3://' ~ ("
-        + TRANSFER
-        + ").destination.bucket ~ '/' ~ ("
-        + TRANSFER
-        + ").destination.prefix }}",
-        dest_kms_key_id="{{ (" + TRANSFER + ").destination.kms_key_arn }}",
-        mode="sync",
+        transfer=TRANSFER,
         concurrency="{{ params.concurrency }}",
         map_index_template="{{ task.start_after or '(start)' }} .. {{ task.end_key or '(end)' }}",
     ).expand_kwargs(plan())

@@ -22,6 +22,7 @@ def dagbag(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # Without Airflow's example DAGs whatever the home says (2.11 has include_examples, 3.3 does not).
     with warnings.catch_warnings(record=True) as caught, pytest.MonkeyPatch.context() as env:
         env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        env.syspath_prepend(str(REPO / "dags"))  # as Airflow does for its DAGS_FOLDER
         warnings.simplefilter("always")
         bag = DagBag(dag_folder=str(REPO / "dags"))
     ours = [

@@ -50,7 +50,7 @@ def op(mode: str, spec: dict[str, Any]) -> CrossAccountPermissionsOperator:
     return CrossAccountPermissionsOperator(
         task_id=f"perms_{mode}",
         mode=mode,
-        spec=spec,
+        transfer=spec,
         aws_conn_id=None,
         source_admin_conn_id="src_admin",
         dest_admin_conn_id="dst_admin",

@@ -105,7 +105,7 @@ def test_permissions_task_assumes_each_admin_role_once(world: World, monkeypatch
     result = CrossAccountPermissionsOperator(
         task_id="perms",
         mode="apply",
-        spec=spec,
+        transfer=spec,
         aws_conn_id=None,
         source_admin_conn_id="src_admin",
         dest_admin_conn_id="dst_admin",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
@@ -13,6 +13,7 @@ from airflow_provider_s3xacct.aws.locations import S3Location, validate_account_
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.operators.errors import failure, task_failures
 from airflow_provider_s3xacct.transfer.check import Checker, CheckOptions, CheckReport
+from airflow_provider_s3xacct.transfer.spec import CopySpec
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -29,10 +30,16 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
     sure; ``sample`` reads that many objects from both sides and compares their bytes, or set
     ``on_unverified="warn"``. The summary is returned (XCom).
 
+    :param transfer: the transfer spec in the ``s3xacct`` config format, as the copy takes it (a
+        mapping, or a template such as ``"{{ var.json.s3xacct_transfer }}"`` rendering to it, its
+        JSON or its Python text): locations, accounts and regions come from it, and tags are
+        not compared when its ``options.copy_tags`` is false; the arguments below may narrow it
+        (templated).
     :param source_uri: ``s3://bucket/prefix`` of the source (templated).
     :param dest_uri: ``s3://bucket/prefix`` of the destination (templated).
     :param metadata: also compare content headers and user metadata (a HEAD per side and key).
-    :param tags: also compare object tags (a GetObjectTagging per side and key).
+    :param tags: also compare object tags (a GetObjectTagging per side and key); refused with a
+        transfer that does not copy tags.
     :param size_only: accept an equal size as identical.
     :param sample: read this many objects from both sides and compare their bytes (templated).
     :param concurrency: HEAD/GET requests in flight (1-256).
@@ -42,14 +49,18 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param source_region: region of the source bucket's client (default: the connection's) (templated).
     :param dest_region: region of the destination bucket's client (default: the connection's) (templated).
     :param report_path: per-object JSON lines, a local path or ``s3://`` URI (templated).
-    :param aws_conn_id: the principal that reads both sides (the sync principal).
-    :param region_name: default region of its clients.
-    :param verify: TLS verification, as the amazon provider's operators take it.
-    :param botocore_config: botocore client configuration, as a dict.
+    :param aws_conn_id: the Airflow connection of the principal that reads both sides (the sync
+        principal); None or empty uses boto3's default credential chain (templated).
+    :param region_name: AWS region for the clients; if empty, the connection's (templated).
+    :param verify: whether to verify SSL certificates: False skips verification, a path uses that CA
+        bundle; None uses botocore's default (templated).
+    :param botocore_config: the botocore client configuration, as a dict (``botocore.config.Config``'s
+        arguments).
     """
 
     aws_hook_class = SyncPrincipalHook
     template_fields: Sequence[str] = aws_template_fields(
+        "transfer",
         "source_uri",
         "dest_uri",
         "sample",
@@ -59,13 +70,15 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
         "dest_region",
         "report_path",
     )
+    template_fields_renderers = {"transfer": "json"}
     ui_color = "#d8ecd3"
 
     def __init__(
         self,
         *,
-        source_uri: str,
-        dest_uri: str,
+        transfer: Mapping[str, Any] | str | None = None,
+        source_uri: str | None = None,
+        dest_uri: str | None = None,
         metadata: bool = False,
         tags: bool = False,
         size_only: bool = False,
@@ -80,6 +93,7 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.transfer = transfer
         self.source_uri = source_uri
         self.dest_uri = dest_uri
         self.metadata = metadata
@@ -98,6 +112,8 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
         """Every argument validated before any AWS call (raises InvalidInputError)."""
         if self.on_unverified not in ("fail", "warn"):
             raise InvalidInputError("on_unverified", f"{self.on_unverified!r} is not 'fail' or 'warn'")
+        if self.transfer not in (None, ""):
+            self._from_transfer()
         options = CheckOptions(
             metadata=self.metadata,
             tags=self.tags,
@@ -119,6 +135,24 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
                 str(self.dest_account_id) if self.dest_account_id else None, "dest_account_id"
             ),
         )
+
+    def _from_transfer(self) -> None:
+        """Locations, owners and regions of ``transfer`` (CopySpec.from_transfer, the one
+        translation); explicit arguments may narrow them, never point elsewhere."""
+        copy = CopySpec.from_transfer(
+            self.transfer,
+            source=self.source_uri or None,
+            destination=self.dest_uri or None,
+            source_account_id=str(self.source_account_id) if self.source_account_id else None,
+            dest_account_id=str(self.dest_account_id) if self.dest_account_id else None,
+            source_region=self.source_region or None,
+            dest_region=self.dest_region or None,
+        )
+        if self.tags and not copy.copy_tags:
+            raise InvalidInputError("tags", "the transfer does not copy tags (options.copy_tags: false)")
+        self.source_uri, self.dest_uri = copy.source.uri, copy.destination.uri
+        self.source_account_id, self.dest_account_id = copy.source_account_id, copy.dest_account_id
+        self.source_region, self.dest_region = copy.source_region, copy.dest_region
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the check; every core failure ends as the error table's retryable or permanent failure."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
@@ -40,15 +42,21 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
     names the statement and what it could not know). Every report also lists the layers it did
     not check (SCPs, permission boundaries, ...).
 
-    :param mode: ``"plan"``, ``"verify"`` (default) or ``"apply"``.
-    :param spec: the transfer spec as a mapping in the config-file format (templated); a string is
-        a template that must render to a mapping (``render_template_as_native_obj=True``). A relay
-        copy's spec (``source_principal_arn`` and ``dest_principal_arn``) plans, verifies and
-        applies both principals' policies (README, "Permissions for a relay copy").
-    :param spec_path: a YAML/JSON file holding the spec, instead of ``spec``.
+    :param mode: ``"plan"``, ``"verify"`` (default) or ``"apply"`` (templated).
+    :param transfer: the transfer spec in the ``s3xacct`` config format, as the copy and the KMS
+        sensor take it: a mapping, or a template such as ``"{{ var.json.s3xacct_transfer }}"``
+        that may render to the mapping, its JSON or its Python text (no
+        ``render_template_as_native_obj`` needed). A relay copy's spec (``source_principal_arn`` and
+        ``dest_principal_arn``) plans, verifies and applies both principals' policies (README,
+        "Permissions for a relay copy") (templated).
+    :param transfer_path: a YAML/JSON file holding the transfer spec, instead of ``transfer``
+        (templated).
+    :param spec: deprecated, use ``transfer`` (templated).
+    :param spec_path: deprecated, use ``transfer_path`` (templated).
     :param source_admin_conn_id: Airflow AWS connection allowed to read (and, for apply, write)
-        the source account's bucket and key policies.
-    :param dest_admin_conn_id: the same for the destination account (and the principal's IAM).
+        the source account's bucket and key policies (templated).
+    :param dest_admin_conn_id: the same for the destination account (and the principal's IAM)
+        (templated).
     :param probe: also probe live as the sync principal (``aws_conn_id``) to confirm the verdict;
         not available for a relay copy's spec yet (the task fails naming ``probe``).
     :param on_undetermined: ``"fail"`` (default) fails the task when no check is denied but some
@@ -57,19 +65,29 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
         guess, and the copy would then fail (or partly fail) at night instead. Choose ``"warn"``
         once you have read which statements are undetermined and accept that AWS decides them
         at run time. A denied check always fails.
+    :param aws_conn_id: the Airflow connection of the sync principal, whose role session policy
+        verify reads and as which ``probe`` runs; None or empty uses boto3's default credential
+        chain (templated).
+    :param region_name: AWS region for the clients; if empty, the connection's (templated).
+    :param verify: whether to verify SSL certificates: False skips verification, a path uses that CA
+        bundle; None uses botocore's default (templated).
+    :param botocore_config: the botocore client configuration, as a dict (``botocore.config.Config``'s
+        arguments).
     """
 
     aws_hook_class = SyncPrincipalHook
     template_fields: Sequence[str] = aws_template_fields(
-        "mode", "spec", "spec_path", "source_admin_conn_id", "dest_admin_conn_id"
+        "mode", "transfer", "transfer_path", "spec", "spec_path", "source_admin_conn_id", "dest_admin_conn_id"
     )
-    template_fields_renderers = {"spec": "json"}
+    template_fields_renderers = {"transfer": "json", "spec": "json"}
 
     def __init__(
         self,
         *,
         mode: Literal["plan", "verify", "apply"] = "verify",
-        spec: Mapping[str, Any] | str | None = None,  # a str is a template rendering to a mapping
+        transfer: Mapping[str, Any] | str | None = None,
+        transfer_path: str | None = None,
+        spec: Mapping[str, Any] | str | None = None,
         spec_path: str | None = None,
         source_admin_conn_id: str | None = None,
         dest_admin_conn_id: str | None = None,
@@ -78,6 +96,14 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # One name for the transfer across the provider's operators and sensor.
+        for old, new in (("spec", "transfer"), ("spec_path", "transfer_path")):
+            if {"spec": spec, "spec_path": spec_path}[old] is not None:
+                warnings.warn(
+                    f"{old} is deprecated: pass {new}", AirflowProviderDeprecationWarning, stacklevel=2
+                )
+        self.transfer = transfer
+        self.transfer_path = transfer_path
         self.on_undetermined = on_undetermined
         self.mode = mode
         self.spec = spec
@@ -91,15 +117,24 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
             raise InvalidInputError("mode", f"{self.mode!r} is not one of plan, verify, apply")
         if self.on_undetermined not in ("fail", "warn"):
             raise InvalidInputError("on_undetermined", f"{self.on_undetermined!r} is not one of fail, warn")
-        if bool(self.spec) == bool(self.spec_path):
-            raise InvalidInputError("spec", "give exactly one of spec (a mapping) or spec_path (a file)")
-        if self.spec_path:
-            return TransferSpec.from_file(self.spec_path)
-        if not isinstance(self.spec, Mapping):
-            raise InvalidInputError(
-                "spec", "must render to a mapping; set render_template_as_native_obj=True on the DAG"
+        given = {
+            name: value
+            for name, value in (
+                ("transfer", self.transfer),
+                ("transfer_path", self.transfer_path),
+                ("spec", self.spec),
+                ("spec_path", self.spec_path),
             )
-        return TransferSpec.create(dict(self.spec))
+            if value not in (None, "")
+        }
+        if len(given) != 1:
+            raise InvalidInputError(
+                "transfer", "give exactly one of transfer (the spec) or transfer_path (a YAML/JSON file)"
+            )
+        ((name, value),) = given.items()
+        if name.endswith("_path"):
+            return TransferSpec.from_file(value)
+        return TransferSpec.parse(value, name)
 
     def _admins(self, spec: TransferSpec) -> AccountAdmins:
         def factory(conn_id: str | None) -> Any:

@@ -26,6 +26,8 @@ from airflow_provider_s3xacct.kms.probes import (
     validate_plans,
 )
 from airflow_provider_s3xacct.operators.errors import failure, task_failures
+from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.transfer.spec import CopySpec
 from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger
 
 if TYPE_CHECKING:
@@ -53,11 +55,19 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
     default (``timeout``), checking every 30 seconds (``poke_interval``): long enough for IAM and
     key-policy changes to propagate, short enough that a nightly run is not held all night.
 
-    :param key_arns: key ARNs to probe (templated).
+    :param transfer: the transfer spec in the ``s3xacct`` config format, as the copy and the
+        permissions task take it (a mapping, or a template such as
+        ``"{{ var.json.s3xacct_transfer }}"`` rendering to it, its JSON or its Python text). It
+        gives the destination key (probed for ``generate_data_key`` in the destination region), the
+        source prefix to discover the source keys under (probed for ``decrypt`` in the source
+        region) and both regions; the arguments below then narrow it and must agree with it
+        (templated).
+    :param key_arns: key ARNs to probe; with ``transfer``, keys it names (templated).
     :param operations: ``decrypt`` and/or ``generate_data_key`` for every key, or a mapping
-        key ARN -> operations.
+        key ARN -> operations (default ``decrypt``; with ``transfer``, ``generate_data_key`` on its
+        destination key) (templated).
     :param sample_objects: key ARN -> ``s3://bucket/key`` of an object encrypted under it, for the
-        decrypt probe.
+        decrypt probe (templated).
     :param discover_keys_from: ``s3://bucket/prefix`` whose objects are sampled (HEAD) to find the
         keys really in use; each found key is probed for ``decrypt`` with a sample object (templated).
     :param discover_sample_size: how many objects under ``discover_keys_from`` to HEAD.
@@ -68,23 +78,35 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         where S3 will use it. Defaults to ``bucket_region`` (templated).
     :param deferrable: wait on the triggerer instead of a worker slot. A network error during a
         check is not a verdict: the sensor checks again at the next poke (or trigger round); an
-        error of the trigger itself fails the task retryably.
+        error of the trigger itself fails the task retryably. Default: the ``[operators]
+        default_deferrable`` option.
     :param check_before_defer: with ``deferrable``, probe once on the worker first, so a run whose
         access is already there (the usual case) finishes without a trip to the triggerer. False
         hands every check to the triggerer, the wait then shows as deferred from the start.
+    :param aws_conn_id: the Airflow connection of the sync principal; None or empty uses boto3's
+        default credential chain (environment, instance profile, ...) (templated).
+    :param region_name: AWS region for the clients; if empty, the connection's (templated).
+    :param verify: whether to verify SSL certificates: False skips verification, a path uses that CA
+        bundle; None uses botocore's default (templated).
+    :param botocore_config: the botocore client configuration, as a dict (``botocore.config.Config``'s
+        arguments).
     """
 
     aws_hook_class = SyncPrincipalHook
     template_fields: Sequence[str] = aws_template_fields(
-        "key_arns", "operations", "sample_objects", "discover_keys_from", "bucket_region", "source_region"
+        "transfer",
+        "key_arns",
+        "operations", "sample_objects", "discover_keys_from", "bucket_region", "source_region"
     )
+    template_fields_renderers = {"transfer": "json"}
     ui_color = "#e8d8f5"
 
     def __init__(
         self,
         *,
+        transfer: Mapping[str, Any] | str | None = None,
         key_arns: str | Sequence[str] = (),
-        operations: str | Sequence[str] | Mapping[str, Sequence[str]] = ("decrypt",),
+        operations: str | Sequence[str] | Mapping[str, Sequence[str]] | None = None,
         sample_objects: Mapping[str, str] | None = None,
         discover_keys_from: str | None = None,
         discover_sample_size: int = 100,
@@ -97,6 +119,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         kwargs.setdefault("poke_interval", 30)
         kwargs.setdefault("timeout", 30 * 60)
         super().__init__(**kwargs)
+        self.transfer = transfer
         self.key_arns = key_arns
         self.operations = operations
         self.sample_objects = sample_objects
@@ -112,7 +135,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
     # -- planning (once per task run; validation before any AWS call) ----------------------------
 
     def _operations_for(self, key_arn: str) -> tuple[str, ...]:
-        ops = self.operations
+        ops = self.operations if self.operations is not None else ("decrypt",)
         if isinstance(ops, Mapping):
             return normalise_operations(ops.get(key_arn, ("decrypt",)))
         return normalise_operations(ops)
@@ -122,9 +145,40 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         with task_failures():
             return self._build_plans()
 
+    def _from_transfer(self) -> None:
+        """Fill the probe settings from ``transfer`` (CopySpec.from_transfer, the one translation),
+        so the sensor probes the keys and regions the copy will use; explicit arguments must agree."""
+        if self.transfer in (None, ""):
+            return
+        given = {"source_uri": "discover_keys_from", "dest_region": "bucket_region", "source_region": "source_region"}
+        try:
+            copy = CopySpec.from_transfer(
+                self.transfer,
+                source=self.discover_keys_from or None,
+                dest_region=self.bucket_region or None,
+                source_region=self.source_region or None,
+            )
+        except InvalidInputError as exc:
+            raise InvalidInputError(given.get(exc.field, exc.field), str(exc)[len(exc.field) + 2 :]) from None
+        named = {a for a in (copy.dest_kms_key_id, *TransferSpec.parse(self.transfer).source.kms_key_arns) if a}
+        explicit = [self.key_arns] if isinstance(self.key_arns, str) else list(self.key_arns or ())
+        for arn in explicit:
+            if arn and arn != "None" and arn not in named:
+                raise InvalidInputError(
+                    "key_arns", f"{arn!r} is not a key of the transfer (destination.kms_key_arn, source.kms_key_arns)"
+                )
+        if not explicit and copy.dest_kms_key_id:
+            self.key_arns = [copy.dest_kms_key_id]
+            if self.operations is None:
+                self.operations = {copy.dest_kms_key_id: ("generate_data_key",)}
+        self.discover_keys_from = copy.source.uri
+        self.bucket_region = copy.dest_region
+        self.source_region = copy.source_region
+
     def _build_plans(self) -> list[KeyProbePlan]:
         if self._plans is not None:
             return self._plans
+        self._from_transfer()
         arns = [self.key_arns] if isinstance(self.key_arns, str) else list(self.key_arns or ())
         arns = [a for a in arns if a and a != "None"]  # a null key rendered by a template means "none"
         samples = dict(self.sample_objects or {})

@@ -9,10 +9,12 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+import requests
 
 from demo import stack
-from demo.airflow_env import REPO, airflow_env, apply_permissions, latest_xcom, prepare_database, run
+from demo.airflow_env import REPO, airflow_env, apply_permissions, latest_xcom, prepare_database, run, transfer
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,8 @@ def test_manual_dag_form_rejects_bad_input(dagbag: Any) -> None:
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("airflow")
-    with stack.moto_server() as endpoint:
+    # Behind demo.counting_server, so a test can read what each task sent on the wire.
+    with stack.moto_server(counting=True) as endpoint:
         accounts = stack.seed(endpoint, objects=40)
         env = airflow_env(accounts, home)
         apply_permissions(accounts, env, home)
@@ -182,6 +185,110 @@ def test_sharded_sync_covers_every_key_once(local_stack: dict[str, Any]) -> None
     totals = latest_xcom(local_stack["home"], "s3xacct_sharded_sync", "aggregate")
     assert totals["shards"] == 4 and totals["copied"] == local_stack["accounts"].total_objects
     assert totals["listed"] == totals["copied"] and totals["failed"] == 0
+
+
+def _wire(endpoint: str) -> list[dict[str, Any]]:
+    """Every S3 request the server saw since the last reset, as demo.counting_server records it."""
+    return list(requests.get(f"{endpoint}/__bench__/requests", timeout=10).json())
+
+
+def _signer(endpoint: str, access_key: str) -> str:
+    """Whose credentials signed a request (moto's STS answers for an access key id alone)."""
+    sts = boto3.client(
+        "sts",
+        region_name=stack.REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key="not-checked",
+    )
+    return str(sts.get_caller_identity()["Arn"])
+
+
+def _run_with_transfer(ctx: dict[str, Any], variable: dict[str, Any]) -> list[dict[str, Any]]:
+    """Apply ``variable``'s policies, set it as the Variable, run the nightly DAG once; the wire."""
+    home = ctx["home"]
+    (home / "variable.json").write_text(json.dumps(variable))
+    run(
+        [
+            "s3xacct",
+            "apply",
+            "--config",
+            str(home / "variable.json"),
+            "--json",
+            "--source-admin-role-arn",
+            f"arn:aws:iam::{stack.SOURCE_ACCOUNT}:role/{stack.ADMIN_ROLE}",
+            "--dest-admin-role-arn",
+            f"arn:aws:iam::{stack.DEST_ACCOUNT}:role/{stack.ADMIN_ROLE}",
+        ],
+        ctx["env"],
+    )
+    requests.get(f"{ctx['endpoint']}/__bench__/reset", timeout=10).raise_for_status()
+    env = dict(ctx["env"], AIRFLOW_VAR_S3XACCT_TRANSFER=json.dumps(variable))
+    run(["airflow", "dags", "test", "s3xacct_nightly_sync"], env)
+    return _wire(ctx["endpoint"])
+
+
+@pytest.mark.e2e
+def test_nightly_run_acts_on_the_variables_options(local_stack: dict[str, Any]) -> None:
+    """Issue 18: verify, the KMS sensor and the copy of one run act on the one transfer the Variable
+    holds, its options included (before, the copy took sync/no delete/tags at parse time).
+
+    The Variable narrows the source to ``exports/00/``, lands under ``options/``, and says
+    ``mode: sync``, ``delete: true``, ``copy_tags: false``. (``mode: copy`` with ``delete: true`` is
+    refused by every task: a copy never deletes; see test_transfer_spec.py.)
+    """
+    accounts, endpoint = local_stack["accounts"], local_stack["endpoint"]
+    variable = transfer(accounts)
+    variable["source"]["prefix"] = "exports/00/"
+    variable["destination"]["prefix"] = "options/"
+    variable["options"].update(mode="sync", delete=True, copy_tags=False)
+    src = stack.session(endpoint, stack.SOURCE_ACCOUNT).client("s3", endpoint_url=endpoint)
+    dst = stack.session(endpoint, stack.DEST_ACCOUNT).client("s3", endpoint_url=endpoint)
+    source_keys = sorted(listing(endpoint, stack.SOURCE_BUCKET, "exports/00/"))
+    tagged = source_keys[0]
+    src.put_object_tagging(
+        Bucket=stack.SOURCE_BUCKET,
+        Key="exports/00/" + tagged,
+        Tagging={"TagSet": [{"Key": "owner", "Value": "vendor"}]},
+    )
+    dst.put_object(Bucket=stack.DEST_BUCKET, Key="options/stale.csv", Body=b"gone from the source")
+    try:
+        wire = _run_with_transfer(local_stack, variable)
+    finally:  # the other tests' permissions (the demo transfer: tags, no delete) back in place
+        apply_permissions(accounts, local_stack["env"], local_stack["home"])
+
+    # verify evaluated the requests of this transfer: deletes, no tagging.
+    verify = latest_xcom(local_stack["home"], "s3xacct_nightly_sync", "sync.verify_permissions")
+    actions = {check["action"] for check in verify["checks"]}
+    assert verify["verdict"] == "allowed"
+    assert "s3:DeleteObject" in actions and not {a for a in actions if "Tagging" in a}
+    assert {c["resource"] for c in verify["checks"] if c["action"] == "s3:GetObject"} == {
+        f"arn:aws:s3:::{stack.SOURCE_BUCKET}/exports/00/*"
+    }
+    # The sensor discovered the keys under the Variable's source prefix (HEADs there only) and
+    # probed the Variable's destination key.
+    kms = latest_xcom(local_stack["home"], "s3xacct_nightly_sync", "sync.kms_access")
+    assert {k["key_arn"] for k in kms} == {
+        accounts.dest_key_arn,
+        accounts.source_key_arn,
+        accounts.source_key2_arn,
+    }
+    assert [k["operations"] for k in kms if k["key_arn"] == accounts.dest_key_arn] == [
+        {"generate_data_key": True}
+    ]
+    heads = [r["path"] for r in wire if r["op"] == "HeadObject" and r["path"].startswith(f"/{stack.SOURCE_BUCKET}/")]
+    assert heads and all(p.startswith(f"/{stack.SOURCE_BUCKET}/exports/00/") for p in heads)
+    # The copy: every source object of the prefix, the stale one deleted, no tags read or written.
+    summary = latest_xcom(local_stack["home"], "s3xacct_nightly_sync", "sync.copy")
+    assert summary["copied"] == len(source_keys) and summary["deleted"] == 1 and summary["failed"] == 0
+    assert sorted(listing(endpoint, stack.DEST_BUCKET, "options/")) == source_keys
+    assert dst.get_object_tagging(Bucket=stack.DEST_BUCKET, Key="options/" + tagged)["TagSet"] == []
+    ops = [r["op"] for r in wire]
+    assert "GetObjectTagging" not in ops and "PutObjectTagging" not in ops
+    copies = [r for r in wire if r["op"] == "CopyObject"]
+    assert len(copies) == len(source_keys)
+    assert all(r["headers"].get("x-amz-tagging-directive") == "REPLACE" for r in copies)
+    assert "DeleteObjects" in ops or "DeleteObject" in ops
 
 
 def test_demo_module_is_runnable() -> None:

@@ -273,6 +273,9 @@ class CopySpec(BaseModel):
         spec = TransferSpec.parse(transfer, field)
         given = {name: value for name, value in overrides.items() if value is not None}
         fields: dict[str, Any] = {**transfer_copy_fields(spec), **given}
+        if given.get("mode") == "copy" and "delete" not in given:
+            fields["delete"] = False  # narrowed to a copy: the transfer's sync delete has nothing to do
+        _check_same(given, spec, field)  # first: a region or key elsewhere is the conflict, not the symptom
         copy = cls.create(**fields)
         _check_within(copy, spec, set(given), field)
         return copy
@@ -343,15 +346,35 @@ def transfer_copy_fields(spec: TransferSpec) -> dict[str, Any]:
     }
 
 
+def _conflict(name: str, what: str, field: str) -> InvalidInputError:
+    return InvalidInputError(
+        name,
+        f"{what}: the copy may narrow the transfer ``{field}`` (what verify checked and its policies "
+        f"grant), never widen it; drop {name} or change the transfer",
+    )
+
+
+def _check_same(given: dict[str, Any], spec: TransferSpec, field: str) -> None:
+    """Accounts, regions, the destination key and the ACL: an explicit one must be the transfer's."""
+    same = {
+        "source_account_id": ("source.account_id", spec.source.account_id),
+        "dest_account_id": ("destination.account_id", spec.destination.account_id),
+        "source_region": ("source.region", spec.source.region),
+        "dest_region": ("destination.region", spec.destination.region),
+        "dest_kms_key_id": ("destination.kms_key_arn", spec.destination.kms_key_arn),
+        "acl": ("options.acl", spec.options.acl),
+    }
+    for name, (where, expected) in same.items():
+        # str(): native rendering turns a 12-digit account id into an int.
+        if name in given and str(given[name]) != str(expected):
+            raise _conflict(name, f"{given[name]!r} differs from the transfer's {where} {expected!r}", field)
+
+
 def _check_within(copy: CopySpec, spec: TransferSpec, given: set[str], field: str) -> None:
     """Refuse an explicit argument that makes the copy do what the transfer's policies do not grant."""
 
     def conflict(name: str, what: str) -> InvalidInputError:
-        return InvalidInputError(
-            name,
-            f"{what}: the copy may narrow the transfer ``{field}`` (what verify checked and its policies "
-            f"grant), never widen it; drop {name} or change the transfer",
-        )
+        return _conflict(name, what, field)
 
     for name, location, side in (
         ("source", copy.source, spec.source),
@@ -364,17 +387,6 @@ def _check_within(copy: CopySpec, spec: TransferSpec, given: set[str], field: st
                 f"{'source' if name == 'source' else 'dest'}_uri",
                 f"{location.uri} is outside the transfer's {name} s3://{side.bucket}/{side.prefix}",
             )
-    same = {
-        "source_account_id": ("source.account_id", copy.source_account_id, spec.source.account_id),
-        "dest_account_id": ("destination.account_id", copy.dest_account_id, spec.destination.account_id),
-        "source_region": ("source.region", copy.source_region, spec.source.region),
-        "dest_region": ("destination.region", copy.dest_region, spec.destination.region),
-        "dest_kms_key_id": ("destination.kms_key_arn", copy.dest_kms_key_id, spec.destination.kms_key_arn),
-        "acl": ("options.acl", copy.acl, spec.options.acl),
-    }
-    for name, (where, value, expected) in same.items():
-        if name in given and value != expected:
-            raise conflict(name, f"{value!r} differs from the transfer's {where} {expected!r}")
     widening = (
         ("mode", copy.mode == "sync" and spec.options.mode == "copy", "options.mode: copy"),
         ("delete", copy.delete and not spec.options.delete, "options.delete: false"),

@@ -40,7 +40,7 @@ def cross_account_sync(
     :param source_admin_conn_id: connection that may read the source account's policies (verify).
     :param dest_admin_conn_id: connection that may read the destination account's policies (verify).
     :param outlets: the Assets (Datasets on Airflow 2) the copy task updates, e.g.
-        ``[Asset("s3://analytics-landing/vendor/")]``. Airflow fixes outlets when it parses the DAG,
+        ``[Asset("s3://landing-bucket/vendor/")]``. Airflow fixes outlets when it parses the DAG,
         before any template renders, so they cannot come from a Variable: give the destination
         the transfer writes to, and downstream DAGs schedule on the same Asset.
     :param deferrable: passed to the KMS sensor; None keeps its default.

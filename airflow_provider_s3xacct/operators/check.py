@@ -124,8 +124,8 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
             concurrency=self.concurrency,
         )
         return (
-            S3Location.parse(self.source_uri, "source_uri"),
-            S3Location.parse(self.dest_uri, "dest_uri"),
+            S3Location.parse(self.source_uri or "", "source_uri"),
+            S3Location.parse(self.dest_uri or "", "dest_uri"),
             options,
             # Native template rendering turns a 12-digit id into an int.
             validate_account_id(

@@ -133,7 +133,7 @@ class CrossAccountPermissionsOperator(AwsBaseOperator[SyncPrincipalHook]):
             )
         ((name, value),) = given.items()
         if name.endswith("_path"):
-            return TransferSpec.from_file(value)
+            return TransferSpec.from_file(str(value))
         return TransferSpec.parse(value, name)
 
     def _admins(self, spec: TransferSpec) -> AccountAdmins:

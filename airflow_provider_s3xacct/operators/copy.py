@@ -152,6 +152,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         "dest_kms_key_id",
         "mode",
         "delete",
+        "copy_tags",
         "max_delete",
         "dry_run_only",
         "concurrency",

@@ -29,10 +29,13 @@ class KmsAccessTrigger(BaseTrigger):
     :param principal_account: the sync principal's account, to recognise cross-account keys.
     :param poll_interval: seconds between rounds.
     :param max_attempts: rounds before ``timeout``.
-    :param aws_conn_id: the sync principal's connection.
-    :param region_name: default region of its clients.
-    :param verify: TLS verification, as the amazon provider's hooks take it.
-    :param botocore_config: botocore client configuration, as a dict.
+    :param aws_conn_id: the Airflow connection of the sync principal; None or empty uses boto3's
+        default credential chain (environment, instance profile, ...).
+    :param region_name: AWS region for the clients; if empty, the connection's.
+    :param verify: whether to verify SSL certificates: False skips verification, a path uses that CA
+        bundle; None uses botocore's default.
+    :param botocore_config: the botocore client configuration, as a dict (``botocore.config.Config``'s
+        arguments).
     """
 
     def __init__(

@@ -19,8 +19,8 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     default_args={**DEFAULT_ARGS, "retries": 1},
-    # Native rendering keeps a null key None (not the string "None") and booleans booleans.
-    render_template_as_native_obj=True,
+    # No native rendering: the operators read a rendered null key ("None") as no key and
+    # "True"/"False" as booleans, so the form works the same on every Airflow.
     tags=["s3xacct", "manual"],
     params={
         "source_uri": Param(

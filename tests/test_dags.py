@@ -72,7 +72,7 @@ def test_manual_dag_form_rejects_bad_input(dagbag: Any) -> None:
     dag = dagbag.dags["s3xacct_manual_copy"]
     ParamsDict = type(dag.params)  # airflow.sdk's on Airflow 3, airflow.models.param's on 2.11
     # No schedule: a NullTimetable (Airflow 2.11 has no DAG.schedule attribute, only the timetable).
-    assert type(dag.timetable).__name__ == "NullTimetable" and dag.render_template_as_native_obj
+    assert type(dag.timetable).__name__ == "NullTimetable" and not dag.render_template_as_native_obj
     good = ParamsDict(dag.params)
     good.validate()
     for name, value in (

@@ -289,6 +289,48 @@ def test_nightly_run_acts_on_the_variables_options(local_stack: dict[str, Any]) 
     assert len(copies) == len(source_keys)
     assert all(r["headers"].get("x-amz-tagging-directive") == "REPLACE" for r in copies)
     assert "DeleteObjects" in ops or "DeleteObject" in ops
+    # sync: verify required, and the copy made, the destination listing.
+    assert f"arn:aws:s3:::{stack.DEST_BUCKET}" in _listing_checks(verify)
+    assert _dest_listings_by_principal(endpoint, wire, accounts.principal_arn)
+
+
+def _listing_checks(verify: dict[str, Any]) -> set[str]:
+    """The buckets verify required s3:ListBucket on."""
+    return {c["resource"] for c in verify["checks"] if c["action"] == "s3:ListBucket"}
+
+
+def _dest_listings_by_principal(endpoint: str, wire: list[dict[str, Any]], principal_arn: str) -> list[str]:
+    """Bucket-level GETs on the destination bucket signed by the sync principal (not the admins)."""
+    role = principal_arn.split("/")[-1]
+    return [
+        r["path"]
+        for r in wire
+        if r["op"] == "ListObjects"
+        and r["path"].rstrip("/") == f"/{stack.DEST_BUCKET}"
+        and f"assumed-role/{role}/" in _signer(endpoint, r["access_key"])
+    ]
+
+
+@pytest.mark.e2e
+def test_nightly_run_in_copy_mode_never_lists_the_destination(local_stack: dict[str, Any]) -> None:
+    """``mode: copy`` in the Variable: verify requires no destination ListBucket and the copy
+    sends none (before, the copy ran in sync mode and listed it whatever the Variable said)."""
+    accounts, endpoint = local_stack["accounts"], local_stack["endpoint"]
+    variable = transfer(accounts)
+    variable["source"]["prefix"] = "exports/01/"
+    variable["destination"]["prefix"] = "copymode/"
+    variable["options"].update(mode="copy", delete=False, copy_tags=False)
+    try:
+        wire = _run_with_transfer(local_stack, variable)
+    finally:
+        apply_permissions(accounts, local_stack["env"], local_stack["home"])
+    verify = latest_xcom(local_stack["home"], "s3xacct_nightly_sync", "sync.verify_permissions")
+    assert verify["verdict"] == "allowed"
+    assert _listing_checks(verify) == {f"arn:aws:s3:::{stack.SOURCE_BUCKET}"}
+    summary = latest_xcom(local_stack["home"], "s3xacct_nightly_sync", "sync.copy")
+    copied = listing(endpoint, stack.DEST_BUCKET, "copymode/")
+    assert summary["copied"] == len(copied) > 0 and summary["failed"] == 0
+    assert _dest_listings_by_principal(endpoint, wire, accounts.principal_arn) == []
 
 
 def test_demo_module_is_runnable() -> None:

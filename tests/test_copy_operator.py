@@ -89,13 +89,14 @@ def test_bad_input_fails_without_retry_before_any_call(monkeypatch: pytest.Monke
 
 
 def test_both_uri_and_bucket_is_refused() -> None:
-    op = CrossAccountS3CopyOperator(
-        task_id="copy",
-        source_uri="s3://src-bucket/x",
-        source_bucket="src-bucket",
-        dest_uri="s3://dst-bucket/",
-        aws_conn_id=None,
-    )
+    with pytest.warns(DeprecationWarning, match="pass source_uri="):  # the pair is deprecated
+        op = CrossAccountS3CopyOperator(
+            task_id="copy",
+            source_uri="s3://src-bucket/x",
+            source_bucket="src-bucket",
+            dest_uri="s3://dst-bucket/",
+            aws_conn_id=None,
+        )
     with pytest.raises(AirflowFailException, match="source_uri: give either"):
         op.execute({})  # type: ignore[arg-type]
 

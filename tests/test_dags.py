@@ -14,7 +14,15 @@ import pytest
 import requests
 
 from demo import stack
-from demo.airflow_env import REPO, airflow_env, apply_permissions, latest_xcom, prepare_database, run, transfer
+from demo.airflow_env import (
+    REPO,
+    airflow_env,
+    apply_permissions,
+    latest_xcom,
+    prepare_database,
+    run,
+    transfer,
+)
 
 
 @pytest.fixture(scope="module")

@@ -60,9 +60,9 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param dest_prefix: deprecated, use ``dest_uri`` (templated).
     :param mode: ``"copy"`` copies every object, ``"sync"`` only new or changed ones. Default: the
         transfer's ``options.mode``, else ``"copy"`` (templated).
-    :param dest_kms_key_id: the destination KMS key ARN every copy is encrypted under; None keeps
-        the bucket's default encryption. Default: the transfer's ``destination.kms_key_arn``
-        (templated).
+    :param dest_kms_key_id: the destination KMS key every copy is encrypted under: key ARN, alias
+        ARN, key id or alias name (resolved to the key ARN before copying); None keeps the bucket's
+        default encryption. Default: the transfer's ``destination.kms_key_arn`` (templated).
     :param bucket_key_enabled: set the S3 Bucket Key on the copies (only with ``dest_kms_key_id``).
     :param delete: with ``mode="sync"``, also delete destination objects gone from the source,
         within ``max_delete``. Default: the transfer's ``options.delete``, else False (templated).
@@ -489,12 +489,21 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
 
         if self._spec is not None:
             source, destination = self._spec.source, self._spec.destination
+        elif self.transfer not in (None, ""):  # START: the transfer's locations, narrowed as given
+            spec = CopySpec.from_transfer(
+                self.transfer,
+                source=self._location(self.source_uri, self.source_bucket, self.source_prefix, "source_uri", False),
+                destination=self._location(self.dest_uri, self.dest_bucket, self.dest_prefix, "dest_uri", False),
+            )
+            source, destination = spec.source, spec.destination
         else:  # START: the rendered locations only (no SSE-C Variable read, no AWS call)
             source = S3Location.parse(
-                self._location(self.source_uri, self.source_bucket, self.source_prefix, "source_uri"), "source_uri"
+                self._location(self.source_uri, self.source_bucket, self.source_prefix, "source_uri", True) or "",
+                "source_uri",
             )
             destination = S3Location.parse(
-                self._location(self.dest_uri, self.dest_bucket, self.dest_prefix, "dest_uri"), "dest_uri"
+                self._location(self.dest_uri, self.dest_bucket, self.dest_prefix, "dest_uri", True) or "",
+                "dest_uri",
             )
         return OperatorLineage(
             inputs=[Dataset(namespace=f"s3://{source.bucket}", name=source.prefix or "/")],

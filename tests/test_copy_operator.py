@@ -164,8 +164,7 @@ def test_openlineage_start_event_carries_the_datasets_without_any_aws_call(monke
 
     op = CrossAccountS3CopyOperator(
         task_id="copy",
-        source_bucket="src-bucket",
-        source_prefix="data",
+        source_uri="s3://src-bucket/data",
         dest_uri="s3://dst-bucket/copy/",
         sse_c_copy_source_key_variable="secret-key",  # START must not read it
         aws_conn_id=None,

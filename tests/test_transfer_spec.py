@@ -192,3 +192,11 @@ def test_the_check_operator_takes_locations_from_the_transfer(monkeypatch: pytes
     _no_aws(monkeypatch, tags)
     with pytest.raises(AirflowFailException, match="tags: the transfer does not copy tags"):
         tags.execute({})  # type: ignore[arg-type]
+
+
+def test_lineage_on_start_comes_from_the_transfer(monkeypatch: pytest.MonkeyPatch) -> None:
+    op = CrossAccountS3CopyOperator(task_id="copy", transfer=json.dumps(transfer()), dest_uri="s3://analytics-landing/vendor/x/")
+    _no_aws(monkeypatch, op)
+    lineage = op.get_openlineage_facets_on_start()
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("s3://vendor-exports", "exports/")]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [("s3://analytics-landing", "vendor/x/")]

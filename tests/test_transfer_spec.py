@@ -12,15 +12,25 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.compat import AirflowFailException
 from airflow_provider_s3xacct.operators import (
     CrossAccountCheckOperator,
     CrossAccountPermissionsOperator,
     CrossAccountS3CopyOperator,
 )
+from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.sensors import KmsAccessSensor
-from airflow_provider_s3xacct.transfer.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.spec import CopySpec
+from airflow_provider_s3xacct.transfer.spec import CopySpec as _CopySpec
+
+
+class CopySpec:
+    """The operators' path: TransferSpec.parse (the rendered text or mapping), then the translation."""
+
+    @staticmethod
+    def from_transfer(rendered: Any, **overrides: Any) -> _CopySpec:
+        return _CopySpec.from_transfer(TransferSpec.parse(rendered), **overrides)
+
 
 DEST_KEY = "arn:aws:kms:eu-west-1:222222222222:key/dest"
 SOURCE_KEY = "arn:aws:kms:us-east-1:111111111111:key/src"

@@ -12,6 +12,7 @@ from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.aws.locations import S3Location, validate_account_id
 from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.operators.errors import failure, task_failures
+from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.transfer.check import Checker, CheckOptions, CheckReport
 from airflow_provider_s3xacct.transfer.spec import CopySpec
 
@@ -140,7 +141,7 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
         """Locations, owners and regions of ``transfer`` (CopySpec.from_transfer, the one
         translation); explicit arguments may narrow them, never point elsewhere."""
         copy = CopySpec.from_transfer(
-            self.transfer,
+            TransferSpec.parse(self.transfer),
             source=self.source_uri or None,
             destination=self.dest_uri or None,
             source_account_id=str(self.source_account_id) if self.source_account_id else None,

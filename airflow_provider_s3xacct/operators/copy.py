@@ -16,6 +16,7 @@ from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
 from airflow_provider_s3xacct.links.s3 import S3DestinationLink
 from airflow_provider_s3xacct.operators.errors import failure, invalid_input, task_failures
 from airflow_provider_s3xacct.operators.progress import ProgressLogger
+from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.transfer.clients import bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
 from airflow_provider_s3xacct.transfer.report import CopyReport
@@ -377,7 +378,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             # None is "not given": the spec's default, or the transfer's value.
             arguments = {name: value for name, value in arguments.items() if value is not None}
             spec = (
-                CopySpec.from_transfer(self.transfer, **arguments) if given else CopySpec.create(**arguments)
+                CopySpec.from_transfer(TransferSpec.parse(self.transfer), **arguments) if given else CopySpec.create(**arguments)
             )
         for warning in caught:
             self.log.warning("%s", warning.message)
@@ -491,7 +492,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             source, destination = self._spec.source, self._spec.destination
         elif self.transfer not in (None, ""):  # START: the transfer's locations, narrowed as given
             spec = CopySpec.from_transfer(
-                self.transfer,
+                TransferSpec.parse(self.transfer),
                 source=self._location(self.source_uri, self.source_bucket, self.source_prefix, "source_uri", False),
                 destination=self._location(self.dest_uri, self.dest_bucket, self.dest_prefix, "dest_uri", False),
             )

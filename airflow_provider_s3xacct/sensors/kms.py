@@ -153,7 +153,7 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         given = {"source_uri": "discover_keys_from", "dest_region": "bucket_region", "source_region": "source_region"}
         try:
             copy = CopySpec.from_transfer(
-                self.transfer,
+                TransferSpec.parse(self.transfer),
                 source=self.discover_keys_from or None,
                 dest_region=self.bucket_region or None,
                 source_region=self.source_region or None,

@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -32,9 +32,6 @@ from airflow_provider_s3xacct.transfer.filters import (
     parse_size,
     rules_from,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_s3xacct.permissions.spec import TransferSpec
 
 MIB = 1024**2
 GIB = 1024**3
@@ -258,8 +255,8 @@ class CopySpec(BaseModel):
     def from_transfer(cls, transfer: Any, field: str = "transfer", **overrides: Any) -> CopySpec:
         """The copy of a transfer spec (the ``s3xacct`` config format): the one translation.
 
-        ``transfer`` is a :class:`TransferSpec`, its mapping or that mapping's text (see
-        :meth:`TransferSpec.parse`). Locations, accounts, regions, the destination key and the
+        ``transfer`` is a ``permissions.spec.TransferSpec`` (``TransferSpec.parse`` reads a
+        rendered mapping or its text). Locations, accounts, regions, the destination key and the
         options ``mode``, ``delete``, ``copy_tags`` and ``acl`` come from it, so the copy does what
         ``verify`` checked. ``overrides`` are :meth:`create`'s arguments (None means "not given"):
         they may narrow the transfer, never widen it beyond what its policies grant — a prefix
@@ -268,9 +265,7 @@ class CopySpec(BaseModel):
         the transfer does not have) raises :class:`InvalidInputError` naming the argument and the
         transfer's field.
         """
-        from airflow_provider_s3xacct.permissions.spec import TransferSpec
-
-        spec = TransferSpec.parse(transfer, field)
+        spec = transfer  # parsed by the caller: permissions/ sits above transfer/ in the layers
         given = {name: value for name, value in overrides.items() if value is not None}
         fields: dict[str, Any] = {**transfer_copy_fields(spec), **given}
         if given.get("mode") == "copy" and "delete" not in given:
@@ -329,7 +324,7 @@ class CopySpec(BaseModel):
         return min(COPY_OBJECT_LIMIT, max(MIN_PART_SIZE, needed, min(whole_mib, AUTO_MAX_PART_SIZE)))
 
 
-def transfer_copy_fields(spec: TransferSpec) -> dict[str, Any]:
+def transfer_copy_fields(spec: Any) -> dict[str, Any]:
     """:meth:`CopySpec.create`'s arguments for what a transfer spec says about the copy."""
     return {
         "source": f"s3://{spec.source.bucket}/{spec.source.prefix}",
@@ -354,7 +349,7 @@ def _conflict(name: str, what: str, field: str) -> InvalidInputError:
     )
 
 
-def _check_same(given: dict[str, Any], spec: TransferSpec, field: str) -> None:
+def _check_same(given: dict[str, Any], spec: Any, field: str) -> None:
     """Accounts, regions, the destination key and the ACL: an explicit one must be the transfer's."""
     same = {
         "source_account_id": ("source.account_id", spec.source.account_id),
@@ -370,7 +365,7 @@ def _check_same(given: dict[str, Any], spec: TransferSpec, field: str) -> None:
             raise _conflict(name, f"{given[name]!r} differs from the transfer's {where} {expected!r}", field)
 
 
-def _check_within(copy: CopySpec, spec: TransferSpec, given: set[str], field: str) -> None:
+def _check_within(copy: CopySpec, spec: Any, given: set[str], field: str) -> None:
     """Refuse an explicit argument that makes the copy do what the transfer's policies do not grant."""
 
     def conflict(name: str, what: str) -> InvalidInputError:

@@ -8,6 +8,7 @@ from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_co
 from airflow_provider_s3xacct.transfer.engine import TransferEngine
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import CopySpec
+from airflow_provider_s3xacct.transfer.pages import ENTRIES
 from tests.aws_world import World
 from tests.faults.helpers import fault
 
@@ -45,8 +46,10 @@ def test_a_key_written_between_the_two_listings_is_not_deleted(world: World) -> 
     dest = world.principal.client("s3", config=engine_config(4), endpoint_url=world.endpoint_url)
     written: list[str] = []
 
-    def write_after_source_listing(**_: Any) -> None:
-        if not written:
+    def write_after_source_listing(parsed: dict[str, Any], **_: Any) -> None:
+        # A page of the key listing, not the parallel listing's first (delimiter) probe, whose
+        # entries are not used: only once the source listing has passed "10b" does it matter.
+        if not written and ENTRIES in parsed:
             written.append("10b")
             world.put("data/10b", b"new")
             world.dst_s3.put_object(Bucket=world.dest_bucket, Key="copy/10b", Body=b"new")
@@ -66,7 +69,8 @@ def test_a_key_written_between_the_two_listings_is_not_deleted(world: World) -> 
 def test_a_listing_page_that_silently_drops_entries_deletes_nothing_the_source_has(world: World) -> None:
     _filled(world)
     # The next source listing page leaves one entry out and adjusts KeyCount: undetectable in it.
-    fault(world, "ListObjects", f"/{world.source_bucket}", kind="drop-entry")
+    # (times=2: the parallel listing's delimiter probe comes first; its entries are not used.)
+    fault(world, "ListObjects", f"/{world.source_bucket}", kind="drop-entry", times=2)
     report = _sync(world)
     assert len(world.dest_keys()) == 20
     assert (report.deleted, report.delete_skipped) == (0, 1)
@@ -76,7 +80,7 @@ def test_a_page_whose_count_disagrees_or_that_ends_truncated_refuses_every_delet
     _filled(world)
     world.src_s3.delete_object(Bucket=world.source_bucket, Key="data/05")
     for kind in ("keycount", "truncate"):
-        fault(world, "ListObjects", f"/{world.source_bucket}", kind=kind)
+        fault(world, "ListObjects", f"/{world.source_bucket}", kind=kind, times=2)  # probe + page
         report = _sync(world)
         assert report.deleted == 0 and not report.ok and report.only_retryable_failures
         assert report.listing_problem and "may be incomplete" in report.failure_summary(), kind

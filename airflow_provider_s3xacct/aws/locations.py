@@ -158,6 +158,10 @@ class S3Location:
         parent = key.rpartition("/")[0]
         return S3Location(self.bucket, prefix=parent + "/" if parent else "", object_key=key)
 
+    def within(self, bucket: str, prefix: str) -> bool:
+        """True when this location lies inside ``bucket``/``prefix`` (a narrowing of it)."""
+        return self.bucket == bucket and self.prefix.startswith(prefix)
+
     def overlaps(self, other: S3Location) -> bool:
         """True when one location contains the other (a copy would read its own output)."""
         return prefixes_overlap(self.bucket, self.prefix, other.bucket, other.prefix)

@@ -375,9 +375,7 @@ def _check_within(copy: CopySpec, spec: Any, given: set[str], field: str) -> Non
         ("source", copy.source, spec.source),
         ("destination", copy.destination, spec.destination),
     ):
-        if name in given and (
-            location.bucket != side.bucket or not location.prefix.startswith(side.prefix)
-        ):
+        if name in given and not location.within(side.bucket, side.prefix):
             raise conflict(
                 f"{'source' if name == 'source' else 'dest'}_uri",
                 f"{location.uri} is outside the transfer's {name} s3://{side.bucket}/{side.prefix}",

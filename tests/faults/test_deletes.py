@@ -6,9 +6,9 @@ from typing import Any
 
 from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
 from airflow_provider_s3xacct.transfer.engine import TransferEngine
+from airflow_provider_s3xacct.transfer.pages import ENTRIES
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import CopySpec
-from airflow_provider_s3xacct.transfer.pages import ENTRIES
 from tests.aws_world import World
 from tests.faults.helpers import fault
 

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".matrix"
 UV = os.environ.get("UV", str(REPO / ".venv-tools" / "bin" / "uv"))
 PYTHON = os.environ.get("MATRIX_PYTHON", shutil.which("python3.11") or sys.executable)
+LOG_TAIL = 80  # lines of a failing entry's log printed to the console (CI keeps only the console)
 
 FAST_SUITE = [
     "-m",
@@ -284,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             f"matrix {entry.name}: {'pass' if r['ok'] else 'FAIL, see ' + str(WORK / entry.name / 'log.txt')}",
             flush=True,
         )
+        if not r["ok"]:
+            # CI keeps only what is printed: the failing step's last lines name the failure.
+            tail = (WORK / entry.name / "log.txt").read_text(errors="replace").splitlines()[-LOG_TAIL:]
+            print("\n".join(f"  | {line}" for line in tail), flush=True)
         latest = json.loads(store.read_text()) if store.exists() else {}  # another run may have written
         latest[entry.name] = r
         store.write_text(json.dumps(latest, indent=2))

@@ -74,6 +74,16 @@ def test_two_roles_sync_through_the_relay_with_kms_metadata_and_tags_and_check_a
     ops = {r["op"] for r in wire}
     assert not ops & {"CopyObject", "UploadPartCopy"}  # the sync principal's request shape never sent
     assert {"GetObject", "PutObject", "UploadPart", "CompleteMultipartUpload"} <= ops
+    # The whole object's checksum, computed while streaming, goes with the completion so S3 checks
+    # the assembled object against the source's (boto3 gave big.bin a full-object CRC32).
+    source_crc = world.src_s3.head_object(
+        Bucket=world.source_bucket, Key="data/big.bin", ChecksumMode="ENABLED"
+    )
+    (complete,) = [r["headers"] for r in wire if r["op"] == "CompleteMultipartUpload"]
+    assert (complete.get("x-amz-checksum-crc32"), complete.get("x-amz-checksum-type")) == (
+        source_crc["ChecksumCRC32"],
+        "FULL_OBJECT",
+    )
     signer = {key: identity_of(world, key) for key in {r["access_key"] for r in wire}}
     for request in wire:
         bucket = request["path"].strip("/").split("/")[0]

@@ -354,16 +354,7 @@ class ObjectCopier:
             parts = self._copy_parts(obj, size, upload.upload_id, head.get("ETag"))
             if self.cancel.is_set():
                 raise CopyInterruptedError(obj.key)
-            s3_call(
-                "CompleteMultipartUpload",
-                self.dest_client.complete_multipart_upload,
-                Bucket=upload.bucket,
-                Key=upload.key,
-                UploadId=upload.upload_id,
-                MultipartUpload={"Parts": parts},
-                **owner_args(self.spec.dest_account_id),
-                **self.spec.payer_args(),
-            )
+            self._complete_upload(upload, parts)
         except BaseException:
             # Never leave a half-written upload behind (it is invisible and billed until aborted).
             # An abort that fails is recorded with the upload id; it never replaces this error.
@@ -371,6 +362,24 @@ class ObjectCopier:
             raise
         self.uploads.completed(upload)
         return size
+
+    def _complete_upload(self, upload: OpenUpload, parts: list[dict[str, Any]], **checksum: str) -> None:
+        """CompleteMultipartUpload of ``parts`` (both transports: copied parts and relayed ones).
+
+        ``checksum`` is the full-object checksum the relay computed, which S3 checks against the
+        object it assembles; a server-side copy sends none (S3 keeps the source's).
+        """
+        s3_call(
+            "CompleteMultipartUpload",
+            self.dest_client.complete_multipart_upload,
+            Bucket=upload.bucket,
+            Key=upload.key,
+            UploadId=upload.upload_id,
+            MultipartUpload={"Parts": parts},
+            **checksum,
+            **owner_args(self.spec.dest_account_id),
+            **self.spec.payer_args(),
+        )
 
     def _create_upload(self, create: dict[str, Any]) -> OpenUpload:
         """CreateMultipartUpload, registered at once; uploads of lost responses are aborted.

@@ -408,23 +408,13 @@ class RelayCopier(ObjectCopier):
             self._verify(obj, checks, computed)
             if self.cancel.is_set():
                 raise CopyInterruptedError(obj.key)
-            complete: dict[str, Any] = {}
+            complete: dict[str, str] = {}
             if checks.full_object:
                 complete = {
                     _CHECKSUM_FIELDS[checks.algorithm]: computed[checks.algorithm],
                     "ChecksumType": "FULL_OBJECT",
                 }
-            s3_call(
-                "CompleteMultipartUpload",
-                self.dest_client.complete_multipart_upload,
-                Bucket=upload.bucket,
-                Key=upload.key,
-                UploadId=upload.upload_id,
-                MultipartUpload={"Parts": parts},
-                **complete,
-                **self._dest_owner(),
-                **self.spec.payer_args(),
-            )
+            self._complete_upload(upload, parts, **complete)
         except BaseException:
             # Parts not started are dropped, waiters woken; the upload is aborted (never half-written).
             hashes.fail()
@@ -437,9 +427,6 @@ class RelayCopier(ObjectCopier):
             self.uploads.abort(upload)
             raise
         self.uploads.completed(upload)
-
-    def _dest_owner(self) -> dict[str, str]:
-        return owner_args(self.spec.dest_account_id)
 
     @staticmethod
     def _combined(name: str, crcs: list[int], size: int, part_size: int) -> int:
@@ -485,7 +472,7 @@ class RelayCopier(ObjectCopier):
                 Body=data,
                 ChecksumAlgorithm=checks.algorithm,
                 **checksum,
-                **self._dest_owner(),
+                **owner_args(self.spec.dest_account_id),
                 **self.spec.payer_args(),
             )
             # CompleteMultipartUpload lists each part's checksum; S3 checks them against the parts.

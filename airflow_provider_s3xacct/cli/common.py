@@ -116,6 +116,20 @@ def fail_usage(message: str, as_json: bool) -> int:
     return EXIT_USAGE
 
 
+def _kind(exc: BaseException) -> str:
+    """The JSON line's ``kind``: an AWS error's code, else the exception's class.
+
+    botocore names the class of an AWS error after the code only where the service model lists
+    that error (``AccessDenied`` is a plain ``ClientError`` on botocore 1.37, MWAA's pin, and a
+    modeled class on later ones); the code is the same on every version.
+    """
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or type(exc).__name__)
+    return type(exc).__name__
+
+
 def fail_with(exc: BaseException, as_json: bool, doing: str = "") -> int | None:
     """The CLI's answer to a core exception, from the error table: bad input exits 2, any other
     failure 1, with ``s3xacct: error: ...`` on stderr and under ``--json`` one line
@@ -139,7 +153,7 @@ def fail_with(exc: BaseException, as_json: bool, doing: str = "") -> int | None:
         print_json(
             {
                 "error": message,
-                "kind": type(exc).__name__,
+                "kind": _kind(exc),
                 "retryable": verdict.retryable,
                 **({"diagnosis": str(diagnosis)} if diagnosis is not None else {}),
             }

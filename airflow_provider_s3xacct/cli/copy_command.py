@@ -29,7 +29,7 @@ from airflow_provider_s3xacct.cli.common import (
 )
 from airflow_provider_s3xacct.transfer.clients import TransferClients, bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
-from airflow_provider_s3xacct.transfer.relay import choose_transport
+from airflow_provider_s3xacct.transfer.relay import PrincipalArgs, transport_for_principals
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.session import build_session, caller_arn
 from airflow_provider_s3xacct.transfer.spec import CopySpec
@@ -281,32 +281,21 @@ def _side(args: argparse.Namespace, side: str) -> _Principal | None:
     return _Principal(profile, role, getattr(args, f"{side}_external_id"))
 
 
+_FLAGS = PrincipalArgs(
+    source="--source-profile/--source-role-arn",
+    dest="--dest-profile/--dest-role-arn",
+    single="--profile/--role-arn",
+    transport="--transport",
+    transport_value=lambda value: f"--transport {value}",
+)
+
+
 def transport_from_args(args: argparse.Namespace) -> str:
-    """The transport, by the core's rule (relay.choose_transport); bad combinations name their flag."""
-    source, dest = _side(args, "source"), _side(args, "dest")
-    single = bool(args.profile or args.role_arn)
-    given = "--source-profile/--source-role-arn" if source else "--dest-profile/--dest-role-arn"
-    if (source or dest) and args.transport in ("crt", "botocore"):
-        raise InvalidInputError(
-            given,
-            f"a server-side copy (--transport {args.transport}) is signed by one principal; "
-            "use --transport relay to read and write as two, or drop the flag",
-        )
-    if source and dest and single:
-        raise InvalidInputError(
-            "--profile" if args.profile else "--role-arn",
-            "is unused when both sides have their own principal; drop it",
-        )
-    if args.transport == "auto" and (source or dest) and not (source and dest):
-        raise InvalidInputError(
-            given,
-            "auto picks the relay only with both --source-* and --dest-* principals and no "
-            "--profile/--role-arn; give both sides, or --transport relay to use --profile/the "
-            "standard chain for the other side",
-        )
-    # Both sides naming the same principal is one principal: auto copies server side with it.
-    two = bool(source and dest and source != dest)
-    return choose_transport(args.transport, two_principals=two, single_principal=single)
+    """The transport, by the core's rule (relay.transport_for_principals); bad combinations name their flag."""
+    single = "--profile" if args.profile else "--role-arn" if args.role_arn else None
+    return transport_for_principals(
+        args.transport, source=_side(args, "source"), dest=_side(args, "dest"), single=single, names=_FLAGS
+    )
 
 
 class _ProgressBar:

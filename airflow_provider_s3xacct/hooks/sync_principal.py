@@ -80,6 +80,23 @@ class SyncPrincipalHook(AwsBaseHook):
             base_config=self._get_config(),
         )
 
+    def relay_clients(
+        self, source: SyncPrincipalHook, *, concurrency: int, source_region: str | None, dest_region: str | None
+    ) -> TransferClients:
+        """The relay's clients: the source read with ``source``'s principal, the destination written
+        with this hook's (each connection's session, endpoint and region)."""
+        return TransferClients.for_relay(
+            source.get_session(),
+            self.get_session(),
+            concurrency=concurrency,
+            source_region=source_region or source.region_name,
+            dest_region=dest_region or self.region_name,
+            source_endpoint_url=source.conn_config.get_service_endpoint_url(service_name="s3"),
+            dest_endpoint_url=self.conn_config.get_service_endpoint_url(service_name="s3"),
+            verify=self.verify,
+            base_config=self._get_config(),
+        )
+
     def principal_arn(self) -> str | None:
         """The principal the connection acts as: its ``role_arn`` when it assumes one (no request),
         else the caller's ARN from STS (None when STS is unreachable; it only decorates messages)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from airflow_provider_s3xacct.operators.progress import ProgressLogger
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.transfer.clients import bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
+from airflow_provider_s3xacct.transfer.relay import PrincipalArgs, transport_for_principals
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
 from airflow_provider_s3xacct.transfer.uploads import cleanup_uploads, parse_duration
@@ -79,8 +81,21 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param exclude: glob(s) of relative keys to leave out; a single string is one pattern (templated).
     :param compare: with ``mode="sync"``, what makes an object changed: ``"size-mtime"``,
         ``"etag"`` or ``"size"``.
-    :param transport: who sends the CopyObject of objects below the multipart threshold: ``"crt"``
-        (the AWS CRT, a fraction of botocore's CPU per request) or ``"botocore"``.
+    :param transport: ``"crt"`` or ``"botocore"``: a server-side copy as ``aws_conn_id``, the CopyObject
+        of objects below the multipart threshold sent by the AWS CRT (a fraction of botocore's CPU
+        per request) or botocore; ``"relay"``: read the source as ``source_aws_conn_id`` and write
+        the destination as ``dest_aws_conn_id`` (a side without its own connection uses
+        ``aws_conn_id``), the bytes passing through the worker; ``"auto"`` (default): the relay when
+        both ``source_aws_conn_id`` and ``dest_aws_conn_id`` are given (and differ), else ``"crt"``
+        (the rule of ``s3xacct copy --transport auto``).
+    :param source_aws_conn_id: the Airflow connection of the principal that reads the source in a
+        relay copy (e.g. a role the source account hands out); None: not a relay side (templated).
+    :param dest_aws_conn_id: the Airflow connection of the principal that writes the destination
+        in a relay copy; None: not a relay side (templated).
+    :param relay_part_size: relay: objects above this size (bytes) are read in ranges and written
+        as parts of this size (default 16 MiB).
+    :param relay_buffers: relay: parts held in memory at once in the whole run (default 8; the
+        object data in memory stays within ``relay_buffers x relay_part_size``).
     :param source_account_id: the expected owner of the source bucket (sent as
         ``x-amz-source-expected-bucket-owner``). Default: the transfer's (templated).
     :param dest_account_id: the expected owner of the destination bucket. Default: the
@@ -132,8 +147,9 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param cleanup_uploads_older_than: before copying, abort incomplete multipart uploads under the
         destination prefix initiated longer ago than this duration (``"24h"``, ``"7d"``), whoever
         left them; None (default) leaves them to the bucket's lifecycle rule.
-    :param aws_conn_id: the Airflow connection of the sync principal; None or empty uses boto3's
-        default credential chain (environment, instance profile, ...) (templated).
+    :param aws_conn_id: the Airflow connection of the sync principal (a server-side copy, or the
+        side of a relay copy without its own connection); None or empty uses boto3's default
+        credential chain (environment, instance profile, ...) (templated).
     :param region_name: AWS region for the clients; if empty, the connection's (templated).
     :param verify: whether to verify SSL certificates: False skips verification, a path uses that CA
         bundle; None uses botocore's default (templated).
@@ -177,6 +193,8 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         "metadata",
         "version_at",
         "backup_prefix",
+        "source_aws_conn_id",
+        "dest_aws_conn_id",
     )
     template_fields_renderers = {"transfer": "json", "include": "json", "exclude": "json", "filters": "json", "metadata": "json"}
     operator_extra_links = (S3DestinationLink(),)
@@ -207,7 +225,11 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         include: str | Sequence[str] = (),
         exclude: str | Sequence[str] = (),
         compare: str = "size-mtime",
-        transport: str = "crt",
+        transport: str = "auto",
+        source_aws_conn_id: str | None = None,
+        dest_aws_conn_id: str | None = None,
+        relay_part_size: int | None = None,
+        relay_buffers: int | None = None,
         source_account_id: str | None = None,
         dest_account_id: str | None = None,
         source_region: str | None = None,
@@ -291,6 +313,12 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         self.exclude = exclude
         self.compare = compare
         self.transport = transport
+        self.source_aws_conn_id = source_aws_conn_id
+        self.dest_aws_conn_id = dest_aws_conn_id
+        self.relay_part_size = relay_part_size
+        self.relay_buffers = relay_buffers
+        # One hook per relay connection, each building its session once (SyncPrincipalHook).
+        self._side_hooks: dict[str, SyncPrincipalHook] = {}
         self.source_account_id = source_account_id
         self.dest_account_id = dest_account_id
         self.source_region = source_region
@@ -353,7 +381,9 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 include=_patterns(self.include),
                 exclude=_patterns(self.exclude),
                 compare=self.compare,
-                transport=self.transport,
+                transport=self.resolve_transport(),
+                relay_part_size=self.relay_part_size,
+                relay_buffers=self.relay_buffers,
                 # Native template rendering turns a 12-digit id into an int.
                 source_account_id=str(self.source_account_id) if self.source_account_id else None,
                 dest_account_id=str(self.dest_account_id) if self.dest_account_id else None,
@@ -377,12 +407,54 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             )
             # None is "not given": the spec's default, or the transfer's value.
             arguments = {name: value for name, value in arguments.items() if value is not None}
-            spec = (
-                CopySpec.from_transfer(TransferSpec.parse(self.transfer), **arguments) if given else CopySpec.create(**arguments)
-            )
+            if given:
+                transfer = TransferSpec.parse(self.transfer)
+                spec = CopySpec.from_transfer(transfer, **arguments)
+                self._check_topology(transfer.relay, spec.transport)
+            else:
+                spec = CopySpec.create(**arguments)
         for warning in caught:
             self.log.warning("%s", warning.message)
         return spec
+
+    def resolve_transport(self) -> str:
+        """The transport by the CLI's rule (relay.transport_for_principals): raises InvalidInputError
+        naming the argument for a bad combination, before any AWS call."""
+        return transport_for_principals(
+            str(self.transport),
+            source=self.source_aws_conn_id or None,
+            dest=self.dest_aws_conn_id or None,
+            single=None,  # aws_conn_id always has a value (its default): never "given" on its own
+            names=_ARGUMENTS,
+        )
+
+    def _check_topology(self, relay_transfer: bool, transport: str) -> None:
+        """The copy signs its requests with the principals the transfer names (those verify checked)."""
+        if relay_transfer and transport != "relay":
+            raise InvalidInputError(
+                "source_aws_conn_id",
+                "the transfer is a relay copy (source_principal_arn, dest_principal_arn): give "
+                "source_aws_conn_id and dest_aws_conn_id, the connections of its two principals",
+            )
+        if not relay_transfer and transport == "relay":
+            raise InvalidInputError(
+                "source_aws_conn_id" if self.source_aws_conn_id else "dest_aws_conn_id" if self.dest_aws_conn_id else "transport",
+                "the transfer is a server-side copy (principal_arn), signed by aws_conn_id alone: drop "
+                "the relay arguments, or make the transfer a relay copy (source_principal_arn, dest_principal_arn)",
+            )
+
+    def _side_hook(self, conn_id: str | None) -> SyncPrincipalHook:
+        """The hook of one relay side: its own connection's, else ``aws_conn_id``'s."""
+        if not conn_id:
+            return self.hook
+        if conn_id not in self._side_hooks:
+            self._side_hooks[conn_id] = SyncPrincipalHook(
+                aws_conn_id=conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                config=self.botocore_config,
+            )
+        return self._side_hooks[conn_id]
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the copy; every core failure ends as the error table's retryable or permanent failure."""
@@ -397,24 +469,35 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 if self.cleanup_uploads_older_than
                 else None
             )
-            # The buckets' regions from S3, not from the connection's configuration.
-            probe = self.hook.client_for("s3")
+            relay = spec.transport == "relay"
+            reader = self._side_hook(self.source_aws_conn_id if relay else None)
+            writer = self._side_hook(self.dest_aws_conn_id if relay else None)
+            # The buckets' regions from S3, not from the connection's configuration; each side asked
+            # by its own principal (HeadBucket answers the region even when it refuses).
             spec = self._spec = spec.with_regions(
-                bucket_region(probe, spec.source.bucket, spec.source_account_id) or self.region_name,
-                bucket_region(probe, spec.destination.bucket, spec.dest_account_id) or self.region_name,
+                bucket_region(reader.client_for("s3"), spec.source.bucket, spec.source_account_id)
+                or self.region_name,
+                bucket_region(writer.client_for("s3"), spec.destination.bucket, spec.dest_account_id)
+                or self.region_name,
             )
         except InvalidInputError as exc:
             # Name the operator's own argument, not the spec's field.
             argument = {"source": "source_uri", "destination": "dest_uri"}.get(exc.field, exc.field)
             raise invalid_input(InvalidInputError(argument, str(exc).split(": ", 1)[1])) from None
-        clients = self.hook.transfer_clients(
-            concurrency=spec.concurrency, source_region=spec.source_region, dest_region=spec.dest_region
+        clients = (
+            writer.relay_clients(
+                reader, concurrency=spec.concurrency, source_region=spec.source_region, dest_region=spec.dest_region
+            )
+            if relay
+            else writer.transfer_clients(
+                concurrency=spec.concurrency, source_region=spec.source_region, dest_region=spec.dest_region
+            )
         )
         S3DestinationLink.record(
             context=context,
             operator=self,
-            region_name=spec.dest_region or self.hook.conn_region_name,
-            aws_partition=self.hook.conn_partition,
+            region_name=spec.dest_region or writer.conn_region_name,
+            aws_partition=writer.conn_partition,
             bucket=spec.destination.bucket,
             prefix=spec.destination.prefix,
         )
@@ -428,7 +511,9 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         engine = self._engine = TransferEngine(
             spec,
             clients,
-            principal_arn=self.hook.principal_arn(),
+            principal_arn=writer.principal_arn(),
+            # The reader is named only when one of its requests fails (relay: a second principal).
+            source_principal_lookup=functools.cache(reader.principal_arn),
             progress=ProgressLogger(self.log, self.progress_interval),
             report_target=self.report_path,
         )
@@ -510,6 +595,15 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             inputs=[Dataset(namespace=f"s3://{source.bucket}", name=source.prefix or "/")],
             outputs=[Dataset(namespace=f"s3://{destination.bucket}", name=destination.prefix or "/")],
         )
+
+
+_ARGUMENTS = PrincipalArgs(
+    source="source_aws_conn_id",
+    dest="dest_aws_conn_id",
+    single="aws_conn_id",
+    transport="transport",
+    transport_value=lambda value: f"transport={value!r}",
+)
 
 
 def _patterns(value: str | Sequence[str] | None) -> list[str]:

@@ -153,24 +153,37 @@ class TransferClients:
         source_region: str | None = None,
         dest_region: str | None = None,
         endpoint_url: str | None = None,
+        source_endpoint_url: str | None = None,
+        dest_endpoint_url: str | None = None,
+        verify: bool | str | None = None,
+        base_config: Config | None = None,
     ) -> TransferClients:
         """The relay's clients: the source principal's in the source region, the destination's in its own.
+
+        ``source_endpoint_url``/``dest_endpoint_url`` (default ``endpoint_url``) are each side's:
+        two Airflow connections may name different endpoints.
 
         No CRT (the relay sends no CopyObject). botocore checks a GetObject's checksum only when the
         relay asks for it (a small object's whole GET); ranged reads carry none, and the relay
         compares each whole object with the source's checksums itself (transfer/relay.py).
         """
         config = Config(response_checksum_validation="when_required")
+        if base_config is not None:
+            config = base_config.merge(config)
         source, dest = (
             cls.from_session(
                 session,
                 concurrency=concurrency,
                 source_region=region,
                 dest_region=region,
-                endpoint_url=endpoint_url,
+                endpoint_url=url or endpoint_url,
+                verify=verify,
                 base_config=config,
             )
-            for session, region in ((source_session, source_region), (dest_session, dest_region))
+            for session, region, url in (
+                (source_session, source_region, source_endpoint_url),
+                (dest_session, dest_region, dest_endpoint_url),
+            )
         )
         # The destination key is resolved as the destination principal (its account's KMS).
         return cls(source=source.source, dest=dest.dest, session=None, dest_kms=dest.dest_kms)

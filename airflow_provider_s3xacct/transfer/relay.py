@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 from awscrt import checksums
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
+from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.transfer.copier import _CHECKSUM_FIELDS, ObjectCopier, Route, Transport, back_up
 from airflow_provider_s3xacct.transfer.listing import ListedObject
@@ -70,6 +71,63 @@ def choose_transport(requested: str, *, two_principals: bool, single_principal: 
     if requested not in ("crt", "botocore", "relay"):
         raise ValueError(f"unknown transport {requested!r}")
     return requested  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class PrincipalArgs:
+    """How a caller spells the principal settings, so a refusal names the caller's own argument.
+
+    The CLI passes its flags (``--source-profile/--source-role-arn``, ``--transport``), the
+    Airflow operator its arguments (``source_aws_conn_id``, ``transport``).
+    """
+
+    source: str
+    dest: str
+    single: str
+    transport: str
+    # How a message shows a transport value: ``--transport relay`` or ``transport="relay"``.
+    transport_value: Callable[[str], str]
+
+
+def transport_for_principals(
+    requested: str,
+    *,
+    source: object | None,
+    dest: object | None,
+    single: str | None,
+    names: PrincipalArgs,
+) -> Transport:
+    """The transport of a run given its principals, or :class:`InvalidInputError` for a bad combination.
+
+    ``source``/``dest`` are the principals given for one side each (None: not given; equal values
+    are one principal), ``single`` the name of the caller's argument that set the one principal of
+    a server-side copy when it was given explicitly (None otherwise). One rule for the CLI and the
+    Airflow operator; the transport itself is :func:`choose_transport`'s.
+    """
+    given = names.source if source is not None else names.dest
+    if (source is not None or dest is not None) and requested in ("crt", "botocore"):
+        raise InvalidInputError(
+            given,
+            f"a server-side copy ({names.transport_value(requested)}) is signed by one principal; "
+            f"use {names.transport_value('relay')} to read and write as two, or drop {given}",
+        )
+    if source is not None and dest is not None and single:
+        raise InvalidInputError(single, "is unused when both sides have their own principal; drop it")
+    if requested == "auto" and (source is None) != (dest is None):
+        raise InvalidInputError(
+            given,
+            f"auto picks the relay only with both {names.source} and {names.dest} and no "
+            f"{names.single}; give both sides, or {names.transport_value('relay')} to use "
+            f"{names.single} for the other side",
+        )
+    # Both sides naming the same principal is one principal: auto copies server side with it.
+    two = source is not None and dest is not None and source != dest
+    try:
+        return choose_transport(requested, two_principals=two, single_principal=bool(single))
+    except ValueError:
+        raise InvalidInputError(
+            names.transport, f"{requested!r} is not one of auto, crt, botocore, relay"
+        ) from None
 
 
 def _b64(value: int, size: int) -> str:

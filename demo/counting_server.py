@@ -14,6 +14,7 @@ once, by one shard). Its own endpoints, beside moto's:
 - ``/__bench__/requests``: every S3 request in order, as ``{op, path, agent, access_key, headers}``:
   which client sent it (botocore's User-Agent or the CRT's), with whose credentials and which
   ``x-amz-*`` headers, so tests can assert who did what on the wire;
+- ``/__bench__/kms-requests``: every KMS request in order, as ``{op: "kms:Action", key, access_key}``;
 - ``/__bench__/in-flight``: the most requests of each operation the server was handling at once
   (the witness of a concurrency bound);
 - ``/__bench__/delay?seconds=S``: change the delay (seed fast, then copy at S3-like latency);
@@ -61,6 +62,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 _counts: Counter[str] = Counter()
 _copies: Counter[str] = Counter()
 _requests: list[dict[str, Any]] = []
+_kms_requests: list[dict[str, Any]] = []  # KMS actions, apart: the S3 record stays S3's only
 _in_flight: Counter[str] = Counter()
 _max_in_flight: Counter[str] = Counter()
 # A queued fault: (status, error document) or (kind, seconds) for network and listing faults.
@@ -210,10 +212,27 @@ def sts_action(environ: dict[str, Any]) -> str:
     return "sts:" + fields.get("Action", ["?"])[0]
 
 
+def _record_kms(environ: dict[str, Any], authorization: str) -> None:
+    """Record a KMS request: its action, the key it names and the access key that signed it."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)  # still readable for moto
+    try:
+        key = str(json.loads(body or b"{}").get("KeyId", ""))
+    except ValueError:
+        key = ""
+    credential = _CREDENTIAL.search(authorization)
+    action = "kms:" + environ.get("HTTP_X_AMZ_TARGET", "?").rsplit(".", 1)[-1]
+    with _lock:
+        _kms_requests.append({"op": action, "key": key, "access_key": credential.group(1) if credential else ""})
+
+
 def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
     with _lock:
         if path.endswith("/copies"):
             return json.dumps(dict(_copies)).encode()
+        if path.endswith("/kms-requests"):
+            return json.dumps(_kms_requests).encode()
         if path.endswith("/requests"):
             return json.dumps(_requests).encode()
         if path.endswith("/in-flight"):
@@ -248,6 +267,7 @@ def _own_endpoint(path: str, query: str, settings: dict[str, float]) -> bytes:
             _copies.clear()
             _faults.clear()
             _requests.clear()
+            _kms_requests.clear()
             _max_in_flight.clear()
             _injected.clear()
             _chaos["rate"] = 0.0
@@ -297,6 +317,8 @@ def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
                 action = sts_action(environ)
                 with _lock:
                     _counts[action] += 1
+            if "/kms/aws4_request" in authorization:
+                _record_kms(environ, authorization)
             if settings["delay"]:
                 time.sleep(settings["delay"])
             return moto_app(environ, start_response)

@@ -69,3 +69,9 @@ def identity_of(world: World, access_key: str) -> str:
 def agents(requests_seen: list[dict[str, Any]]) -> set[str]:
     """The client family of each request: ``crt`` or ``botocore``."""
     return {"crt" if r["agent"].startswith("CRTS3NativeClient") else "botocore" for r in requests_seen}
+
+
+def kms_seen(world: World, op: str | None = None) -> list[dict[str, Any]]:
+    """Every KMS request since the test's reset, as ``{op: "kms:Action", key, access_key}`` (optionally one action)."""
+    got = requests.get(f"{world.endpoint_url}/__bench__/kms-requests", timeout=10).json()
+    return [r for r in got if op is None or r["op"] == op]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -332,6 +332,9 @@ class KeyProbePlan:
     # region and the destination key against the destination's, so a transfer across regions
     # checks each key where S3 will use it.
     bucket_region: str | None = None
+    # Relay copy: whose principal probes it, "source" (decrypt: it reads) or "destination"
+    # (generate_data_key: it writes); None: the one principal of a server-side copy.
+    side: str | None = None
 
     def start(self, principal_account: str | None) -> Generator[Call, Any, KeyAccess]:
         sample = SampleObject.parse(self.sample_object) if self.sample_object else None
@@ -349,13 +352,34 @@ class KeyProbePlan:
             "operations": list(self.operations),
             "sample_object": self.sample_object,
             "bucket_region": self.bucket_region,
+            **({"side": self.side} if self.side else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeyProbePlan:
         return cls(
-            data["key_arn"], tuple(data["operations"]), data.get("sample_object"), data.get("bucket_region")
+            data["key_arn"],
+            tuple(data["operations"]),
+            data.get("sample_object"),
+            data.get("bucket_region"),
+            data.get("side"),
         )
+
+
+# The principal that uses a key for each operation in a relay copy: the source principal's GetObject
+# decrypts, the destination principal's PutObject/UploadPart generates the data key.
+RELAY_SIDE_OF_OPERATION = {"decrypt": "source", "generate_data_key": "destination"}
+
+
+def relay_plans(plans: Sequence[KeyProbePlan]) -> list[KeyProbePlan]:
+    """The plans of a relay copy: each operation probed by the principal that will perform it
+    (a key used for both is probed once per side)."""
+    split: list[KeyProbePlan] = []
+    for plan in plans:
+        for side in dict.fromkeys(RELAY_SIDE_OF_OPERATION[op] for op in plan.operations):
+            operations = tuple(op for op in plan.operations if RELAY_SIDE_OF_OPERATION[op] == side)
+            split.append(replace(plan, operations=operations, side=side))
+    return split
 
 
 def validate_plans(plans: Sequence[KeyProbePlan]) -> None:

@@ -20,7 +20,11 @@ from airflow_provider_s3xacct.operators.progress import ProgressLogger
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.transfer.clients import bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
-from airflow_provider_s3xacct.transfer.relay import PrincipalArgs, transport_for_principals
+from airflow_provider_s3xacct.transfer.relay import (
+    PrincipalArgs,
+    check_transfer_topology,
+    transport_for_principals,
+)
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
 from airflow_provider_s3xacct.transfer.uploads import cleanup_uploads, parse_duration
@@ -410,7 +414,16 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             if given:
                 transfer = TransferSpec.parse(self.transfer)
                 spec = CopySpec.from_transfer(transfer, **arguments)
-                self._check_topology(transfer.relay, spec.transport)
+                check_transfer_topology(
+                    transfer.relay,
+                    spec.transport == "relay",
+                    names=_ARGUMENTS,
+                    given="source_aws_conn_id"
+                    if self.source_aws_conn_id
+                    else "dest_aws_conn_id"
+                    if self.dest_aws_conn_id
+                    else None,
+                )
             else:
                 spec = CopySpec.create(**arguments)
         for warning in caught:
@@ -427,21 +440,6 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             single=None,  # aws_conn_id always has a value (its default): never "given" on its own
             names=_ARGUMENTS,
         )
-
-    def _check_topology(self, relay_transfer: bool, transport: str) -> None:
-        """The copy signs its requests with the principals the transfer names (those verify checked)."""
-        if relay_transfer and transport != "relay":
-            raise InvalidInputError(
-                "source_aws_conn_id",
-                "the transfer is a relay copy (source_principal_arn, dest_principal_arn): give "
-                "source_aws_conn_id and dest_aws_conn_id, the connections of its two principals",
-            )
-        if not relay_transfer and transport == "relay":
-            raise InvalidInputError(
-                "source_aws_conn_id" if self.source_aws_conn_id else "dest_aws_conn_id" if self.dest_aws_conn_id else "transport",
-                "the transfer is a server-side copy (principal_arn), signed by aws_conn_id alone: drop "
-                "the relay arguments, or make the transfer a relay copy (source_principal_arn, dest_principal_arn)",
-            )
 
     def _side_hook(self, conn_id: str | None) -> SyncPrincipalHook:
         """The hook of one relay side: its own connection's, else ``aws_conn_id``'s."""

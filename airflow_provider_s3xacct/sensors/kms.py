@@ -23,15 +23,27 @@ from airflow_provider_s3xacct.kms.probes import (
     account_of,
     normalise_operations,
     probe_all,
+    relay_plans,
     validate_plans,
 )
 from airflow_provider_s3xacct.operators.errors import failure, task_failures
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
+from airflow_provider_s3xacct.transfer.relay import PrincipalArgs, check_transfer_topology
 from airflow_provider_s3xacct.transfer.spec import CopySpec
 from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+# The sensor's own spelling of the principal settings, for the core's refusals.
+_ARGUMENTS = PrincipalArgs(
+    source="source_aws_conn_id",
+    dest="dest_aws_conn_id",
+    single="aws_conn_id",
+    transport="source_aws_conn_id",
+    transport_value=str,
+)
 
 
 def _describe(results: Sequence[KeyAccess | Mapping[str, Any]]) -> str:
@@ -83,8 +95,14 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
     :param check_before_defer: with ``deferrable``, probe once on the worker first, so a run whose
         access is already there (the usual case) finishes without a trip to the triggerer. False
         hands every check to the triggerer, the wait then shows as deferred from the start.
-    :param aws_conn_id: the Airflow connection of the sync principal; None or empty uses boto3's
-        default credential chain (environment, instance profile, ...) (templated).
+    :param source_aws_conn_id: relay copy: the connection of the principal that reads the source
+        (the copy's ``source_aws_conn_id``); the source keys are discovered and probed for
+        ``decrypt`` as it. A side without its own connection uses ``aws_conn_id`` (templated).
+    :param dest_aws_conn_id: relay copy: the connection of the principal that writes the
+        destination; the destination key is probed for ``generate_data_key`` as it (templated).
+    :param aws_conn_id: the Airflow connection of the sync principal (a server-side copy, or a
+        relay side without its own connection); None or empty uses boto3's default credential
+        chain (environment, instance profile, ...) (templated).
     :param region_name: AWS region for the clients; if empty, the connection's (templated).
     :param verify: whether to verify SSL certificates: False skips verification, a path uses that CA
         bundle; None uses botocore's default (templated).
@@ -96,7 +114,13 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
     template_fields: Sequence[str] = aws_template_fields(
         "transfer",
         "key_arns",
-        "operations", "sample_objects", "discover_keys_from", "bucket_region", "source_region"
+        "operations",
+        "sample_objects",
+        "discover_keys_from",
+        "bucket_region",
+        "source_region",
+        "source_aws_conn_id",
+        "dest_aws_conn_id",
     )
     template_fields_renderers = {"transfer": "json"}
     ui_color = "#e8d8f5"
@@ -114,6 +138,8 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         source_region: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         check_before_defer: bool = True,
+        source_aws_conn_id: str | None = None,
+        dest_aws_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
@@ -129,8 +155,32 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         self.source_region = source_region
         self.deferrable = deferrable
         self.check_before_defer = check_before_defer
+        self.source_aws_conn_id = source_aws_conn_id
+        self.dest_aws_conn_id = dest_aws_conn_id
         self._plans: list[KeyProbePlan] | None = None
-        self._account: str | None = None
+        # The principal's account per side (None: the one principal), one STS call each per run.
+        self._accounts: dict[str | None, str] = {}
+        # One hook per relay connection, each building its session once (SyncPrincipalHook).
+        self._side_hooks: dict[str, SyncPrincipalHook] = {}
+
+    @property
+    def relay(self) -> bool:
+        """Two principals: each key is probed by the side's principal that will use it."""
+        return bool(self.source_aws_conn_id or self.dest_aws_conn_id)
+
+    def _conn_of(self, side: str | None) -> str | None:
+        return {"source": self.source_aws_conn_id, "destination": self.dest_aws_conn_id}.get(side or "") or None
+
+    def _hook_for(self, side: str | None) -> SyncPrincipalHook:
+        """The hook of a relay side's connection, else ``aws_conn_id``'s."""
+        conn_id = self._conn_of(side)
+        if conn_id is None:
+            return self.hook
+        if conn_id not in self._side_hooks:
+            self._side_hooks[conn_id] = SyncPrincipalHook(
+                aws_conn_id=conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config
+            )
+        return self._side_hooks[conn_id]
 
     # -- planning (once per task run; validation before any AWS call) ----------------------------
 
@@ -160,7 +210,14 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
             )
         except InvalidInputError as exc:
             raise InvalidInputError(given.get(exc.field, exc.field), str(exc)[len(exc.field) + 2 :]) from None
-        named = {a for a in (copy.dest_kms_key_id, *TransferSpec.parse(self.transfer).source.kms_key_arns) if a}
+        transfer = TransferSpec.parse(self.transfer)
+        check_transfer_topology(
+            transfer.relay,
+            self.relay,
+            names=_ARGUMENTS,
+            given="source_aws_conn_id" if self.source_aws_conn_id else "dest_aws_conn_id",
+        )
+        named = {a for a in (copy.dest_kms_key_id, *transfer.source.kms_key_arns) if a}
         explicit = [self.key_arns] if isinstance(self.key_arns, str) else list(self.key_arns or ())
         for arn in explicit:
             if arn and arn != "None" and arn not in named:
@@ -198,7 +255,8 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         given = set(arns)
         source_region = self.source_region or self.bucket_region
         if location is not None:
-            discovery = discover_keys(self.hook.client_for("s3", source_region), location, self.discover_sample_size)
+            reader = self._hook_for("source" if self.relay else None)
+            discovery = discover_keys(reader.client_for("s3", source_region), location, self.discover_sample_size)
             self.log.info("key discovery under %s: %s", location.uri, discovery.describe())
             for key_arn, sample in discovery.keys.items():
                 samples.setdefault(key_arn, sample.uri)
@@ -216,18 +274,27 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         ]
         if plans:
             validate_plans(plans)
+        if self.relay:
+            plans = relay_plans(plans)
         self._plans = plans
         return plans
 
-    def _principal_account(self) -> str | None:
-        """The principal's account (one STS call per task run, however often it pokes)."""
-        if self._account is None:
-            self._account = account_of(self.hook.principal_arn()) or ""
-        return self._account or None
+    def _principal_account(self, side: str | None = None) -> str | None:
+        """A principal's account (one STS call per side and task run, however often it pokes)."""
+        if side not in self._accounts:
+            self._accounts[side] = account_of(self._hook_for(side).principal_arn()) or ""
+        return self._accounts[side] or None
 
     def _probe(self) -> list[KeyAccess]:
-        clients = ClientCache(lambda service, region: self.hook.client_for(service, region))
-        return probe_all(self.build_plans(), clients, principal_account=self._principal_account())
+        plans = self.build_plans()
+        if not self.relay:
+            clients = ClientCache(lambda service, region: self.hook.client_for(service, region))
+            return probe_all(plans, clients, principal_account=self._principal_account())
+        caches = {side: ClientCache(self._hook_for(side).client_for) for side in {plan.side for plan in plans}}
+        return [
+            probe_all([plan], caches[plan.side], principal_account=self._principal_account(plan.side))[0]
+            for plan in plans
+        ]
 
     # -- poke / reschedule ------------------------------------------------------------------------
 
@@ -257,8 +324,9 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
                 return first.xcom_value
         else:
             self.build_plans()  # bad input and key discovery still fail here, before any deferral
-        with task_failures():  # the STS call naming the principal's account
-            account = self._principal_account()
+        with task_failures():  # the STS calls naming the principals' accounts
+            account = None if self.relay else self._principal_account()
+            accounts = {side: self._principal_account(side) for side in ("source", "destination")} if self.relay else None
         self.defer(
             trigger=KmsAccessTrigger(
                 plans=[p.to_dict() for p in self.build_plans()],
@@ -267,6 +335,9 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
                 poll_interval=float(self.poke_interval),
                 max_attempts=max(1, int(self.timeout // max(float(self.poke_interval), 1.0))),
                 aws_conn_id=self.aws_conn_id,
+                source_aws_conn_id=self.source_aws_conn_id or None,
+                dest_aws_conn_id=self.dest_aws_conn_id or None,
+                principal_accounts=accounts,
                 region_name=self.region_name,
                 verify=self.verify,
                 botocore_config=self.botocore_config,

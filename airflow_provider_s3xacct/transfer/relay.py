@@ -130,6 +130,27 @@ def transport_for_principals(
         ) from None
 
 
+def check_transfer_topology(transfer_is_relay: bool, relay: bool, *, names: PrincipalArgs, given: str | None) -> None:
+    """A run signs its requests as the principals its transfer spec names (those ``verify`` checked).
+
+    ``transfer_is_relay``: the spec names ``source_principal_arn``/``dest_principal_arn``;
+    ``relay``: the run reads and writes as two principals; ``given``: the caller's relay argument
+    that was set, if any. Raises :class:`InvalidInputError` naming the argument to change.
+    """
+    if transfer_is_relay and not relay:
+        raise InvalidInputError(
+            names.source,
+            f"the transfer is a relay copy (source_principal_arn, dest_principal_arn): give {names.source} "
+            f"and {names.dest}, the principals that read and write",
+        )
+    if relay and not transfer_is_relay:
+        raise InvalidInputError(
+            given or names.transport,
+            f"the transfer is a server-side copy (principal_arn), signed by {names.single} alone: drop the "
+            "relay settings, or make the transfer a relay copy (source_principal_arn, dest_principal_arn)",
+        )
+
+
 def _b64(value: int, size: int) -> str:
     return base64.b64encode(value.to_bytes(size, "big")).decode()
 

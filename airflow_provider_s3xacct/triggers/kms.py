@@ -31,6 +31,12 @@ class KmsAccessTrigger(BaseTrigger):
     :param max_attempts: rounds before ``timeout``.
     :param aws_conn_id: the Airflow connection of the sync principal; None or empty uses boto3's
         default credential chain (environment, instance profile, ...).
+    :param source_aws_conn_id: relay copy: the connection probing the plans of side ``source``
+        (None: ``aws_conn_id``).
+    :param dest_aws_conn_id: relay copy: the connection probing the plans of side ``destination``
+        (None: ``aws_conn_id``).
+    :param principal_accounts: relay copy: each side's principal account (``source``,
+        ``destination``), instead of ``principal_account``.
     :param region_name: AWS region for the clients; if empty, the connection's.
     :param verify: whether to verify SSL certificates: False skips verification, a path uses that CA
         bundle; None uses botocore's default.
@@ -47,6 +53,9 @@ class KmsAccessTrigger(BaseTrigger):
         poll_interval: float,
         max_attempts: int,
         aws_conn_id: str | None,
+        source_aws_conn_id: str | None = None,
+        dest_aws_conn_id: str | None = None,
+        principal_accounts: dict[str, str | None] | None = None,
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
@@ -58,6 +67,9 @@ class KmsAccessTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
         self.aws_conn_id = aws_conn_id
+        self.source_aws_conn_id = source_aws_conn_id
+        self.dest_aws_conn_id = dest_aws_conn_id
+        self.principal_accounts = principal_accounts
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
@@ -72,15 +84,19 @@ class KmsAccessTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_attempts": self.max_attempts,
                 "aws_conn_id": self.aws_conn_id,
+                "source_aws_conn_id": self.source_aws_conn_id,
+                "dest_aws_conn_id": self.dest_aws_conn_id,
+                "principal_accounts": self.principal_accounts,
                 "region_name": self.region_name,
                 "verify": self.verify,
                 "botocore_config": self.botocore_config,
             },
         )
 
-    def _hook(self, service: str, region: str | None) -> AwsBaseHook:
+    def _hook(self, service: str, region: str | None, side: str | None = None) -> AwsBaseHook:
+        sides = {"source": self.source_aws_conn_id, "destination": self.dest_aws_conn_id}
         return AwsBaseHook(
-            aws_conn_id=self.aws_conn_id,
+            aws_conn_id=sides.get(side or "") or self.aws_conn_id,
             client_type=service,
             region_name=region or self.region_name,
             verify=self.verify,
@@ -91,19 +107,29 @@ class KmsAccessTrigger(BaseTrigger):
         """One round of probes with async clients, opened lazily and closed at the end of the round."""
         async with contextlib.AsyncExitStack() as stack:
 
-            async def open_client(service: str, region: str | None) -> Any:
-                conn = await self._hook(service, region).get_async_conn()
+            async def open_client(service: str, region: str | None, side: str | None) -> Any:
+                conn = await self._hook(service, region, side).get_async_conn()
                 return await stack.enter_async_context(conn)
 
-            # The one client cache, holding a task per (service, region): every probe of the round
-            # awaits the same opened client (a finished task can be awaited again).
-            client_for = ClientCache(
-                lambda service, region: asyncio.ensure_future(open_client(service, region))
-            )
+            # One client cache per principal (one side of a relay copy, or the one principal),
+            # holding a task per (service, region): every probe of the round awaits the same opened
+            # client (a finished task can be awaited again).
+            def cache(side: str | None) -> ClientCache:
+                return ClientCache(
+                    lambda service, region: asyncio.ensure_future(open_client(service, region, side))
+                )
 
             plans = [KeyProbePlan.from_dict(p) for p in self.plans]
             plans = [p if p.bucket_region else replace(p, bucket_region=self.bucket_region) for p in plans]
-            return [await run_probe_async(p.start(self.principal_account), client_for) for p in plans]
+            caches = {side: cache(side) for side in {p.side for p in plans}}
+            accounts = self.principal_accounts or {}
+            return [
+                await run_probe_async(
+                    p.start(accounts.get(p.side, self.principal_account) if p.side else self.principal_account),
+                    caches[p.side],
+                )
+                for p in plans
+            ]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:

@@ -50,8 +50,13 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param source_region: region of the source bucket's client (default: the connection's) (templated).
     :param dest_region: region of the destination bucket's client (default: the connection's) (templated).
     :param report_path: per-object JSON lines, a local path or ``s3://`` URI (templated).
+    :param source_aws_conn_id: a relay copy's source principal's connection, which reads the source
+        side (no one principal may read both); None: ``aws_conn_id`` (templated).
+    :param dest_aws_conn_id: a relay copy's destination principal's connection, which reads the
+        destination side; None: ``aws_conn_id`` (templated).
     :param aws_conn_id: the Airflow connection of the principal that reads both sides (the sync
-        principal); None or empty uses boto3's default credential chain (templated).
+        principal), or a side without its own connection; None or empty uses boto3's default
+        credential chain (templated).
     :param region_name: AWS region for the clients; if empty, the connection's (templated).
     :param verify: whether to verify SSL certificates: False skips verification, a path uses that CA
         bundle; None uses botocore's default (templated).
@@ -70,6 +75,8 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
         "source_region",
         "dest_region",
         "report_path",
+        "source_aws_conn_id",
+        "dest_aws_conn_id",
     )
     template_fields_renderers = {"transfer": "json"}
     ui_color = "#d8ecd3"
@@ -91,6 +98,8 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
         source_region: str | None = None,
         dest_region: str | None = None,
         report_path: str | None = None,
+        source_aws_conn_id: str | None = None,
+        dest_aws_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -108,6 +117,9 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
         self.source_region = source_region
         self.dest_region = dest_region
         self.report_path = report_path
+        self.source_aws_conn_id = source_aws_conn_id
+        self.dest_aws_conn_id = dest_aws_conn_id
+        self._side_hooks: dict[str, SyncPrincipalHook] = {}
 
     def _checker_parts(self) -> tuple[S3Location, S3Location, CheckOptions, str | None, str | None]:
         """Every argument validated before any AWS call (raises InvalidInputError)."""
@@ -162,12 +174,20 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
 
     def _execute(self, context: Context) -> dict[str, Any]:
         source, destination, options, source_owner, dest_owner = self._checker_parts()
-        clients = self.hook.transfer_clients(
+        reader, writer = (self._hook_for(conn_id) for conn_id in (self.source_aws_conn_id, self.dest_aws_conn_id))
+        source_side = reader.transfer_clients(
             concurrency=options.concurrency, source_region=self.source_region, dest_region=self.dest_region
         )
+        dest_side = (
+            source_side
+            if writer is reader
+            else writer.transfer_clients(
+                concurrency=options.concurrency, source_region=self.source_region, dest_region=self.dest_region
+            )
+        )
         checker = Checker(
-            clients.source,
-            clients.dest,
+            source_side.source,
+            dest_side.dest,
             source,
             destination,
             options,
@@ -177,6 +197,16 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
         report = checker.run(self.report_path)
         self.log.info("%s", report.summary_line())
         return self._verdict(report)
+
+    def _hook_for(self, conn_id: str | None) -> SyncPrincipalHook:
+        """A side's own connection's hook (a relay copy), else ``aws_conn_id``'s."""
+        if not conn_id:
+            return self.hook
+        if conn_id not in self._side_hooks:  # one hook, so one session, per connection
+            self._side_hooks[conn_id] = SyncPrincipalHook(
+                aws_conn_id=conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config
+            )
+        return self._side_hooks[conn_id]
 
     def _verdict(self, report: CheckReport) -> dict[str, Any]:
         summary = report.to_dict()

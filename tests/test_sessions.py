@@ -112,3 +112,59 @@ def test_permissions_task_assumes_each_admin_role_once(world: World, monkeypatch
     ).execute({"ti": _TI()})  # type: ignore[arg-type]
     assert result["ok"] and result["apply"]["written"]  # IAM, S3 and KMS in both accounts
     assert _sts_calls(world) == {"sts:AssumeRole": 2}  # one per admin connection
+
+
+def test_a_relay_copy_and_its_sensor_assume_each_connection_s_role_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two connections: one hook each, each session built once, whatever the clients and regions."""
+    assert world.endpoint_url
+    big = bytes(range(256)) * (24 * 1024)  # 6 MiB: two 5 MiB relay parts
+    world.put("data/big", big, kms=world.source_key_arn)
+    for key in ("data/a", "data/b"):
+        world.put(key, b"12345", kms=world.source_key_arn)
+    # moto cannot share KMS keys across accounts: each principal lives in its key's account.
+    _role_connection(monkeypatch, "reader", f"arn:aws:iam::{SOURCE_ACCOUNT}:role/vendor-reader", world.endpoint_url)
+    _role_connection(monkeypatch, "writer", f"arn:aws:iam::{DEST_ACCOUNT}:role/ingest-writer", world.endpoint_url)
+    sides = {"source_aws_conn_id": "reader", "dest_aws_conn_id": "writer", "aws_conn_id": None}
+    _sts_calls(world)
+    sensor = KmsAccessSensor(
+        task_id="kms",
+        key_arns=[world.dest_key_arn],
+        operations=["generate_data_key"],
+        discover_keys_from=f"s3://{world.source_bucket}/data/",
+        bucket_region="us-east-1",
+        poke_interval=0,
+        timeout=5,
+        **sides,
+    )
+    assert sensor.poke({}).is_done  # type: ignore[arg-type]
+    assert _sts_calls(world) == {"sts:AssumeRole": 2}
+    summary = CrossAccountS3CopyOperator(
+        task_id="copy",
+        source_uri=f"s3://{world.source_bucket}/data/",
+        dest_uri=f"s3://{world.dest_bucket}/copy/",
+        dest_kms_key_id=world.dest_key_arn,
+        relay_part_size=5 * 1024 * 1024,
+        **sides,
+    ).execute({"ti": _TI()})  # type: ignore[arg-type]
+    assert summary["copied"] == 3 and summary["failed"] == 0
+    assert _sts_calls(world) == {"sts:AssumeRole": 2}
+
+
+def test_one_connection_on_both_relay_sides_is_one_session(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert world.endpoint_url
+    world.put("data/a", b"12345")
+    _role_connection(monkeypatch, "both", f"arn:aws:iam::{DEST_ACCOUNT}:role/ingest-writer", world.endpoint_url)
+    _sts_calls(world)
+    summary = CrossAccountS3CopyOperator(
+        task_id="copy",
+        source_uri=f"s3://{world.source_bucket}/data/",
+        dest_uri=f"s3://{world.dest_bucket}/copy/",
+        transport="relay",
+        source_aws_conn_id="both",
+        dest_aws_conn_id="both",
+        aws_conn_id=None,
+    ).execute({"ti": _TI()})  # type: ignore[arg-type]
+    assert summary["copied"] == 1
+    assert _sts_calls(world) == {"sts:AssumeRole": 1}

@@ -10,7 +10,7 @@ from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.compat import DAG, AirflowFailException
 from airflow_provider_s3xacct.task_groups import cross_account_sync
 from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World
-from tests.test_copy_operator_relay import _connections, _transfer
+from tests.test_copy_operator_relay import _TI, _connections, _transfer
 from tests.wire import forget, seen
 
 RELAY = {
@@ -77,8 +77,8 @@ def test_the_group_s_copy_and_check_run_as_the_two_principals_and_the_check_fail
     tasks = {task_id.split(".", 1)[1]: task for task_id, task in group.children.items()}
     forget(world)
 
-    assert tasks["copy"].execute({"ti": None})["copied"] == 2
-    checked = tasks["check"].execute({"ti": None})
+    assert tasks["copy"].execute({"ti": _TI()})["copied"] == 2
+    checked = tasks["check"].execute({"ti": _TI()})
     assert checked["identical"] is True and sum(checked["counts"].values()) == 2
 
     readers = {r["access_key"] for r in seen(world) if r["path"].startswith(f"/{world.source_bucket}")}
@@ -87,4 +87,4 @@ def test_the_group_s_copy_and_check_run_as_the_two_principals_and_the_check_fail
 
     world.dst_s3.put_object(Bucket=world.dest_bucket, Key="landing/b.csv", Body=b"changed")
     with pytest.raises(AirflowFailException, match=r": b\.csv: "):
-        tasks["check"].execute({"ti": None})
+        tasks["check"].execute({"ti": _TI()})

@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.compat import DAG, AirflowFailException
 from airflow_provider_s3xacct.task_groups import cross_account_sync
-from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World
+from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World, aws_connection
 from tests.test_copy_operator_relay import _TI, _connections, _transfer
 from tests.wire import forget, seen
 
@@ -22,10 +22,10 @@ RELAY = {
 def _group(transfer: dict[str, Any], **kwargs: Any) -> Any:
     kwargs.setdefault("source_conn_id", "vendor_reader")
     kwargs.setdefault("dest_conn_id", "ingest_writer")
+    kwargs.setdefault("source_admin_conn_id", "a")
+    kwargs.setdefault("dest_admin_conn_id", "b")
     with DAG(f"sync_{id(kwargs)}", schedule=None):
-        return cross_account_sync(
-            group_id="sync", transfer=transfer, source_admin_conn_id="a", dest_admin_conn_id="b", **kwargs
-        )
+        return cross_account_sync(group_id="sync", transfer=transfer, **kwargs)
 
 
 def test_check_true_builds_verify_kms_copy_check_each_acting_as_the_relay_s_principals() -> None:
@@ -65,16 +65,34 @@ def test_bad_connection_combinations_fail_when_the_dag_is_parsed(kwargs: dict[st
         _group({"source": {}, "destination": {}}, **kwargs)
 
 
-def test_the_group_s_copy_and_check_run_as_the_two_principals_and_the_check_fails_on_a_difference(
+def test_the_group_runs_verify_kms_copy_check_as_the_two_principals_and_the_check_fails_on_a_difference(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Verify is left out (moto does not enforce the policies it reads; tests/test_relay_permissions.py
-    covers a relay spec's verify). The copy, then the check, run as the group built them."""
+    """Each task of the group executed in order, as the group built it. verify's verdict is our
+    evaluator's on the deployed policies (none here; tests/test_relay_permissions.py covers the
+    verdicts): what shows is that it checks each relay principal's own requests. Applying the
+    policies is left out: moto would then deny every write by the guard rails' aws:SecureTransport
+    Deny (the local server is plain HTTP)."""
     keys = _connections(world, monkeypatch)
+    aws_connection(monkeypatch, "src_admin", str(world.endpoint_url), session=world.source)
+    aws_connection(monkeypatch, "dst_admin", str(world.endpoint_url), session=world.dest)
+    for session, role in ((world.source, "vendor-reader"), (world.dest, "ingest-writer")):
+        session.client("iam", endpoint_url=world.endpoint_url).create_role(
+            RoleName=role, AssumeRolePolicyDocument="{}"
+        )
     world.put("data/a.csv", b"1,2\n", kms=world.source_key_arn)
     world.put("data/b.csv", b"3,4\n")
-    group = _group(_transfer(world, **RELAY), check=True)
+    transfer = _transfer(world, **RELAY)
+    group = _group(transfer, check=True, source_admin_conn_id="src_admin", dest_admin_conn_id="dst_admin")
     tasks = {task_id.split(".", 1)[1]: task for task_id, task in group.children.items()}
+
+    # No policy is deployed: verify denies, naming what each relay principal lacks (its reads, its writes).
+    with pytest.raises(AirflowFailException) as denied:
+        tasks["verify_permissions"].execute({"ti": _TI()})
+    reads = f"s3:GetObject on arn:aws:s3:::{world.source_bucket}/data/* by {RELAY['source_principal_arn']}"
+    writes = f"s3:PutObject on arn:aws:s3:::{world.dest_bucket}/landing/* by {RELAY['dest_principal_arn']}"
+    assert reads in str(denied.value) and writes in str(denied.value)
+    assert tasks["kms_access"].poke({}).is_done
     forget(world)
 
     assert tasks["copy"].execute({"ti": _TI()})["copied"] == 2

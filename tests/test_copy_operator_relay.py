@@ -175,6 +175,12 @@ def test_the_transfer_s_topology_must_match_the_connections(world: World, monkey
     one = CrossAccountS3CopyOperator(task_id="c1", transfer=relay_transfer, aws_conn_id=None)
     with pytest.raises(AirflowFailException, match=r"^invalid argument source_aws_conn_id: the transfer is a relay copy"):
         one.execute({"ti": _TI()})  # type: ignore[arg-type]
+    # transport="relay" with one side's connection (the other as aws_conn_id) is not the transfer's pair.
+    half = CrossAccountS3CopyOperator(
+        task_id="c0", transfer=relay_transfer, transport="relay", source_aws_conn_id="vendor_reader", aws_conn_id=None
+    )
+    with pytest.raises(AirflowFailException, match=r"^invalid argument dest_aws_conn_id: the transfer is a relay"):
+        half.execute({"ti": _TI()})  # type: ignore[arg-type]
     server_side = _transfer(world, principal_arn=f"arn:aws:iam::{DEST_ACCOUNT}:role/sync-role")
     two = CrossAccountS3CopyOperator(
         task_id="c2",

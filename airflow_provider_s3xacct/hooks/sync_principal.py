@@ -8,7 +8,18 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 
 from airflow_provider_s3xacct.transfer.clients import TransferClients
+from airflow_provider_s3xacct.transfer.relay import PrincipalArgs
 from airflow_provider_s3xacct.transfer.session import caller_arn
+
+# How the provider's tasks spell a relay copy's connections, for the core's refusals
+# (relay.transport_for_principals, relay.check_transfer_topology).
+CONNECTION_ARGUMENTS = PrincipalArgs(
+    source="source_aws_conn_id",
+    dest="dest_aws_conn_id",
+    single="aws_conn_id",
+    transport="transport",
+    transport_value=lambda value: f"transport={value!r}",
+)
 
 
 class SyncPrincipalHook(AwsBaseHook):

@@ -13,18 +13,14 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.aws.locations import S3Location
-from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
+from airflow_provider_s3xacct.hooks.sync_principal import CONNECTION_ARGUMENTS, SyncPrincipalHook
 from airflow_provider_s3xacct.links.s3 import S3DestinationLink
 from airflow_provider_s3xacct.operators.errors import failure, invalid_input, task_failures
 from airflow_provider_s3xacct.operators.progress import ProgressLogger
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.transfer.clients import bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
-from airflow_provider_s3xacct.transfer.relay import (
-    PrincipalArgs,
-    check_transfer_topology,
-    transport_for_principals,
-)
+from airflow_provider_s3xacct.transfer.relay import check_transfer_topology, transport_for_principals
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
 from airflow_provider_s3xacct.transfer.uploads import cleanup_uploads, parse_duration
@@ -416,13 +412,10 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
                 spec = CopySpec.from_transfer(transfer, **arguments)
                 check_transfer_topology(
                     transfer.relay,
-                    spec.transport == "relay",
-                    names=_ARGUMENTS,
-                    given="source_aws_conn_id"
-                    if self.source_aws_conn_id
-                    else "dest_aws_conn_id"
-                    if self.dest_aws_conn_id
-                    else None,
+                    relay=spec.transport == "relay",
+                    source_given=bool(self.source_aws_conn_id),
+                    dest_given=bool(self.dest_aws_conn_id),
+                    names=CONNECTION_ARGUMENTS,
                 )
             else:
                 spec = CopySpec.create(**arguments)
@@ -438,7 +431,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             source=self.source_aws_conn_id or None,
             dest=self.dest_aws_conn_id or None,
             single=None,  # aws_conn_id always has a value (its default): never "given" on its own
-            names=_ARGUMENTS,
+            names=CONNECTION_ARGUMENTS,
         )
 
     def _side_hook(self, conn_id: str | None) -> SyncPrincipalHook:
@@ -593,15 +586,6 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
             inputs=[Dataset(namespace=f"s3://{source.bucket}", name=source.prefix or "/")],
             outputs=[Dataset(namespace=f"s3://{destination.bucket}", name=destination.prefix or "/")],
         )
-
-
-_ARGUMENTS = PrincipalArgs(
-    source="source_aws_conn_id",
-    dest="dest_aws_conn_id",
-    single="aws_conn_id",
-    transport="transport",
-    transport_value=lambda value: f"transport={value!r}",
-)
 
 
 def _patterns(value: str | Sequence[str] | None) -> list[str]:

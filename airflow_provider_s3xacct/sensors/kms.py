@@ -14,7 +14,7 @@ from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.aws.locations import KmsKeyRef, S3Location
 from airflow_provider_s3xacct.compat import AirflowFailException, AirflowSensorTimeout, PokeReturnValue, conf
-from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
+from airflow_provider_s3xacct.hooks.sync_principal import CONNECTION_ARGUMENTS, SyncPrincipalHook
 from airflow_provider_s3xacct.kms.discovery import discover_keys
 from airflow_provider_s3xacct.kms.probes import (
     KeyAccess,
@@ -28,22 +28,12 @@ from airflow_provider_s3xacct.kms.probes import (
 )
 from airflow_provider_s3xacct.operators.errors import failure, task_failures
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
-from airflow_provider_s3xacct.transfer.relay import PrincipalArgs, check_transfer_topology
+from airflow_provider_s3xacct.transfer.relay import check_transfer_topology
 from airflow_provider_s3xacct.transfer.spec import CopySpec
 from airflow_provider_s3xacct.triggers.kms import KmsAccessTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-# The sensor's own spelling of the principal settings, for the core's refusals.
-_ARGUMENTS = PrincipalArgs(
-    source="source_aws_conn_id",
-    dest="dest_aws_conn_id",
-    single="aws_conn_id",
-    transport="source_aws_conn_id",
-    transport_value=str,
-)
 
 
 def _describe(results: Sequence[KeyAccess | Mapping[str, Any]]) -> str:
@@ -213,9 +203,10 @@ class KmsAccessSensor(AwsBaseSensor[SyncPrincipalHook]):
         transfer = TransferSpec.parse(self.transfer)
         check_transfer_topology(
             transfer.relay,
-            self.relay,
-            names=_ARGUMENTS,
-            given="source_aws_conn_id" if self.source_aws_conn_id else "dest_aws_conn_id",
+            relay=self.relay,
+            source_given=bool(self.source_aws_conn_id),
+            dest_given=bool(self.dest_aws_conn_id),
+            names=CONNECTION_ARGUMENTS,
         )
         named = {a for a in (copy.dest_kms_key_id, *transfer.source.kms_key_arns) if a}
         explicit = [self.key_arns] if isinstance(self.key_arns, str) else list(self.key_arns or ())

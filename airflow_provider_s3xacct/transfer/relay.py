@@ -130,22 +130,25 @@ def transport_for_principals(
         ) from None
 
 
-def check_transfer_topology(transfer_is_relay: bool, relay: bool, *, names: PrincipalArgs, given: str | None) -> None:
+def check_transfer_topology(
+    transfer_is_relay: bool, *, relay: bool, source_given: bool, dest_given: bool, names: PrincipalArgs
+) -> None:
     """A run signs its requests as the principals its transfer spec names (those ``verify`` checked).
 
-    ``transfer_is_relay``: the spec names ``source_principal_arn``/``dest_principal_arn``;
-    ``relay``: the run reads and writes as two principals; ``given``: the caller's relay argument
-    that was set, if any. Raises :class:`InvalidInputError` naming the argument to change.
+    ``transfer_is_relay``: the spec names ``source_principal_arn``/``dest_principal_arn``, so each
+    side needs its own principal; ``relay``: the run reads and writes as two principals;
+    ``source_given``/``dest_given``: the caller set that side's principal. Raises
+    :class:`InvalidInputError` naming the argument to change.
     """
-    if transfer_is_relay and not relay:
+    if transfer_is_relay and not (relay and source_given and dest_given):
         raise InvalidInputError(
-            names.source,
+            names.dest if source_given else names.source,
             f"the transfer is a relay copy (source_principal_arn, dest_principal_arn): give {names.source} "
             f"and {names.dest}, the principals that read and write",
         )
     if relay and not transfer_is_relay:
         raise InvalidInputError(
-            given or names.transport,
+            names.source if source_given else names.dest if dest_given else names.transport,
             f"the transfer is a server-side copy (principal_arn), signed by {names.single} alone: drop the "
             "relay settings, or make the transfer a relay copy (source_principal_arn, dest_principal_arn)",
         )

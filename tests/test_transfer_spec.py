@@ -58,7 +58,10 @@ def transfer(**options: Any) -> dict[str, Any]:
 
 
 def test_every_copy_setting_comes_from_the_transfer() -> None:
-    spec = CopySpec.from_transfer(transfer(mode="sync", delete=True, copy_tags=False, acl="bucket-owner-full-control"))
+    spec = CopySpec.from_transfer(
+        transfer(mode="sync", delete=True, copy_tags=False, acl="bucket-owner-full-control", multipart=False)
+    )
+    assert spec.multipart is False and CopySpec.from_transfer(transfer()).multipart is True
     assert (spec.source.uri, spec.destination.uri) == ("s3://vendor-exports/exports/", "s3://analytics-landing/vendor/")
     assert (spec.mode, spec.delete, spec.copy_tags, spec.acl) == ("sync", True, False, "bucket-owner-full-control")
     assert (spec.source_account_id, spec.dest_account_id) == ("111111111111", "222222222222")
@@ -101,6 +104,7 @@ def test_a_bad_transfer_names_the_field(rendered: str, message: str) -> None:
         {"mode": "copy"},
         {"delete": False},
         {"copy_tags": False},
+        {"multipart": False},
         {"source": "s3://vendor-exports/exports/2026/", "destination": "s3://analytics-landing/vendor/2026/"},
         {"dest_region": "eu-west-1", "dest_kms_key_id": DEST_KEY, "concurrency": 4},
     ],
@@ -123,6 +127,10 @@ def test_explicit_arguments_may_narrow_the_transfer(narrowing: dict[str, Any]) -
         ({}, {"dest_kms_key_id": DEST_KEY.replace("dest", "other")}, "dest_kms_key_id", "destination.kms_key_arn"),
         ({}, {"source_account_id": "333333333333"}, "source_account_id", "source.account_id"),
         ({}, {"acl": "bucket-owner-full-control"}, "acl", "options.acl"),
+        ({"multipart": False}, {"multipart": True}, "multipart", "options.multipart: false"),
+        # Either only says when to send parts, which the transfer's policies do not grant.
+        ({"multipart": False}, {"multipart_threshold": 64 * 2**20}, "multipart_threshold", "options.multipart: false"),
+        ({"multipart": False}, {"part_size": 64 * 2**20}, "part_size", "options.multipart: false"),
     ],
 )
 def test_explicit_arguments_never_widen_the_transfer(
@@ -143,6 +151,18 @@ def test_the_copy_operator_acts_on_the_transfer_and_refuses_a_conflict(monkeypat
     bad = CrossAccountS3CopyOperator(task_id="copy", transfer=transfer(copy_tags=False), copy_tags=True)
     _no_aws(monkeypatch, bad)
     with pytest.raises(AirflowFailException, match=r"copy_tags: True needs more than the transfer's options\.copy_tags"):
+        bad.execute({})  # type: ignore[arg-type]
+
+
+def test_the_copy_operator_takes_multipart_off_from_the_transfer_and_refuses_a_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator passes no threshold of its own (its default is "not given"), so a transfer
+    with ``multipart: false`` builds; an explicit ``multipart_threshold`` is refused before AWS."""
+    assert CrossAccountS3CopyOperator(task_id="copy", transfer=transfer(multipart=False)).build_spec().multipart is False
+    bad = CrossAccountS3CopyOperator(task_id="copy", transfer=transfer(multipart=False), multipart_threshold=64 * 2**20)
+    _no_aws(monkeypatch, bad)
+    with pytest.raises(AirflowFailException, match=r"multipart_threshold: .*options\.multipart: false"):
         bad.execute({})  # type: ignore[arg-type]
 
 

@@ -17,6 +17,9 @@ from airflow_provider_s3xacct.diagnosis.messages import DenialMessage, parse_den
 
 READ_OPERATIONS = frozenset({"CopyObject", "UploadPartCopy", "GetObject", "HeadObject", "GetObjectTagging"})
 WRITE_OPERATIONS = frozenset({"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"})
+# Not an AWS code: the copy's own refusal, before any request, of an object it could only copy in
+# parts when the transfer's options.multipart is false (transfer/outcomes.py, multipart_refused).
+MULTIPART_OFF = "MultipartOff"
 
 
 @dataclass(frozen=True)
@@ -318,6 +321,15 @@ class Diagnoser:
             return Diagnosis(
                 "the destination bucket has Object Ownership 'bucket owner enforced' and refuses ACLs",
                 "run without acl (the default)",
+            )
+        if code == MULTIPART_OFF:
+            fix = "set options.multipart: true in the transfer and re-run plan, verify and apply"
+            if operation == "PutObject":  # the relay's one request; a server-side copy's is CopyObject
+                fix += ", or raise relay_buffers x relay_part_size above the object's size (up to 5 GiB)"
+            return Diagnosis(
+                "the object cannot be copied in one request and the transfer's options.multipart is "
+                "false, so it is not copied in parts",
+                fix,
             )
         if code == "InvalidRequest" and "copy source is larger" in message:
             return Diagnosis(

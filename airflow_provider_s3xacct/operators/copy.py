@@ -22,7 +22,7 @@ from airflow_provider_s3xacct.transfer.clients import bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
 from airflow_provider_s3xacct.transfer.relay import check_transfer_topology, transport_for_principals
 from airflow_provider_s3xacct.transfer.report import CopyReport
-from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
+from airflow_provider_s3xacct.transfer.spec import CopySpec
 from airflow_provider_s3xacct.transfer.uploads import cleanup_uploads, parse_duration
 
 if TYPE_CHECKING:
@@ -72,7 +72,9 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param max_delete: the most objects one run may delete; more fails before deleting (templated).
     :param dry_run: report what would change and change nothing (templated).
     :param concurrency: copies in flight (1-1024) (templated).
-    :param multipart_threshold: objects from this size (bytes) are copied in parts (UploadPartCopy).
+    :param multipart_threshold: objects from this size (bytes) are copied in parts (UploadPartCopy);
+        default 5 GiB, CopyObject's limit. Refused with a transfer whose ``options.multipart`` is
+        false (as is ``part_size``): its objects are never copied in parts.
     :param copy_tags: copy each object's tags. Default: the transfer's ``options.copy_tags``, else
         True (templated).
     :param acl: the canned ACL to send (``"bucket-owner-full-control"``). Default: the transfer's
@@ -218,7 +220,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         dry_run: bool = False,
         concurrency: int = 32,
         list_concurrency: int = 16,
-        multipart_threshold: int = COPY_OBJECT_LIMIT,
+        multipart_threshold: int | None = None,
         part_size: int | None = None,
         copy_tags: bool | None = None,
         acl: str | None = None,

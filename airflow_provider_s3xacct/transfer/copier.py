@@ -28,10 +28,11 @@ from airflow_provider_s3xacct.transfer.outcomes import (
     CopyFailedError,
     CopyInterruptedError,
     CopyOutcome,
+    multipart_refused,
     s3_call,
 )
 from airflow_provider_s3xacct.transfer.retry import RetriesExhaustedError, RetryPolicy, is_transient
-from airflow_provider_s3xacct.transfer.spec import CopySpec
+from airflow_provider_s3xacct.transfer.spec import COPY_OBJECT_LIMIT, CopySpec
 from airflow_provider_s3xacct.transfer.uploads import CLOCK_MARGIN, OpenUpload, UploadTracker, server_time
 
 # Headers a multipart upload must be given explicitly: UploadPartCopy copies bytes only, so a
@@ -71,6 +72,9 @@ class Route:
     multipart: bool
     # An overwrite with a backup prefix: the destination object is saved first (botocore).
     back_up_first: bool = False
+    # Only parts could copy it and the transfer has options.multipart: false: nothing is sent, the
+    # object fails (multipart_refusal).
+    refused: bool = False
 
 
 class ObjectCopier:
@@ -113,12 +117,13 @@ class ObjectCopier:
         }
 
     def route(self, obj: ListedObject, *, overwrites: bool = False) -> Route:
-        """Which transport copies ``obj``, and whether in parts: the one place this is decided.
+        """Which transport copies ``obj``, and whether in parts or (``spec.multipart`` false, too
+        large for one request) not at all: the one place this is decided (:meth:`in_parts`).
 
         The CRT sends single CopyObjects only, and only when nothing must happen before them on
         the client (a HEAD for replaced metadata, a backup of the object overwritten).
         """
-        multipart = obj.size > self.spec.multipart_threshold
+        multipart, refused = self.in_parts(obj.size)
         back_up_first = overwrites and self.spec.backup_prefix is not None
         crt = (
             self.spec.transport == "crt"
@@ -127,7 +132,27 @@ class ObjectCopier:
             and not back_up_first
             and not self.replaces_metadata
         )
-        return Route("crt" if crt else "botocore", multipart, back_up_first)
+        return Route("crt" if crt else "botocore", multipart, back_up_first, refused)
+
+    def in_parts(self, size: int) -> tuple[bool, bool]:
+        """Whether an object of ``size`` bytes is copied in parts, and whether it is refused.
+
+        Above :meth:`single_limit`, an object goes in parts; with ``spec.multipart`` false (the
+        transfer grants no multipart request) it is refused instead: ``(False, True)``.
+        """
+        above = size > self.single_limit()
+        return above and self.spec.multipart, above and not self.spec.multipart
+
+    def single_limit(self) -> int:
+        """The largest object copied in one request: the multipart threshold, or without multipart
+        CopyObject's own limit (5 GiB) whatever the threshold says."""
+        return self.spec.multipart_threshold if self.spec.multipart else COPY_OBJECT_LIMIT
+
+    def multipart_refusal(self, key: str, size: int) -> CopyFailedError:
+        """The failure of an object :meth:`in_parts` refused (its size: the listing's or a HEAD's)."""
+        return multipart_refused(
+            "CopyObject", f"{key} is {size} bytes, above CopyObject's limit of {COPY_OBJECT_LIMIT} bytes"
+        )
 
     def submit(self, obj: ListedObject, *, overwrites: bool = False) -> Future[CopyOutcome]:
         """Start copying ``obj`` (``overwrites``: a destination object is replaced).
@@ -135,8 +160,13 @@ class ObjectCopier:
         The future holds the ``CopyOutcome``, or raises ``CopyFailedError`` (every failure, after
         the transport's and the engine's retries) or ``CopyInterruptedError`` (the run stopped).
         A dry run sends nothing: its future is done at once with the outcome the route implies.
+        An object the route refused fails at once, in a dry run too.
         """
         route = self.route(obj, overwrites=overwrites)
+        if route.refused:  # a dry run reports it as the copy would
+            refused: Future[CopyOutcome] = Future()
+            refused.set_exception(self.multipart_refusal(obj.key, obj.size))
+            return refused
         if self.spec.dry_run:
             planned: Future[CopyOutcome] = Future()
             planned.set_result(CopyOutcome(obj.key, obj.size, route.multipart))

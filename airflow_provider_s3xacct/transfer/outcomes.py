@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.codes import is_object_gone
-from airflow_provider_s3xacct.diagnosis.explain import READ_OPERATIONS, Diagnoser, Diagnosis
+from airflow_provider_s3xacct.diagnosis.explain import MULTIPART_OFF, READ_OPERATIONS, Diagnoser, Diagnosis
 
 T = TypeVar("T")
 
@@ -101,3 +101,15 @@ def s3_call(operation: str, call: Callable[..., T], /, **params: Any) -> T:
         return call(**params)
     except (ClientError, BotoCoreError) as exc:
         raise CopyFailedError(operation, exc) from exc
+
+
+def multipart_refused(operation: str, reason: str) -> CopyFailedError:
+    """An object that only parts could copy while the transfer's ``options.multipart`` is false.
+
+    ``operation`` is the one request the copy would have sent (CopyObject, or the relay's
+    PutObject), which nothing sent; ``reason`` says why it does not fit. A permanent failure of
+    that object alone (never retried), explained by the diagnosis of ``MULTIPART_OFF``.
+    """
+    message = f"{reason}; options.multipart is false, so no multipart upload is sent"
+    error = ClientError({"Error": {"Code": MULTIPART_OFF, "Message": message}}, operation)
+    return CopyFailedError(operation, error)

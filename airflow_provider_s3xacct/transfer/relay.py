@@ -12,7 +12,10 @@ and returns it once written, so the object data in memory never exceeds the budg
 object count and sizes (a 64 KiB object reserves 64 KiB, so small objects still run at the
 engine's full concurrency). A part's reservation is made by the thread that schedules the parts,
 in part order, before the part is queued: a part waiting for its predecessor never holds bytes
-the predecessor needs.
+the predecessor needs. Without multipart (``spec.multipart`` false: the transfer grants no
+multipart request) an object is one PutObject and one reservation of its whole size, so an object
+larger than the budget (or than PutObject's 5 GiB) cannot be relayed and fails
+(``RelayCopier.single_limit``).
 
 Integrity: each part's checksum is computed as it is read and sent with UploadPart/PutObject, so S3
 verifies what it stores; the whole object's checksum (combined from the parts' CRCs, or hashed in
@@ -43,8 +46,10 @@ from airflow_provider_s3xacct.transfer.outcomes import (
     CopyFailedError,
     CopyInterruptedError,
     CopyOutcome,
+    multipart_refused,
     s3_call,
 )
+from airflow_provider_s3xacct.transfer.spec import PUT_OBJECT_LIMIT
 
 # CRC algorithms: (function(data, previous) -> int, combine(crc1, crc2, len2) -> int, bytes).
 _CRCS: dict[str, tuple[Callable[[Any, int], int], Callable[[int, int, int], int], int]] = {
@@ -288,9 +293,27 @@ class RelayCopier(ObjectCopier):
         self._transports["relay"] = self._start_botocore  # the object pool and retries, our _copy_once
 
     def route(self, obj: ListedObject, *, overwrites: bool = False) -> Route:
-        """Every object goes by the relay, in parts above the relay part size."""
+        """Every object goes by the relay, in parts above :meth:`single_limit`."""
         back_up_first = overwrites and self.spec.backup_prefix is not None
-        return Route("relay", obj.size > self.spec.relay_part_size, back_up_first)
+        multipart, refused = self.in_parts(obj.size)
+        return Route("relay", multipart, back_up_first, refused)
+
+    def single_limit(self) -> int:
+        """The relay part size; without multipart, what one PutObject can take (5 GiB) and the
+        memory budget can hold at once (the whole object is one reservation)."""
+        if self.spec.multipart:
+            return self.spec.relay_part_size
+        return min(PUT_OBJECT_LIMIT, self._budget.capacity)
+
+    def multipart_refusal(self, key: str, size: int) -> CopyFailedError:
+        if size > PUT_OBJECT_LIMIT:
+            why = f"above PutObject's limit of {PUT_OBJECT_LIMIT} bytes"
+        else:
+            why = (
+                f"above the relay's memory budget relay_buffers x relay_part_size = {self.spec.relay_buffers} "
+                f"x {self.spec.relay_part_size} = {self._budget.capacity} bytes"
+            )
+        return multipart_refused("PutObject", f"{key} is {size} bytes, {why}")
 
     def _copy_once(self, obj: ListedObject, route: Route) -> CopyOutcome:
         if self.cancel.is_set():
@@ -303,17 +326,21 @@ class RelayCopier(ObjectCopier):
                 return outcome
         head = self._head(obj)
         size = int(head["ContentLength"])
+        # Routed again by the size the HEAD saw: the object may have grown since it was listed.
+        multipart, refused = self.in_parts(size)
+        if refused:
+            raise self.multipart_refusal(obj.key, size)
         checks = _Checks.for_source(head, self.spec.checksum_algorithm)
         write = self._write(obj, head)
-        part_size = self.spec.effective_part_size(size)
-        if size <= part_size:
+        if not multipart:
+            # Within the budget (single_limit): the reservation is the whole object, never capped.
             reserved = self._budget.take(size, self.cancel, obj.key)
             try:
                 self._put(obj, checks, write, self._fill(self._get(obj, head, 0, size)["Body"], size, obj))
             finally:
                 self._budget.give(reserved)
             return CopyOutcome(obj.key, size, multipart=False)
-        self._upload(obj, head, checks, write, size, part_size)
+        self._upload(obj, head, checks, write, size, self.spec.effective_part_size(size))
         return CopyOutcome(obj.key, size, multipart=True)
 
     def _write(self, obj: ListedObject, head: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ MIB = 1024**2
 GIB = 1024**3
 # CopyObject refuses sources above 5 GB; UploadPartCopy parts must be 5 MiB..5 GiB, at most 10,000.
 COPY_OBJECT_LIMIT = 5 * GIB
+PUT_OBJECT_LIMIT = 5 * GIB  # PutObject's largest object (the relay's one request without parts)
 MIN_PART_SIZE = 5 * MIB
 MAX_PARTS = 10_000
 # The largest part chosen on its own: above 256 MiB x concurrency an object has more parts than
@@ -74,6 +75,10 @@ class CopySpec(BaseModel):
     # once, merged back into key order (transfer/ranges.py); 1 lists page after page.
     list_concurrency: int = Field(default=16, ge=1, le=256)
     multipart_threshold: int = Field(default=COPY_OBJECT_LIMIT, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
+    # False (the transfer's options.multipart: false, whose policies grant no multipart action): no
+    # multipart request is ever sent. Each object goes in one request or fails as that object's
+    # failure when it cannot (ObjectCopier.route decides; multipart_threshold and part_size unused).
+    multipart: bool = True
     # None: chosen per object from its size and the concurrency (effective_part_size).
     part_size: int | None = Field(default=None, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
     copy_tags: bool = True
@@ -257,13 +262,14 @@ class CopySpec(BaseModel):
 
         ``transfer`` is a ``permissions.spec.TransferSpec`` (``TransferSpec.parse`` reads a
         rendered mapping or its text). Locations, accounts, regions, the destination key and the
-        options ``mode``, ``delete``, ``copy_tags`` and ``acl`` come from it, so the copy does what
-        ``verify`` checked. ``overrides`` are :meth:`create`'s arguments (None means "not given"):
-        they may narrow the transfer, never widen it beyond what its policies grant — a prefix
-        inside the transfer's, ``copy`` instead of ``sync``, no tags or no delete where the transfer
-        has them. Anything else (another bucket, account, region, key or ACL; tags, delete or sync
-        the transfer does not have) raises :class:`InvalidInputError` naming the argument and the
-        transfer's field.
+        options ``mode``, ``delete``, ``copy_tags``, ``acl`` and ``multipart`` come from it, so the
+        copy does what ``verify`` checked. ``overrides`` are :meth:`create`'s arguments (None means
+        "not given"): they may narrow the transfer, never widen it beyond what its policies grant —
+        a prefix inside the transfer's, ``copy`` instead of ``sync``, no tags, delete or multipart
+        where the transfer has them. Anything else (another bucket, account, region, key or ACL;
+        tags, delete, sync or multipart the transfer does not have, which includes a
+        ``multipart_threshold`` or ``part_size`` with ``options.multipart: false``) raises
+        :class:`InvalidInputError` naming the argument and the transfer's field.
         """
         spec = transfer  # parsed by the caller: permissions/ sits above transfer/ in the layers
         given = {name: value for name, value in overrides.items() if value is not None}
@@ -338,6 +344,7 @@ def transfer_copy_fields(spec: Any) -> dict[str, Any]:
         "delete": spec.options.delete,
         "copy_tags": spec.options.copy_tags,
         "acl": spec.options.acl,
+        "multipart": spec.options.multipart,
     }
 
 
@@ -384,7 +391,13 @@ def _check_within(copy: CopySpec, spec: Any, given: set[str], field: str) -> Non
         ("mode", copy.mode == "sync" and spec.options.mode == "copy", "options.mode: copy"),
         ("delete", copy.delete and not spec.options.delete, "options.delete: false"),
         ("copy_tags", copy.copy_tags and not spec.options.copy_tags, "options.copy_tags: false"),
+        ("multipart", copy.multipart and not spec.options.multipart, "options.multipart: false"),
     )
     for name, widens, where in widening:
         if name in given and widens:
             raise conflict(name, f"{getattr(copy, name)!r} needs more than the transfer's {where}")
+    for name in ("multipart_threshold", "part_size"):
+        # Without the multipart permissions verify checked, all these can do is ask for parts.
+        if name in given and not spec.options.multipart:
+            what = f"{getattr(copy, name)!r} sets multipart copies; the transfer has options.multipart: false"
+            raise conflict(name, what)

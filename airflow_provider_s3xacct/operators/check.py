@@ -10,10 +10,11 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.aws.locations import S3Location, validate_account_id
-from airflow_provider_s3xacct.hooks.sync_principal import SyncPrincipalHook
+from airflow_provider_s3xacct.hooks.sync_principal import CONNECTION_ARGUMENTS, SyncPrincipalHook
 from airflow_provider_s3xacct.operators.errors import failure, task_failures
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.transfer.check import Checker, CheckOptions, CheckReport
+from airflow_provider_s3xacct.transfer.relay import check_transfer_topology
 from airflow_provider_s3xacct.transfer.spec import CopySpec
 
 if TYPE_CHECKING:
@@ -53,7 +54,9 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
     :param source_aws_conn_id: a relay copy's source principal's connection, which reads the source
         side (no one principal may read both); None: ``aws_conn_id`` (templated).
     :param dest_aws_conn_id: a relay copy's destination principal's connection, which reads the
-        destination side; None: ``aws_conn_id`` (templated).
+        destination side; None: ``aws_conn_id`` (templated). A relay ``transfer`` (one naming
+        ``source_principal_arn``/``dest_principal_arn``) needs both side connections, and a
+        server-side one refuses them, as the copy and the sensor do.
     :param aws_conn_id: the Airflow connection of the principal that reads both sides (the sync
         principal), or a side without its own connection; None or empty uses boto3's default
         credential chain (templated).
@@ -151,9 +154,19 @@ class CrossAccountCheckOperator(AwsBaseOperator[SyncPrincipalHook]):
 
     def _from_transfer(self) -> None:
         """Locations, owners and regions of ``transfer`` (CopySpec.from_transfer, the one
-        translation); explicit arguments may narrow them, never point elsewhere."""
+        translation); explicit arguments may narrow them, never point elsewhere. The side connections
+        must be the transfer's topology (relay.check_transfer_topology, the copy's and the sensor's
+        rule): a relay transfer's sides are read as its two principals, a server-side one as one."""
+        transfer = TransferSpec.parse(self.transfer)
+        check_transfer_topology(
+            transfer.relay,
+            relay=bool(self.source_aws_conn_id or self.dest_aws_conn_id),
+            source_given=bool(self.source_aws_conn_id),
+            dest_given=bool(self.dest_aws_conn_id),
+            names=CONNECTION_ARGUMENTS,
+        )
         copy = CopySpec.from_transfer(
-            TransferSpec.parse(self.transfer),
+            transfer,
             source=self.source_uri or None,
             destination=self.dest_uri or None,
             source_account_id=str(self.source_account_id) if self.source_account_id else None,

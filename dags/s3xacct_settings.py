@@ -22,6 +22,16 @@ NIGHTLY_SCHEDULE = os.environ.get("S3XACCT_NIGHTLY_SCHEDULE", "0 2 * * *")
 TRANSFER_VARIABLE = "s3xacct_transfer"
 TRANSFER = "{{ var.json.s3xacct_transfer }}"
 
+# The relay example (s3xacct_relay_sync): the vendor hands out a read role in its account (its
+# external id in that connection's assume_role_kwargs extra), your writer role lives in your
+# account, and no policy grants anything across accounts. Its transfer is the Variable
+# ``s3xacct_relay_transfer``, naming source_principal_arn/dest_principal_arn instead of
+# principal_arn (README, "Permissions for a relay copy").
+RELAY_SOURCE_CONN_ID = os.environ.get("S3XACCT_RELAY_SOURCE_CONN_ID", "s3xacct_vendor_reader")
+RELAY_DEST_CONN_ID = os.environ.get("S3XACCT_RELAY_DEST_CONN_ID", "s3xacct_ingest_writer")
+RELAY_SCHEDULE = os.environ.get("S3XACCT_RELAY_SCHEDULE", "0 3 * * *")
+RELAY_TRANSFER = "{{ var.json.s3xacct_relay_transfer }}"
+
 # Airflow fixes outlets at parse time, before templates render: the Asset is the destination the
 # Variable names, written here once for the nightly DAG and the DAG scheduled on it.
 DEST_ASSET_URI = os.environ.get("S3XACCT_DEST_ASSET_URI", "s3://analytics-landing/vendor/")

@@ -53,6 +53,7 @@ def test_dags_import_without_errors(dagbag: Any) -> None:
         "s3xacct_pipeline_with_sync",
         "s3xacct_pipeline_downstream",
         "s3xacct_sharded_sync",
+        "s3xacct_relay_sync",
     }
 
 
@@ -74,6 +75,28 @@ def test_nightly_dag_is_safe_to_schedule(dagbag: Any) -> None:
         getattr(downstream.timetable, "asset_condition", None) or downstream.timetable.dataset_condition
     )
     assert "s3://analytics-landing/vendor" in repr(condition)
+
+
+def test_relay_dag_acts_as_the_two_relay_connections_and_checks_after_the_copy(dagbag: Any) -> None:
+    dag = dagbag.dags["s3xacct_relay_sync"]
+    assert not dag.catchup and dag.max_active_runs == 1
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "sync.verify_permissions",
+        "sync.kms_access",
+        "sync.copy",
+        "sync.check",
+    ]
+    for task_id in ("sync.kms_access", "sync.copy", "sync.check"):
+        task = dag.get_task(task_id)
+        assert (task.source_aws_conn_id, task.dest_aws_conn_id) == (
+            "s3xacct_vendor_reader",
+            "s3xacct_ingest_writer",
+        ), task_id
+    # Every task renders the relay Variable, not the server-side one the other DAGs read.
+    assert {t.transfer for t in dag.tasks} == {"{{ var.json.s3xacct_relay_transfer }}"}
+    copy = dag.get_task("sync.copy")
+    assert copy.retries == 3 and copy.retry_exponential_backoff and copy.execution_timeout is not None
+    assert all(t.doc_md for t in dag.tasks)
 
 
 def test_manual_dag_form_rejects_bad_input(dagbag: Any) -> None:

@@ -364,6 +364,74 @@ def test_nightly_run_in_copy_mode_never_lists_the_destination(local_stack: dict[
     assert _dest_listings_by_principal(endpoint, wire, accounts.principal_arn) == []
 
 
+def _relay_connection(endpoint: str, role_arn: str, external_id: str | None = None) -> str:
+    """An ``aws`` connection assuming ``role_arn`` (with the vendor's external id, if any) on the local stack."""
+    extra: dict[str, Any] = {"role_arn": role_arn, "endpoint_url": endpoint, "region_name": stack.REGION}
+    if external_id:
+        extra["assume_role_kwargs"] = {"ExternalId": external_id}
+    return json.dumps({"conn_type": "aws", "login": "demo", "password": "demo", "extra": extra})
+
+
+@pytest.mark.e2e
+def test_relay_dag_end_to_end_as_the_vendor_s_reader_and_our_writer(local_stack: dict[str, Any]) -> None:
+    """The relay DAG as deployed: its connections and Variable from the environment, its four tasks
+    run by ``airflow dags test``. What shows on the server's request log: every source request
+    signed by the vendor's read role, every destination request by our writer role, no server-side
+    copy. moto enforces no policy: that neither role could do the other's side is AWS's to enforce."""
+    accounts, endpoint, home = local_stack["accounts"], local_stack["endpoint"], local_stack["home"]
+    reader = f"arn:aws:iam::{stack.SOURCE_ACCOUNT}:role/vendor-reader"
+    writer = f"arn:aws:iam::{stack.DEST_ACCOUNT}:role/ingest-writer"
+    for account, arn in ((stack.SOURCE_ACCOUNT, reader), (stack.DEST_ACCOUNT, writer)):
+        iam = stack.session(endpoint, account).client("iam", endpoint_url=endpoint)
+        iam.create_role(RoleName=arn.split("/")[-1], AssumeRolePolicyDocument="{}")
+    variable = transfer(accounts)
+    del variable["principal_arn"]
+    variable.update(source_principal_arn=reader, dest_principal_arn=writer)
+    variable["destination"]["prefix"] = "relay/"
+    (home / "relay.json").write_text(json.dumps(variable))
+    admins = [
+        "--source-admin-role-arn",
+        f"arn:aws:iam::{stack.SOURCE_ACCOUNT}:role/{stack.ADMIN_ROLE}",
+        "--dest-admin-role-arn",
+        f"arn:aws:iam::{stack.DEST_ACCOUNT}:role/{stack.ADMIN_ROLE}",
+    ]
+    env = dict(
+        local_stack["env"],
+        AIRFLOW_VAR_S3XACCT_RELAY_TRANSFER=json.dumps(variable),
+        AIRFLOW_CONN_S3XACCT_VENDOR_READER=_relay_connection(endpoint, reader, external_id="vendor-ext-id"),
+        AIRFLOW_CONN_S3XACCT_INGEST_WRITER=_relay_connection(endpoint, writer),
+    )
+    try:
+        run(["s3xacct", "apply", "--config", str(home / "relay.json"), "--json", *admins], env)
+        requests.get(f"{endpoint}/__bench__/reset", timeout=10).raise_for_status()
+        run(["airflow", "dags", "test", "s3xacct_relay_sync"], env)
+        wire = _wire(endpoint)
+    finally:  # the other tests' permissions (the server-side demo transfer) back in place
+        apply_permissions(accounts, local_stack["env"], home)
+
+    verify = latest_xcom(home, "s3xacct_relay_sync", "sync.verify_permissions")
+    assert verify["verdict"] == "allowed"
+    assert {c["principal"] for c in verify["checks"]} == {reader, writer}
+    summary = latest_xcom(home, "s3xacct_relay_sync", "sync.copy")
+    assert summary["copied"] == accounts.total_objects and summary["failed"] == 0
+    assert_copied(local_stack, "relay/", key_arn=accounts.dest_key_arn)
+    checked = latest_xcom(home, "s3xacct_relay_sync", "sync.check")
+    assert checked["identical"] is True and sum(checked["counts"].values()) == accounts.total_objects
+    ops = {r["op"] for r in wire}
+    assert "GetObject" in ops and "PutObject" in ops and not ops & {"CopyObject", "UploadPartCopy"}
+    # Who signed each bucket's requests; the admins' are verify's policy reads, bucket-level only.
+    role_of = {key: _signer(endpoint, key).split("/")[1] for key in {r["access_key"] for r in wire}}
+    roles: dict[str, set[str]] = {}
+    for request in wire:
+        bucket, _, key = request["path"].lstrip("/").partition("/")
+        role = role_of[request["access_key"]]
+        if role == stack.ADMIN_ROLE:
+            assert not key, request
+        else:
+            roles.setdefault(bucket, set()).add(role)
+    assert roles == {stack.SOURCE_BUCKET: {"vendor-reader"}, stack.DEST_BUCKET: {"ingest-writer"}}
+
+
 def test_demo_module_is_runnable() -> None:
     result = subprocess.run(
         [sys.executable, "-c", "import demo.run, demo.ui"],

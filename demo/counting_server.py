@@ -29,9 +29,15 @@ once, by one shard). Its own endpoints, beside moto's:
   out, KeyCount not adjusted), ``truncate`` (IsTruncated without a continuation token) and
   ``reorder`` (the first two entries swapped: keys out of S3's ascending order), and for any
   answer with a body ``corrupt`` (moto's answer with one byte of its body flipped);
+- ``/__bench__/put-many`` (POST ``{"bucket": B, "keys": [...], "body_hex": H}``): put one body
+  under many keys through moto's backend, without a request each (seeding 100,000s of objects);
 - ``/__bench__/chaos?rate=0.2&seed=7&kinds=slowdown,internal,error200,reset-before,...``: from
   now on, fault that share of S3 requests at random with the given kinds (``rate=0`` stops);
   ``/__bench__/faults`` returns how many faults of each kind were injected.
+
+``--indexed-listing`` (or ``S3XACCT_INDEXED_LISTING=1``) answers ListObjects and ListObjectsV2
+from a sorted key index instead of moto's walk over the whole bucket per request
+(demo/indexed_listing.py: the same answers, at a cost in the keys asked for); the benchmarks use it.
 
 moto reports every multipart upload as initiated on 2010-11-10; S3 reports the real time, and
 ``cleanup-uploads`` and the search for uploads whose CreateMultipartUpload response was lost
@@ -43,6 +49,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import random
 import re
 import socket
@@ -58,6 +65,8 @@ from xml.sax.saxutils import escape
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+from demo import indexed_listing
 
 _counts: Counter[str] = Counter()
 _copies: Counter[str] = Counter()
@@ -307,6 +316,12 @@ def build_app(delay: float) -> Callable[..., Iterable[bytes]]:
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path == "/__bench__/put-many":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            order = json.loads(environ["wsgi.input"].read(length))
+            put = indexed_listing.put_many(order["bucket"], order["keys"], bytes.fromhex(order["body_hex"]))
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps({"put": put}).encode()]
         if path.startswith("/__bench__/"):
             body = _own_endpoint(path, environ.get("QUERY_STRING", ""), settings)
             start_response("200 OK", [("Content-Type", "application/json")])
@@ -426,7 +441,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.02)
+    parser.add_argument(
+        "--indexed-listing",
+        action="store_true",
+        default=os.environ.get("S3XACCT_INDEXED_LISTING") == "1",
+        help="answer object listings from a sorted key index (benchmarks at 100,000s of keys)",
+    )
     args = parser.parse_args()
+    if args.indexed_listing:
+        indexed_listing.install()
     make_server(
         "127.0.0.1", args.port, build_app(args.delay), threaded=True, request_handler=_QuietHandler
     ).serve_forever()

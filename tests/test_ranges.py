@@ -60,6 +60,8 @@ class FakeS3:
             self.keys[1], self.keys[2] = self.keys[2], self.keys[1]
         self.delay = delay
         self.requests = 0
+        self.served = 0  # keys and common prefixes answered: what a page past its range's end costs
+        self.prefixes: list[str] = []  # the Prefix of every request
         self.in_flight = 0
         self.most_in_flight = 0
         self._lock = threading.Lock()
@@ -77,6 +79,7 @@ class FakeS3:
     ) -> dict[str, Any]:
         with self._lock:
             self.requests += 1
+            self.prefixes.append(Prefix)
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -101,6 +104,8 @@ class FakeS3:
                 if len(items) > MaxKeys:
                     break
             page_items, truncated = items[:MaxKeys], len(items) > MaxKeys
+            with self._lock:
+                self.served += len(page_items)
             contents = [
                 {"Key": k, "Size": len(k), "LastModified": WHEN, "ETag": '"e"'}
                 for k, common, _ in page_items
@@ -196,6 +201,34 @@ def test_small_directories_do_not_cost_a_request_each() -> None:
     fake = FakeS3(keys)
     assert listed(fake, "", 16) == sorted(keys)
     assert fake.requests <= 10 + 16 + 3, fake.requests
+
+
+def test_ranges_that_end_with_a_directory_ask_for_that_directory_only() -> None:
+    # 20 directories of 2,000 keys, pages of 1,000: 40 pages. Ranges ending at a common prefix ran
+    # their last page past their end (a page mostly of the next range's keys: about 28,000 keys
+    # answered twice and 81 requests here). Now a range ending with a directory asks for that
+    # directory once it reaches it (Prefix=), and guessed cuts in other directories move to the
+    # directory's end: what is answered twice is only the overshoot of cuts inside a directory.
+    keys = [f"data/{i % 20:02}/obj-{i:07}.bin" for i in range(40_000)]
+    fake = FakeS3(keys)
+    assert listed(fake, "", 16) == sorted(keys)
+    assert fake.served - len(keys) <= 20 + 10, fake.served - len(keys)  # the first request: 20 prefixes
+    assert fake.requests <= 80, fake.requests
+    assert {p for p in fake.prefixes if p.startswith("data/") and p != "data/"}  # narrowed requests
+
+
+def test_directory_markers_and_keys_just_beyond_a_directory_come_back() -> None:
+    """Keys where a directory's range ends: its marker (``data/05/``), the string one past its
+    keys (``data/050``: '0' follows '/'), and keys sorting between directories."""
+    keys = [f"data/{d:02}/obj-{i:04}" for d in range(8) for i in range(30)]
+    keys += ["data/03/", "data/05/", "data/050", "data/04", "data/04.txt", "data/06 x", "data/07~"]
+    for concurrency in (2, 4, 16):
+        for page_size in (7, 30, 1000):
+            fake = FakeS3(keys, delay=0.001)
+            assert listed(fake, "data/", concurrency, page_size) == sequential(keys, "data/")
+            assert listed(
+                FakeS3(keys), "data/", concurrency, page_size, start_after="03/obj-0010"
+            ) == sequential(keys, "data/", "03/obj-0010")
 
 
 def test_split_points_land_inside_decimal_and_hex_key_spaces() -> None:

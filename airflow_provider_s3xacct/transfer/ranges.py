@@ -55,10 +55,18 @@ Response = dict[str, Any]
 
 @dataclass(eq=False)
 class _Range:
-    """Keys in (after, upto]; None is open on that side."""
+    """Keys in (after, upto]; None is open on that side.
+
+    ``prefix``: every key of the range still to come starts with it, so requests ask for
+    ``Prefix=prefix`` and S3 stops at the directory's end instead of running past ``upto``.
+    ``tail``: a directory whose keys end the range (``upto`` is ``_beyond(tail)``, not a key): once
+    the listing reaches it, the rest of the range is asked for with ``Prefix=tail``.
+    """
 
     after: str | None
     upto: str | None
+    prefix: str | None = None
+    tail: str | None = None
     token: str | None = None
     done: bool = False
     future: Future[tuple[Response, list[Entry]]] | None = None
@@ -112,6 +120,8 @@ def ranged_pages(
 
 
 def _request_for(request: dict[str, Any], part: _Range) -> dict[str, Any]:
+    if part.prefix is not None:
+        request = {**request, "Prefix": part.prefix}
     if part.token is not None:
         return {**request, "ContinuationToken": part.token}
     if part.after is not None:
@@ -133,7 +143,16 @@ def _advance(
     if not response.get("IsTruncated") or not token:
         part.done = True  # a truncated page without a token is the check's problem, not a loop
     part.token = token
+    if not part.done and entries:
+        _narrow(part, entries[-1][0])
     return entries
+
+
+def _narrow(part: _Range, last: str) -> None:
+    """Once the listing reached the range's tail directory every key still to come starts with
+    it: ask for that directory only, so the range's last page ends where the directory does."""
+    if part.tail is not None and part.prefix is None and last.startswith(part.tail):
+        part.prefix, part.after, part.token = part.tail, last, None
 
 
 def _sequential(
@@ -164,19 +183,11 @@ class _Parallel:
         self.check = check
         self.ranges: list[_Range] = []
         self.done: queue.SimpleQueue[_Range] = queue.SimpleQueue()
+        # The prefix of the first request's level, when it saw that level whole.
+        self.level: str | None = None
 
     def pages(self) -> Iterator[list[Entry]]:
-        bounds = [b for b in self._prefix_boundaries() if _inside(b, self.low, self.high)]
-        if len(bounds) >= self.concurrency:
-            # Every common prefix a range would cost a request each for small directories (a
-            # range's first page is a whole page, mostly past its end): N ranges, evenly spread;
-            # the large ones are cut further as their pages come back.
-            bounds = sorted(
-                {bounds[(i * len(bounds)) // self.concurrency] for i in range(1, self.concurrency)}
-            )
-        starts: list[str | None] = [self.low, *bounds]
-        ends: list[str | None] = [*bounds, self.high]
-        self.ranges = [_Range(a, b) for a, b in zip(starts, ends, strict=True)]
+        self.ranges = self._first_ranges()
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3xacct-list")
         try:
             while self.ranges:
@@ -193,8 +204,55 @@ class _Parallel:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _prefix_boundaries(self) -> list[str]:
-        """Common prefixes of the first levels below the prefix that hold more than one."""
+    def _first_ranges(self) -> list[_Range]:
+        """Ranges cut at the common prefixes of the first request (at most ``concurrency``).
+
+        When that request saw the whole level (not truncated), every key below it is either one
+        of its keys or inside one of its common prefixes, so a range can end exactly where a
+        directory's keys end (``_beyond``) and a range holding one directory alone asks only for
+        it: no page runs past the range's end, as rclone's listing per directory, but without a
+        request per small directory.
+        """
+        level, prefixes, keys, complete = self._probe()
+        directories = [p for p in prefixes if _inside(p, self.low, self.high)]
+        if len(directories) >= self.concurrency:
+            # Every common prefix a range would cost a request each for small directories (a
+            # range's first page is a whole page, mostly past its end): N ranges, evenly spread;
+            # the large ones are cut further as their pages come back.
+            directories = sorted(
+                {directories[(i * len(directories)) // self.concurrency] for i in range(1, self.concurrency)}
+            )
+        if not complete:
+            self.level = None
+            starts: list[str | None] = [self.low, *directories]
+            ends: list[str | None] = [*directories, self.high]
+            return [_Range(a, b) for a, b in zip(starts, ends, strict=True)]
+        found = set(keys)
+        # A directory ends a range only where the string just beyond its keys is not a key itself.
+        tails = [
+            d for d in directories if _beyond(d) not in found and _inside(_beyond(d), self.low, self.high)
+        ]
+        self.level = level
+        items = sorted([*prefixes, *keys])
+        ranges: list[_Range] = []
+        after = self.low
+        for tail in [*tails, None]:
+            upto = self.high if tail is None else _beyond(tail)
+            part = _Range(after, upto, tail=tail)
+            inside = [
+                item for item in items if (after is None or item > after) and (upto is None or item < upto)
+            ]
+            # The range is that directory alone (the first range may also hold keys after ``low``
+            # inside low's own directory, which a listing that starts after it need not show).
+            if tail is not None and inside == [tail] and (ranges or self.low is None):
+                part.prefix = tail
+            ranges.append(part)
+            after = upto
+        return ranges
+
+    def _probe(self) -> tuple[str, list[str], list[str], bool]:
+        """Common prefixes and keys of the first level below the prefix holding more than one
+        item (descending through single prefixes), and whether that level was seen whole."""
         prefix = self.request.get("Prefix", "")
         for _ in range(DESCEND):
             probe = {**self.request, "Prefix": prefix, "Delimiter": "/"}
@@ -202,11 +260,12 @@ class _Parallel:
                 probe["StartAfter"] = self.low
             response = self.client.list_objects_v2(**probe)
             found = [item["Prefix"] for item in response.get("CommonPrefixes") or ()]
-            if len(found) == 1 and not response.get("Contents") and not response.get("IsTruncated"):
+            keys = [item["Key"] for item in response.get("Contents") or ()]
+            if len(found) == 1 and not keys and not response.get("IsTruncated"):
                 prefix = found[0]
                 continue
-            return found
-        return []
+            return prefix, found, keys, not response.get("IsTruncated")
+        return prefix, [], [], False
 
     def _schedule(self, pool: ThreadPoolExecutor) -> None:
         """Start the next request of the first ranges, up to ``concurrency`` in flight."""
@@ -246,14 +305,46 @@ class _Parallel:
         points = split_points([entry[0] for entry in entries], part.upto, free)
         if not points:
             return
+        last = entries[-1][0]
+        home = part.prefix or self._directory(last)
         index = self.ranges.index(part)
-        starts, ends = points, [*points[1:], part.upto]
-        part.upto = points[0]
-        self.ranges[index + 1 : index + 1] = [_Range(a, b) for a, b in zip(starts, ends, strict=True)]
+        # Ranges between two strings of one directory hold only its keys (so does the one ending
+        # where the tail directory ends): asked for with Prefix= it, their pages stop at its end.
+
+        def within(end: str | None) -> bool:
+            return (
+                bool(home)
+                and end is not None
+                and (end.startswith(home) or (home == part.tail and end == part.upto))
+            )
+
+        new = [
+            _Range(a, b, prefix=home if within(b) else None)
+            for a, b in zip(points, [*points[1:], part.upto], strict=True)
+        ]
+        if new[-1].prefix is None:
+            new[-1].tail = part.tail
+        part.upto, part.tail = points[0], None
+        if part.prefix is None and home and part.upto.startswith(home):
+            part.prefix, part.after, part.token = home, last, None
+        self.ranges[index + 1 : index + 1] = new
+
+    def _directory(self, key: str) -> str | None:
+        """The common prefix of the first request's level holding ``key``, if any."""
+        if self.level is None or not key.startswith(self.level):
+            return None
+        rest = key[len(self.level) :]
+        cut = rest.find("/")
+        return None if cut < 0 else self.level + rest[: cut + 1]
 
 
 def _inside(key: str, low: str | None, high: str | None) -> bool:
     return (low is None or key > low) and (high is None or key < high)
+
+
+def _beyond(directory: str) -> str:
+    """The least string above every key starting with ``directory`` (its last character + 1)."""
+    return directory[:-1] + chr(ord(directory[-1]) + 1)
 
 
 def _alphabet(seen: set[str]) -> list[str]:

@@ -231,6 +231,17 @@ def test_directory_markers_and_keys_just_beyond_a_directory_come_back() -> None:
             ) == sequential(keys, "data/", "03/obj-0010")
 
 
+def test_a_listing_starting_inside_a_directory_keeps_that_directory_s_rest() -> None:
+    """The first range starts after ``low`` inside a directory: it is not that next directory
+    alone, whatever the first request's common prefixes say."""
+    keys = [f"data/{d:02}/obj-{i:04}" for d in range(8) for i in range(30)]
+    for concurrency in (4, 16):
+        got = listed(
+            FakeS3(keys), "", concurrency, 1000, start_after="data/03/obj-0010", end_key="data/06/obj-0005"
+        )
+        assert got == sequential(keys, "", "data/03/obj-0010", "data/06/obj-0005")
+
+
 def test_split_points_land_inside_decimal_and_hex_key_spaces() -> None:
     page = [f"obj-{i:07}" for i in range(0, 1000)]
     points = split_points(page, None, 3)

@@ -151,7 +151,7 @@ def _setlist(self: _VersionedKeyStore, key: Any, list_: Any) -> Any:
 
 def _pop(self: _VersionedKeyStore, key: str) -> None:
     _invalidate(self)
-    return _original["pop"](self, key)  # type: ignore[no-any-return]
+    _original["pop"](self, key)
 
 
 def _delitem(self: _VersionedKeyStore, key: str) -> None:
@@ -195,7 +195,7 @@ def install() -> None:
     _VersionedKeyStore.__setitem__ = _setitem  # type: ignore[method-assign]
     _VersionedKeyStore.setlist = _setlist  # type: ignore[method-assign]
     _VersionedKeyStore.pop = _pop  # type: ignore[method-assign]
-    _VersionedKeyStore.__delitem__ = _delitem  # type: ignore[method-assign]
+    _VersionedKeyStore.__delitem__ = _delitem  # type: ignore[method-assign,assignment]
 
 
 def uninstall() -> None:
@@ -218,7 +218,8 @@ def put_many(bucket_name: str, keys: list[str], body: bytes) -> int:
     Seeding 200,000 objects through PutObject took 18 minutes on a loaded machine; the objects are
     the same (moto's ``put_object``: same ETag, size and storage class), only faster to make.
     """
-    for _, _, backend in models.s3_backends.iter_backends():
+    for _, _, found in models.s3_backends.iter_backends():
+        backend: Any = found
         if bucket_name in backend.buckets:
             for key in keys:
                 backend.put_object(bucket_name, key, body, disable_notification=True)

@@ -23,7 +23,9 @@ only send one request each.
 
 from __future__ import annotations
 
+import pickle
 import queue
+import zlib
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -70,7 +72,8 @@ class _Range:
     token: str | None = None
     done: bool = False
     future: Future[tuple[Response, list[Entry]]] | None = None
-    pages: deque[list[Entry]] = field(default_factory=deque)
+    # Pages waiting for the merge to reach this range, packed (``_pack``).
+    pages: deque[bytes] = field(default_factory=deque)
 
 
 def fetch_page(client: Any, request: dict[str, Any]) -> tuple[Response, list[Entry]]:
@@ -193,7 +196,7 @@ class _Parallel:
             while self.ranges:
                 head = self.ranges[0]
                 if head.pages:
-                    page = head.pages.popleft()
+                    page = _unpack(head.pages.popleft())
                     self._schedule(pool)
                     yield page
                 elif head.done and head.future is None:
@@ -295,7 +298,7 @@ class _Parallel:
         response, entries = future.result()  # a ClientError surfaces here, in the consumer
         kept = _advance(part, response, entries, self.check)
         if kept:
-            part.pages.append(kept)
+            part.pages.append(_pack(kept))
         if part.done or len(entries) < 2:
             return
         open_ranges = sum(1 for other in self.ranges if not other.done)
@@ -312,11 +315,9 @@ class _Parallel:
         # where the tail directory ends): asked for with Prefix= it, their pages stop at its end.
 
         def within(end: str | None) -> bool:
-            return (
-                bool(home)
-                and end is not None
-                and (end.startswith(home) or (home == part.tail and end == part.upto))
-            )
+            if not home or end is None:
+                return False
+            return end.startswith(home) or (home == part.tail and end == part.upto)
 
         new = [
             _Range(a, b, prefix=home if within(b) else None)
@@ -336,6 +337,23 @@ class _Parallel:
         rest = key[len(self.level) :]
         cut = rest.find("/")
         return None if cut < 0 else self.level + rest[: cut + 1]
+
+
+def _pack(entries: list[Entry]) -> bytes:
+    """A page held until the merge reaches it, in a few percent of its objects' memory.
+
+    Up to 2 x ``concurrency`` pages a side wait for the merge: as tuples of strings they made
+    planning 1M keys take 55.9 MiB at the default 16 against 39.2 MiB sequential (48.0 MiB
+    packed, docs/benchmarks.md). Sorted keys and repeated fields compress well (a page of 1,000
+    keys: about 9 KB); packing and unpacking cost about 1.5 µs a key, against the 10-15 µs of
+    reading it.
+    """
+    return zlib.compress(pickle.dumps(entries, pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _unpack(packed: bytes) -> list[Entry]:
+    entries: list[Entry] = pickle.loads(zlib.decompress(packed))  # our own bytes, never received
+    return entries
 
 
 def _inside(key: str, low: str | None, high: str | None) -> bool:

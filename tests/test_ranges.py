@@ -203,6 +203,33 @@ def test_small_directories_do_not_cost_a_request_each() -> None:
     assert fake.requests <= 10 + 16 + 3, fake.requests
 
 
+def test_a_small_bucket_in_many_directories_is_answered_about_once() -> None:
+    """3,000 keys in 50 directories of 60 (the benchmark's small copy): 16 ranges of three or four
+    directories each asked for a whole page from their start answered about 14,000 keys for 3,000
+    (slower than one sequential listing). Now the ranges wait for the first page, which shows 60
+    keys a directory, and ask for about what they hold: only the first page's overshoot and a
+    quarter's margin are answered twice."""
+    keys = [f"bench/{i % 50:02}/obj-{i:07}" for i in range(3000)]
+    fake = FakeS3(keys)
+    assert listed(fake, "", 16) == sorted(keys)
+    assert fake.served - len(keys) <= 1000 + len(keys) // 4 + 50, fake.served - len(keys)
+    assert fake.requests <= 3 + 16 + 2, fake.requests
+
+
+def test_directories_larger_than_the_first_page_showed_still_come_back_whole() -> None:
+    """Sized first requests are guesses: directories after the first ones hold 30 times more keys
+    than the first page showed, so the ranges ask again (a request each), never lose a key."""
+    keys = [f"d/{n:02}/k{i:04}" for n in range(0, 10) for i in range(20)]
+    keys += [f"d/{n:02}/k{i:04}" for n in range(10, 40) for i in range(600)]
+    keys += ["d/10", "d/25.txt", "d/39~"]  # plain keys between the directories
+    for concurrency in (4, 16):
+        fake = FakeS3(keys)
+        assert listed(fake, "", concurrency) == sorted(keys)
+        assert listed(FakeS3(keys), "d/", concurrency, 100, start_after="05/k0003") == sequential(
+            keys, "d/", "05/k0003"
+        )
+
+
 def test_ranges_that_end_with_a_directory_ask_for_that_directory_only() -> None:
     # 20 directories of 2,000 keys, pages of 1,000: 40 pages. Ranges ending at a common prefix ran
     # their last page past their end (a page mostly of the next range's keys: about 28,000 keys

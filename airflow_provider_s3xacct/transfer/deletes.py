@@ -18,6 +18,7 @@ from typing import IO, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.codes import is_object_gone
+from airflow_provider_s3xacct.aws.errors import error_code, http_status
 from airflow_provider_s3xacct.aws.locations import S3Location, owner_args
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser
 from airflow_provider_s3xacct.transfer.clients import TransferClients
@@ -121,11 +122,10 @@ def still_in_source(
         try:
             client.head_object(Bucket=source.bucket, Key=source.key_for(key), **owner)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 404 or is_object_gone(str(error.get("Code", ""))):
+            status = http_status(exc)
+            if status == 404 or is_object_gone(error_code(exc)):
                 return None
-            return f"could not confirm it is gone from the source: HeadObject {error.get('Code') or status}"
+            return f"could not confirm it is gone from the source: HeadObject {error_code(exc) or status}"
         except BotoCoreError as exc:
             return f"could not confirm it is gone from the source: {type(exc).__name__}"
         return "present in the source (written after the listing, or left out of a listing page)"

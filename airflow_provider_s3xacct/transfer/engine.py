@@ -40,7 +40,7 @@ from airflow_provider_s3xacct.transfer.relay import RelayCopier
 from airflow_provider_s3xacct.transfer.report import CopyReport, ObjectLog
 from airflow_provider_s3xacct.transfer.retry import RetryPolicy
 from airflow_provider_s3xacct.transfer.spec import CopySpec
-from airflow_provider_s3xacct.transfer.uploads import UploadTracker
+from airflow_provider_s3xacct.transfer.uploads import UploadTracker, error_text
 
 ProgressCallback = Callable[[CopyReport], None]
 
@@ -50,12 +50,7 @@ class ListingFailedError(RuntimeError):
 
     def __init__(self, location: str, error: Exception, diagnosis: Diagnosis) -> None:
         self.diagnosis = diagnosis
-        if isinstance(error, ClientError):
-            info = error.response.get("Error", {})
-            what = f"{info.get('Code')}: {info.get('Message')}"
-        else:
-            what = f"{type(error).__name__}: {error}"
-        super().__init__(f"listing {location} failed: {what}. {diagnosis}")
+        super().__init__(f"listing {location} failed: {error_text(error)}. {diagnosis}")
 
 
 class _CountingListing:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.codes import is_object_gone
+from airflow_provider_s3xacct.aws.errors import error_code, error_message
 from airflow_provider_s3xacct.diagnosis.explain import MULTIPART_OFF, READ_OPERATIONS, Diagnoser, Diagnosis
 
 T = TypeVar("T")
@@ -64,9 +65,8 @@ class CopyFailedError(Exception):
         self.seconds = seconds
         self.network = isinstance(error, BotoCoreError)
         if isinstance(error, ClientError):
-            info = error.response.get("Error", {})
-            self.code = str(info.get("Code", ""))
-            self.message = str(info.get("Message", ""))
+            self.code = error_code(error)
+            self.message = error_message(error)
             text = f"{operation}: {self.code}: {self.message}"
         else:
             self.code, self.message = "", str(error)

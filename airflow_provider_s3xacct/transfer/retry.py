@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from airflow_provider_s3xacct.aws.codes import THROTTLING_CODES
+from airflow_provider_s3xacct.aws.errors import error_code
 from airflow_provider_s3xacct.transfer.outcomes import CopyFailedError
 
 T = TypeVar("T")
@@ -36,7 +37,7 @@ def is_transient(exc: BaseException) -> bool:
         return exc.network or exc.code in THROTTLING_CODES
     if isinstance(exc, BotoCoreError):
         return True
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in THROTTLING_CODES
+    return error_code(exc) in THROTTLING_CODES
 
 
 class RetriesExhaustedError(Exception):

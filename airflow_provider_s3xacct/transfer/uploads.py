@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError, code_and_message, error_code
 from airflow_provider_s3xacct.aws.locations import owner_args
 
 # How far apart our clock and S3's may be when only our clock bounds a lost upload's window.
@@ -56,17 +56,11 @@ class AbortFailure:
 
 def error_text(exc: BaseException) -> str:
     """``Code: Message`` of an S3 error, or the exception's type and text when S3 never answered."""
-    if isinstance(exc, ClientError):
-        info = exc.response.get("Error", {})
-        return f"{info.get('Code')}: {info.get('Message')}"
-    return f"{type(exc).__name__}: {exc}"
+    return code_and_message(exc) or f"{type(exc).__name__}: {exc}"
 
 
 def _no_such_upload(exc: BaseException) -> bool:
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in (
-        "NoSuchUpload",
-        "404",
-    )
+    return error_code(exc) in ("NoSuchUpload", "404")
 
 
 def abort_upload(

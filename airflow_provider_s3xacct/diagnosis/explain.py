@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, s3_arn
 from airflow_provider_s3xacct.aws.codes import THROTTLING_CODES, is_denial, is_object_gone, key_state_problem
+from airflow_provider_s3xacct.aws.errors import error_code, error_message, http_status
 from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.diagnosis.messages import DenialMessage, parse_denial
 
@@ -100,8 +101,7 @@ class Diagnoser:
         self._lock = threading.Lock()
 
     def explain_client_error(self, operation: str, source_key: str, error: ClientError) -> Diagnosis:
-        err = error.response.get("Error", {})
-        return self.explain(operation, source_key, str(err.get("Code", "")), str(err.get("Message", "")))
+        return self.explain(operation, source_key, error_code(error), error_message(error))
 
     def explain(self, operation: str, source_key: str, code: str, message: str) -> Diagnosis:
         """Explain one failure of ``operation`` on source object ``source_key``."""
@@ -186,8 +186,8 @@ class Diagnoser:
         try:
             head = self.source_client.head_object(**kwargs)
         except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 403 or is_denial(str(exc.response.get("Error", {}).get("Code", ""))):
+            status = http_status(exc)
+            if status == 403 or is_denial(error_code(exc)):
                 return Diagnosis(
                     cause=f"{ctx.principal} lacks s3:GetObject on {ctx.s3_arn(ctx.source_bucket, source_key)}",
                     fix=(

@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_s3xacct.aws.errors import code_and_message
 from airflow_provider_s3xacct.aws.locations import S3Location, owner_args
 from airflow_provider_s3xacct.diagnosis.explain import Diagnoser, Diagnosis, TransferContext
 from airflow_provider_s3xacct.kms.probes import SampleObject
@@ -52,8 +53,7 @@ def discover_keys(
     except ClientError as exc:
         operation = exc.operation_name or "ListObjectsV2"
         diagnosis = Diagnoser(TransferContext(location.bucket, "")).explain_client_error(operation, "", exc)
-        err = exc.response.get("Error", {})
-        raise KeyDiscoveryError(location, f"{err.get('Code')}: {err.get('Message')}", diagnosis) from exc
+        raise KeyDiscoveryError(location, code_and_message(exc), diagnosis) from exc
     except BotoCoreError as exc:
         raise KeyDiscoveryError(location, f"S3 could not be reached ({exc})", None) from exc
 

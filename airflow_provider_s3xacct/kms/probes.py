@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.codes import TERMINAL_KEY_STATES, is_denial, key_state_problem
-from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError, error_code, error_message
 from airflow_provider_s3xacct.aws.locations import KmsKeyRef, S3Location
 from airflow_provider_s3xacct.diagnosis.messages import parse_denial
 
@@ -100,8 +100,7 @@ def normalise_operations(operations: Sequence[str] | str) -> tuple[str, ...]:
 
 def _error(result: Any) -> tuple[str, str] | None:
     if isinstance(result, ClientError):
-        err = result.response.get("Error", {})
-        return str(err.get("Code", "")), str(err.get("Message", ""))
+        return error_code(result), error_message(result)
     if isinstance(result, BotoCoreError):
         return NETWORK_ERROR, str(result)
     return None

@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, region_of
-from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError, code_and_message
 from airflow_provider_s3xacct.permissions.documents import PolicySet
 from airflow_provider_s3xacct.permissions.evaluator import Document, evaluate
 from airflow_provider_s3xacct.permissions.lint import LintFinding, PolicyKind
@@ -140,10 +140,7 @@ class AwsChecks:
 
 
 def _error(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return f"{err.get('Code')}: {err.get('Message')}"
-    return str(exc)
+    return code_and_message(exc) or str(exc)
 
 
 # -- ValidatePolicy ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, region_of
 from airflow_provider_s3xacct.aws.clients import ClientCache
-from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError, error_code
 from airflow_provider_s3xacct.aws.locations import owner_args
 from airflow_provider_s3xacct.permissions.evaluator import Document
 from airflow_provider_s3xacct.permissions.plan import (
@@ -321,7 +321,7 @@ class AccountAdmins:
         try:
             raw = self.client(account, "s3", region).get_bucket_policy(Bucket=bucket, **owner_args(account))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
+            if error_code(exc) == "NoSuchBucketPolicy":
                 return None
             raise
         return str(raw["Policy"])
@@ -351,7 +351,7 @@ class AccountAdmins:
                 iam, "get_role_policy", RoleName=spec.principal_name, PolicyName=IDENTITY_POLICY_NAME
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            if error_code(exc) == "NoSuchEntity":
                 return None
             raise
 

@@ -42,7 +42,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_s3xacct.aws.arns import account_of, partition_of_arn, region_of
-from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError, error_code
 from airflow_provider_s3xacct.permissions.conditions import UNKNOWN
 from airflow_provider_s3xacct.permissions.documents import AccountAdmins, _load_json, _policy_json
 from airflow_provider_s3xacct.permissions.evaluator import (
@@ -436,7 +436,7 @@ def _combine(base: Verdict, results: list[_LayerResult], granted_by: str) -> Gua
 def _why(exc: Exception, service: str) -> str:
     """``no <service>:<Operation> access: <code>`` for a refused call, else what failed."""
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "error")
+        code = error_code(exc) or "error"
         if "denied" in code.lower() or "unauthorized" in code.lower():
             return f"no {service}:{exc.operation_name} access: {code}"
         return f"{service}:{exc.operation_name} failed: {code}"
@@ -466,7 +466,7 @@ def _read_org_policies(
             try:
                 organization = org.describe_organization()["Organization"]
             except ClientError as exc:
-                not_in_use = exc.response.get("Error", {}).get("Code") == "AWSOrganizationsNotInUseException"
+                not_in_use = error_code(exc) == "AWSOrganizationsNotInUseException"
                 if not_in_use and whose_account == account:
                     return None, f"{kind} of {account}: none apply (the account is in no organization)", None
                 raise

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from airflow_provider_s3xacct.aws.errors import InvalidInputError
+from airflow_provider_s3xacct.aws.errors import InvalidInputError, error_code
 from airflow_provider_s3xacct.aws.locations import (
     validate_external_id,
     validate_region,
@@ -123,11 +123,7 @@ def _kind(exc: BaseException) -> str:
     that error (``AccessDenied`` is a plain ``ClientError`` on botocore 1.37, MWAA's pin, and a
     modeled class on later ones); the code is the same on every version.
     """
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code") or type(exc).__name__)
-    return type(exc).__name__
+    return error_code(exc) or type(exc).__name__
 
 
 def fail_with(exc: BaseException, as_json: bool, doing: str = "") -> int | None:

@@ -145,6 +145,14 @@ def test_a_copy_failing_on_the_key_state_says_the_same_as_the_probe(code: str, f
     assert diagnosis.permanent and diagnosis.kms_key_arn == key
 
 
+def test_aws_error_answers_are_read_in_one_place() -> None:
+    """``exc.response.get("Error", {}).get("Code")`` was written eighteen times (and the status
+    twice), each with its own default and guard; aws/errors.py reads botocore's structure now.
+    Building an error (``ClientError({"Error": {...}}, op)``) is not reading one."""
+    pattern = r"""(\.get\(\s*|\[\s*)["'](Error|HTTPStatusCode)["']"""
+    assert _code_lines(pattern, owner="aws/errors.py") == []
+
+
 class _Body:
     """The raw body of an HTTP answer, as botocore's AWSResponse reads it."""
 

@@ -16,8 +16,8 @@ directories used to get mostly the next ranges' keys (a 3,000-key bucket in 50 d
 14,000 keys answered and parsed for 3,000, slower than one sequential listing). So when the first
 request saw its level whole, the other ranges wait for the first range's first page, which shows
 how many keys a directory holds (``_Density``); each range's first request then asks for about
-as many keys as its directories are expected to hold (``MaxKeys``), a quarter more for safety: a
-low guess costs one more request for that range, never a key.
+as many keys as its directories are expected to hold (``MaxKeys``, less what it already got),
+a quarter more for safety: a low guess costs one more request for that range, never a key.
 
 Any boundaries are correct: the ranges are disjoint and together cover (start, end], and a
 range stops at the first key above its ``upto``, so a bad guess only costs a request. Each range
@@ -55,7 +55,7 @@ BUFFERED_PAGES = 1
 PAGES_PER_RANGE = 2
 # How many levels of single common prefixes (``data/`` -> ``data/2026/``) the first request descends.
 DESCEND = 4
-# A range's first request asks for this many times the keys its directories are expected to hold.
+# A range's requests ask for this many times the keys its directories are expected to hold.
 MARGIN = 1.25
 # How far into the keys (characters after their common prefix) split points are computed.
 WIDTH = 10
@@ -81,11 +81,12 @@ class _Range:
     tail: str | None = None
     token: str | None = None
     done: bool = False
-    # For a range of a level seen whole: the directories and plain keys it holds (its first
-    # request's MaxKeys is sized from them), and whether a request was sent for it yet.
+    # For a range of a level seen whole: the directories and plain keys it holds (its requests'
+    # MaxKeys are sized from them), whether a request was sent for it yet, and the keys it got.
     directories: int | None = None
     keys: int = 0
     sent: bool = False
+    received: int = 0
     future: Future[tuple[Response, list[Entry]]] | None = None
     # Pages waiting for the merge to reach this range, packed (``_pack``).
     pages: deque[bytes] = field(default_factory=deque)
@@ -309,7 +310,7 @@ class _Parallel:
                     continue
                 if self._waiting_for_density():
                     return
-            max_keys = self._first_page_size(part)
+            max_keys = self._page_size(part)
             part.sent = True
             part.future = pool.submit(fetch_page, self.client, _request_for(self.request, part, max_keys))
             part.future.add_done_callback(self._notify(part))
@@ -323,17 +324,18 @@ class _Parallel:
             part.directories and part.prefix is None for part in self.ranges[1 : self.concurrency]
         )
 
-    def _first_page_size(self, part: _Range) -> int | None:
-        """MaxKeys for a range's first request: the keys it is expected to hold and the one key past
-        its end (which shows the range ended), or None for a whole page."""
-        if part.sent or part.directories is None or part.prefix is not None:
+    def _page_size(self, part: _Range) -> int | None:
+        """MaxKeys for a range's next request: the keys it is still expected to hold and the one
+        key past its end (which shows the range ended), or None for a whole page."""
+        if part.directories is None or part.prefix is not None:
             return None
-        if not part.directories:
-            return part.keys + 1
-        if not self.directories:
-            return None  # no directory seen whole yet: they hold a page or more
-        expected = part.directories * self.directory_keys / self.directories
-        return ceil(expected * MARGIN) + part.keys + 1
+        expected = 0.0
+        if part.directories:
+            if not self.directories:
+                return None  # no directory seen whole yet: they hold a page or more
+            expected = part.directories * self.directory_keys / self.directories
+        left = ceil(expected * MARGIN) + part.keys + 1 - part.received
+        return left if left > 0 else None  # past the guess: whole pages
 
     def _learn(self, entries: list[Entry], truncated: bool) -> None:
         """Count the keys of the directories a page showed whole (not its first one, which may
@@ -366,6 +368,7 @@ class _Parallel:
         kept = _advance(part, response, entries, self.check)
         if kept:
             part.pages.append(_pack(kept))
+            part.received += len(kept)
         # A page cut short by a sized first request says too little about the keys to come.
         if part.done or len(entries) < max(2, self.request.get("MaxKeys", 1000)):
             return
@@ -393,7 +396,7 @@ class _Parallel:
         ]
         if new[-1].prefix is None:
             new[-1].tail = part.tail
-        part.upto, part.tail = points[0], None
+        part.upto, part.tail, part.directories = points[0], None, None
         if part.prefix is None and home and part.upto.startswith(home):
             part.prefix, part.after, part.token = home, last, None
         self.ranges[index + 1 : index + 1] = new

@@ -1,7 +1,7 @@
 """Peak memory of sync planning over synthetic listings: it must not grow with the key count.
 
 ``python -m benchmarks.memory`` plans a sync of 100,000 and of 1,000,000 keys (1% changed, 1%
-new), each in a fresh process, through the real listing code (16 ranges per side) fed by a fake ListObjectsV2 (no server),
+new), each in a fresh process, through the real listing code (``--list-concurrency`` ranges per side) fed by a fake ListObjectsV2 (no server),
 and reports each process's peak RSS.
 """
 
@@ -70,12 +70,17 @@ def child(keys: int, concurrency: int) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", type=int)
-    # ListObjectsV2 requests in flight per side, as CopySpec.list_concurrency (default 16).
-    parser.add_argument("--list-concurrency", type=int, default=16)
+    # ListObjectsV2 requests in flight per side, as CopySpec.list_concurrency (its default if not given).
+    parser.add_argument("--list-concurrency", type=int)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.list_concurrency)))
         return 0
+    if args.list_concurrency is None:
+        # Read here, not in the measured child: the spec's imports are not the listing's.
+        from airflow_provider_s3xacct.transfer.spec import LIST_CONCURRENCY
+
+        args.list_concurrency = LIST_CONCURRENCY
     results = []
     for keys in (100_000, 1_000_000):
         out = subprocess.run(

@@ -21,6 +21,7 @@ from airflow_provider_s3xacct.aws.locations import S3Location
 from airflow_provider_s3xacct.transfer.clients import engine_config
 from airflow_provider_s3xacct.transfer.listing import list_objects
 from airflow_provider_s3xacct.transfer.shards import plan_shards
+from airflow_provider_s3xacct.transfer.spec import LIST_CONCURRENCY
 from benchmarks.listing_cpu import _SERVER
 from demo.stack import free_port
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--delay", type=float, default=0.02)
-    parser.add_argument("--list-concurrency", type=int, default=16)
+    parser.add_argument("--list-concurrency", type=int, default=LIST_CONCURRENCY)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     port = free_port()

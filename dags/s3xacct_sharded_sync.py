@@ -9,9 +9,7 @@ from s3xacct_settings import DEFAULT_ARGS, SYNC_CONN_ID, TRANSFER, TRANSFER_VARI
 
 from airflow_provider_s3xacct.compat import DAG, Param, task, variable_get
 from airflow_provider_s3xacct.operators import CrossAccountS3CopyOperator
-
-# ListObjectsV2 requests in flight while planning (CopySpec's list_concurrency default).
-LIST_CONCURRENCY = 16
+from airflow_provider_s3xacct.transfer.spec import LIST_CONCURRENCY  # planning lists as the copies do
 
 with DAG(
     dag_id="s3xacct_sharded_sync",

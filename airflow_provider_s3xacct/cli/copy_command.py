@@ -32,7 +32,7 @@ from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_tra
 from airflow_provider_s3xacct.transfer.relay import PrincipalArgs, transport_for_principals
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.session import build_session, caller_arn
-from airflow_provider_s3xacct.transfer.spec import CopySpec
+from airflow_provider_s3xacct.transfer.spec import LIST_CONCURRENCY, CopySpec
 
 
 def register(commands: Any) -> None:
@@ -68,9 +68,9 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--list-concurrency",
         type=int,
-        default=16,
+        default=LIST_CONCURRENCY,
         metavar="1-256",
-        help="ListObjectsV2 requests in flight per side (key ranges listed at once; default 16)",
+        help=f"ListObjectsV2 requests in flight per side (key ranges listed at once; default {LIST_CONCURRENCY})",
     )
     parser.add_argument("--multipart-threshold", type=int, metavar="BYTES", default=None)
     parser.add_argument(

@@ -22,7 +22,7 @@ from airflow_provider_s3xacct.transfer.clients import bucket_region
 from airflow_provider_s3xacct.transfer.engine import TransferEngine, nothing_transferred
 from airflow_provider_s3xacct.transfer.relay import check_transfer_topology, transport_for_principals
 from airflow_provider_s3xacct.transfer.report import CopyReport
-from airflow_provider_s3xacct.transfer.spec import CopySpec
+from airflow_provider_s3xacct.transfer.spec import LIST_CONCURRENCY, CopySpec
 from airflow_provider_s3xacct.transfer.uploads import cleanup_uploads, parse_duration
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         source bucket): per key the newest version written by then (templated).
     :param backup_prefix: with ``mode="sync"``, an ``s3://`` prefix in the destination bucket (beside
         the synced one) where objects are saved before being overwritten or deleted (templated).
-    :param list_concurrency: ListObjectsV2 requests in flight per side (1-256, default 16): each
+    :param list_concurrency: ListObjectsV2 requests in flight per side (1-256, default 8): each
         bucket is listed as that many key ranges at once, merged back into key order; 1 lists
         page after page.
     :param cleanup_uploads_older_than: before copying, abort incomplete multipart uploads under the
@@ -219,7 +219,7 @@ class CrossAccountS3CopyOperator(AwsBaseOperator[SyncPrincipalHook]):
         max_delete: int | None = None,
         dry_run: bool = False,
         concurrency: int = 32,
-        list_concurrency: int = 16,
+        list_concurrency: int = LIST_CONCURRENCY,
         multipart_threshold: int | None = None,
         part_size: int | None = None,
         copy_tags: bool | None = None,

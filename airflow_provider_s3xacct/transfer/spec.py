@@ -56,6 +56,13 @@ StorageClass = Literal[
 ChecksumAlgorithm = Literal["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"]
 
 
+# The listing's default requests in flight per side (CLI, operator, spec). Parsing a page of 1,000
+# keys costs about 14 ms of CPU under the GIL and S3 answers in 30-100 ms, so 8 a side (16 in
+# flight) keep a core busy parsing; 16 a side were no faster on the 100,000-key no-op sync and
+# held 5 MiB more while planning 1M keys (docs/benchmarks.md, "Listing concurrency").
+LIST_CONCURRENCY = 8
+
+
 class CopySpec(BaseModel):
     """A validated copy/sync request. Build it with :meth:`create` to get field-named errors."""
 
@@ -73,7 +80,7 @@ class CopySpec(BaseModel):
     concurrency: int = Field(default=32, ge=1, le=1024)
     # ListObjectsV2 requests in flight per side: each side is listed as that many key ranges at
     # once, merged back into key order (transfer/ranges.py); 1 lists page after page.
-    list_concurrency: int = Field(default=16, ge=1, le=256)
+    list_concurrency: int = Field(default=LIST_CONCURRENCY, ge=1, le=256)
     multipart_threshold: int = Field(default=COPY_OBJECT_LIMIT, ge=MIN_PART_SIZE, le=COPY_OBJECT_LIMIT)
     # False (the transfer's options.multipart: false, whose policies grant no multipart action): no
     # multipart request is ever sent. Each object goes in one request or fails as that object's

@@ -8,10 +8,13 @@ and ``#`` comments skipped.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.filters import parse_duration, parse_key_list, parse_size
+from airflow_provider_s3xacct.transfer.filters import ObjectFilter, parse_duration, parse_key_list, parse_size
+from airflow_provider_s3xacct.transfer.listing import ListedObject
 
 KIB = 1024
 
@@ -64,3 +67,47 @@ def test_a_key_list_skips_blanks_and_comments_and_reads_keys_relative() -> None:
     text = "a.csv\r\n\n   \n# a comment\n  # an indented comment\n/b/c.csv\nd e.csv\n#\nf#g\n"
     assert parse_key_list(text) == frozenset({"a.csv", "b/c.csv", "d e.csv", "f#g"})
     assert parse_key_list("") == frozenset()
+
+
+def test_a_key_list_keeps_what_s3_keys_may_hold() -> None:
+    """Trailing spaces and leading letters are part of a key; only the leading '/' goes."""
+    text = "trailing space.csv \n/Xylo.csv\nX/y.csv\n"
+    assert parse_key_list(text) == frozenset({"trailing space.csv ", "Xylo.csv", "X/y.csv"})
+
+
+NOW = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)
+
+
+def listed(size: int = 100, age: float = 3600.0, storage_class: str = "STANDARD", restored: bool = False) -> ListedObject:
+    return ListedObject("a.csv", size, NOW - timedelta(seconds=age), '"etag"', storage_class, restored)
+
+
+def test_size_limits_skip_only_what_is_beyond_them() -> None:
+    """rclone's --min-size/--max-size: a file smaller (larger) than the limit is not transferred."""
+    limits = ObjectFilter(NOW, min_size=100, max_size=200)
+    assert limits.rejects(listed(size=99)) == "smaller than min_size 100"
+    assert limits.rejects(listed(size=100)) is None
+    assert limits.rejects(listed(size=200)) is None
+    assert limits.rejects(listed(size=201)) == "larger than max_size 200"
+
+
+def test_age_limits_skip_only_what_is_beyond_them() -> None:
+    """--min-age 30m skips a file still being written; --max-age 7d skips older ones."""
+    limits = ObjectFilter(NOW, min_age=1800.0, max_age=7 * 86400.0)
+    assert limits.rejects(listed(age=1799)) == "younger than min_age 0:30:00"
+    assert limits.rejects(listed(age=1800)) is None
+    assert limits.rejects(listed(age=7 * 86400)) is None
+    assert limits.rejects(listed(age=7 * 86400 + 1)) == "older than max_age 7 days, 0:00:00"
+
+
+def test_no_limit_skips_nothing() -> None:
+    none = ObjectFilter(NOW)
+    for obj in (listed(size=0, age=0), listed(size=10**13, age=10**9), listed(storage_class="GLACIER")):
+        assert none.rejects(obj) is None
+
+
+def test_archived_objects_are_skipped_unless_restored() -> None:
+    archived = ObjectFilter(NOW, skip_classes=frozenset({"GLACIER", "DEEP_ARCHIVE"}))
+    assert archived.rejects(listed(storage_class="GLACIER")) == "storage class GLACIER (not restored)"
+    assert archived.rejects(listed(storage_class="DEEP_ARCHIVE", restored=True)) is None
+    assert archived.rejects(listed(storage_class="STANDARD")) is None

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
 from airflow_provider_s3xacct.aws.clients import ClientCache
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
 from airflow_provider_s3xacct.aws.locations import S3Location
-from airflow_provider_s3xacct.kms.discovery import discover_keys
+from airflow_provider_s3xacct.cli.common import EXIT_FAILED, fail_with
+from airflow_provider_s3xacct.kms.discovery import KeyDiscoveryError, discover_keys
 from airflow_provider_s3xacct.kms.probes import (
     KeyAccess,
     KeyProbePlan,
+    normalise_operations,
     probe_all,
     run_probe,
     validate_plans,
@@ -262,3 +266,211 @@ def test_discovery_finds_the_keys_in_use_and_the_mix(world: World) -> None:
     assert set(found.keys) == {world.source_key_arn, second}
     assert found.encryption_mix == {"SSE-KMS": 4, "SSE-S3": 2}
     assert found.keys[world.source_key_arn].uri == f"s3://{world.source_bucket}/data/0"
+
+
+class FakeClients:
+    """``client_for`` answering each call from a table; records which service and region was asked.
+
+    Stubber cannot raise a network error (a ``BotoCoreError``), nor tell which region's client a
+    probe took: this fake does both.
+    """
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, str | None, str]] = []
+
+    def __call__(self, service: str, region: str | None) -> Any:
+        fake = self
+
+        class Client:
+            def __getattr__(self, method: str) -> Any:
+                def call(**_: Any) -> Any:
+                    fake.asked.append((service, region, method))
+                    answer = fake.answers[method]
+                    if isinstance(answer, Exception):
+                        raise answer
+                    return answer
+
+                return call
+
+        return Client()
+
+
+def _denied(code: str, message: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+DESCRIBE_DENIED = _denied("AccessDeniedException", "denied", "DescribeKey")
+UNDER_KEY = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KEY, "ContentLength": 5}
+
+
+@pytest.mark.parametrize("code", ["NoSuchKey", "NoSuchBucket", "InvalidObjectState", "InvalidRange"])
+def test_a_sample_that_cannot_be_read_is_terminal(code: str) -> None:
+    """Waiting cannot make a missing or archived sample readable: the sensor stops at once."""
+    clients = FakeClients({"describe_key": DESCRIBE_DENIED, "get_object": _denied(code, "no", "GetObject")})
+    (result,) = probe_all([KeyProbePlan(KEY, ("decrypt",), "s3://src-bucket/data/a.csv")], clients)
+    assert result.terminal and not result.ok
+    assert f"sample object s3://src-bucket/data/a.csv cannot be read ({code}" in (result.problem or "")
+
+
+def test_a_sample_read_failing_otherwise_keeps_waiting() -> None:
+    clients = FakeClients(
+        {"describe_key": DESCRIBE_DENIED, "get_object": _denied("InternalError", "try again", "GetObject")}
+    )
+    (result,) = probe_all([KeyProbePlan(KEY, ("decrypt",), "s3://src-bucket/data/a.csv")], clients)
+    assert not result.terminal and result.operations == {"decrypt": None}
+    assert "GetObject of s3://src-bucket/data/a.csv failed: InternalError" in (result.problem or "")
+
+
+def test_a_head_without_answer_is_asked_again_not_blamed_on_s3_permissions() -> None:
+    clients = FakeClients(
+        {
+            "describe_key": DESCRIBE_DENIED,
+            "get_object": _denied("AccessDenied", "Access Denied", "GetObject"),
+            "head_object": EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"),
+        }
+    )
+    (result,) = probe_all([KeyProbePlan(KEY, ("decrypt",), "s3://src-bucket/data/a.csv")], clients)
+    assert not result.terminal and result.operations == {"decrypt": None}
+    assert (result.problem or "").startswith("no answer from S3 (Could not connect")
+    assert "s3:GetObject" not in (result.problem or "")
+
+
+def test_the_sample_is_read_in_the_buckets_region() -> None:
+    """A GET sent to another region's endpoint gets a redirect, never a verdict on the key."""
+    key = KEY.replace("us-east-1", "eu-west-1")
+    clients = FakeClients(
+        {
+            "describe_key": DESCRIBE_DENIED,
+            "get_object": _denied("AccessDenied", "Access Denied", "GetObject"),
+            "head_object": {**UNDER_KEY, "SSEKMSKeyId": key},
+        }
+    )
+    plan = KeyProbePlan(key, ("decrypt",), "s3://src-bucket/data/a.csv", bucket_region="eu-west-1")
+    (result,) = probe_all([plan], clients)
+    assert result.operations == {"decrypt": False}
+    assert clients.asked == [
+        ("kms", "eu-west-1", "describe_key"),
+        ("s3", "eu-west-1", "get_object"),
+        ("s3", "eu-west-1", "head_object"),
+    ]
+
+
+ALIAS = f"arn:aws:kms:us-east-1:{SOURCE_ACCOUNT}:alias/vendor-data"
+
+
+def test_an_unresolved_alias_is_given_the_benefit_of_a_kms_sample_but_not_of_a_plain_one() -> None:
+    """DescribeKey denied: which key the alias names is unknown, so any SSE-KMS sample counts."""
+    clients = FakeClients({"describe_key": DESCRIBE_DENIED, "get_object": UNDER_KEY})
+    (kms_sample,) = probe_all([KeyProbePlan(ALIAS, ("decrypt",), "s3://src-bucket/data/a.csv")], clients)
+    assert kms_sample.ok and kms_sample.operations == {"decrypt": True}
+    assert any("not confirmed to be the key" in note for note in kms_sample.notes)
+
+    clients = FakeClients({"describe_key": DESCRIBE_DENIED, "get_object": {"ServerSideEncryption": "AES256"}})
+    (plain,) = probe_all([KeyProbePlan(ALIAS, ("decrypt",), "s3://src-bucket/data/a.csv")], clients)
+    assert plain.terminal and plain.operations == {"decrypt": None}
+    assert "is not encrypted under this key (it uses AES256)" in (plain.problem or "")
+
+
+@pytest.mark.parametrize(
+    ("because", "says"),
+    [
+        (f"on resource: {KEY} with an explicit deny in a resource-based policy", "an explicit Deny in"),
+        (f"on resource: {KEY} because no resource-based policy allows the kms:GenerateDataKey action", "no Allow in"),
+    ],
+    ids=["explicit-deny", "no-allow"],
+)
+def test_a_denial_says_whether_a_deny_or_a_missing_allow_is_to_fix(because: str, says: str) -> None:
+    clients = FakeClients(
+        {
+            "describe_key": DESCRIBE_DENIED,
+            "generate_data_key": _denied(
+                "AccessDeniedException",
+                f"User: {PRINCIPAL} is not authorized to perform: kms:GenerateDataKey {because}",
+                "GenerateDataKey",
+            ),
+        }
+    )
+    (result,) = probe_all([KeyProbePlan(KEY, ("generate_data_key",))], clients)
+    assert result.operations == {"generate_data_key": False}
+    assert (result.problem or "").startswith(f"kms:GenerateDataKey denied ({says} the principal's resource-based")
+
+
+def test_every_denial_of_one_key_is_reported() -> None:
+    clients = FakeClients(
+        {
+            "describe_key": DESCRIBE_DENIED,
+            "generate_data_key": _denied("AccessDeniedException", "denied", "GenerateDataKey"),
+            "get_object": _denied("AccessDenied", "Access Denied", "GetObject"),
+            "head_object": UNDER_KEY,
+        }
+    )
+    (result,) = probe_all([KeyProbePlan(KEY, ("generate_data_key", "decrypt"), "s3://src-bucket/a")], clients)
+    assert result.operations == {"generate_data_key": False, "decrypt": False}
+    problem = result.problem or ""
+    assert problem.startswith("kms:GenerateDataKey denied (") and "; kms:Decrypt denied (" in problem
+
+
+def test_probe_all_judges_the_key_from_the_principals_account() -> None:
+    """An AWS managed key of another account: terminal only when probe_all knows whose principal asks."""
+    described = {
+        "KeyMetadata": {
+            "KeyId": "k",
+            "Arn": KEY,
+            "KeyState": "Enabled",
+            "KeyManager": "AWS",
+            "KeySpec": "SYMMETRIC_DEFAULT",
+            "KeyUsage": "ENCRYPT_DECRYPT",
+        }
+    }
+    clients = FakeClients({"describe_key": described, "generate_data_key": {}})
+    (result,) = probe_all([KeyProbePlan(KEY, ("generate_data_key",))], clients, principal_account=DEST_ACCOUNT)
+    assert result.terminal and "AWS managed aws/s3 key" in (result.problem or "")
+
+
+def test_operations_may_be_one_comma_separated_string() -> None:
+    assert normalise_operations("decrypt, generate-data-key") == ("decrypt", "generate_data_key")
+
+
+KMS_MASKED_KEY_POLICY = (
+    f"User: {PRINCIPAL} is not authorized to perform: kms:Decrypt on the resource associated with this "
+    "ciphertext because the resource does not exist in this Region, no resource-based policies allow "
+    "access, or a resource-based policy explicitly denies access"
+)
+
+
+def test_a_denied_read_is_judged_by_the_key_the_head_shows() -> None:
+    """S3 masks the key behind AccessDenied: the HEAD says whose key it is, the message whose policy."""
+    answers = {
+        "describe_key": DESCRIBE_DENIED,
+        "get_object": _denied("AccessDenied", KMS_MASKED_KEY_POLICY, "GetObject"),
+        "head_object": UNDER_KEY,
+    }
+    (under_key,) = probe_all([KeyProbePlan(KEY, ("decrypt",), "s3://src-bucket/data/a.csv")], FakeClients(answers))
+    assert under_key.operations == {"decrypt": False} and not under_key.terminal
+    assert f"no Allow in the key policy of {KEY} (account {SOURCE_ACCOUNT}))" in (under_key.problem or "")
+    assert "identity policy" not in (under_key.problem or "")
+
+    other = {**UNDER_KEY, "SSEKMSKeyId": KEY.replace("1234abcd", "99999999")}
+    clients = FakeClients({**answers, "head_object": other})
+    (elsewhere,) = probe_all([KeyProbePlan(KEY, ("decrypt",), "s3://src-bucket/data/a.csv")], clients)
+    assert elsewhere.terminal and elsewhere.operations == {"decrypt": None}
+    assert (elsewhere.problem or "").startswith("s3://src-bucket/data/a.csv is not encrypted under this key")
+
+
+def test_a_discovery_that_cannot_list_ends_the_cli_with_its_diagnosis(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's last JSON line for a missing bucket: not retryable, and the diagnosis says why.
+
+    ``fail_with`` is the CLI's answer to any core exception (the subprocess tests of the CLI run the
+    installed package, so mutation testing cannot see them).
+    """
+    s3 = world.principal.client("s3", endpoint_url=world.endpoint_url)
+    with pytest.raises(KeyDiscoveryError) as raised:
+        discover_keys(s3, S3Location.parse("s3://no-such-bucket/data/", "x"))
+    assert fail_with(raised.value, as_json=True) == EXIT_FAILED
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert line["kind"] == "KeyDiscoveryError" and line["retryable"] is False
+    assert "NoSuchBucket" in line["error"]
+    assert line["diagnosis"].startswith("a bucket does not exist. Fix: check the bucket names")

@@ -68,3 +68,12 @@ def test_part_size_without_one_given_fills_the_concurrency(size: int, concurrenc
     spec = CopySpec.create(**OK, concurrency=concurrency)
     assert spec.effective_part_size(size) == part
     assert -(-size // part) <= 10_000 and 5 * MIB <= part <= 5 * GIB
+
+
+def test_the_relay_cuts_parts_of_its_own_size_whatever_the_concurrency() -> None:
+    """README, relay "Bounded memory": parts of ``relay_part_size``, so the data held stays within
+    relay_buffers x relay_part_size (the automatic size would give a 100 GiB object 256 MiB parts)."""
+    spec = CopySpec.create(**OK, transport="relay", relay_part_size=16 * MIB, concurrency=32)
+    assert spec.effective_part_size(100 * GIB) == 16 * MIB
+    assert spec.effective_part_size(20 * MIB) == 16 * MIB
+    assert spec.effective_part_size(5 * 1024**4) == 5 * 1024**4 // 10_000 + 1  # within 10,000 parts

@@ -474,3 +474,22 @@ def test_a_discovery_that_cannot_list_ends_the_cli_with_its_diagnosis(
     assert line["kind"] == "KeyDiscoveryError" and line["retryable"] is False
     assert "NoSuchBucket" in line["error"]
     assert line["diagnosis"].startswith("a bucket does not exist. Fix: check the bucket names")
+
+
+@pytest.mark.parametrize(
+    ("plans", "field", "words"),
+    [
+        ([], "key_arns", "no KMS key to probe: pass key_arns or discover_keys_from"),
+        ([KeyProbePlan("alias/aws/s3", ("decrypt",), "s3://b/k")], "key_arns", "arn:aws:kms:<region>"),
+        ([KeyProbePlan(KEY, ("decrypt",))], "sample_object", "needs an object encrypted under it: pass sample_object"),
+        ([KeyProbePlan(KEY, ("encrypt",))], "operations", "'encrypt' is not one of decrypt, generate_data_key"),
+        ([KeyProbePlan(KEY, ())], "operations", "name at least one of decrypt, generate_data_key"),
+        ([KeyProbePlan(KEY, ("decrypt",), "s3://bucket/prefix/")], "sample_object", "must name one object"),
+        ([KeyProbePlan(KEY, ("decrypt",), "bucket/a.csv")], "sample_object", "s3://"),
+    ],
+    ids=["no-key", "not-an-arn", "no-sample", "unknown-operation", "no-operation", "prefix-sample", "not-a-uri"],
+)
+def test_bad_input_names_the_field_and_the_fix(plans: list[KeyProbePlan], field: str, words: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        validate_plans(plans)
+    assert raised.value.field == field and words in str(raised.value)

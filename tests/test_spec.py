@@ -77,3 +77,11 @@ def test_the_relay_cuts_parts_of_its_own_size_whatever_the_concurrency() -> None
     assert spec.effective_part_size(100 * GIB) == 16 * MIB
     assert spec.effective_part_size(20 * MIB) == 16 * MIB
     assert spec.effective_part_size(5 * 1024**4) == 5 * 1024**4 // 10_000 + 1  # within 10,000 parts
+
+
+def test_the_buckets_regions_fill_in_only_what_was_not_given() -> None:
+    """The CLI and the operators ask each bucket its region; a region given explicitly stays."""
+    looked_up = CopySpec.create(**OK).with_regions("eu-west-1", "us-east-2")
+    assert (looked_up.source_region, looked_up.dest_region) == ("eu-west-1", "us-east-2")
+    given = CopySpec.create(**OK, source_region="ap-south-1").with_regions("eu-west-1", "us-east-2")
+    assert (given.source_region, given.dest_region) == ("ap-south-1", "us-east-2")

@@ -117,6 +117,23 @@ def test_explicit_arguments_may_narrow_the_transfer(narrowing: dict[str, Any]) -
 
 
 @pytest.mark.parametrize(
+    ("options", "restated"),
+    [
+        ({"mode": "copy"}, {"mode": "copy"}),
+        ({"delete": False}, {"delete": False}),
+        ({"copy_tags": False}, {"copy_tags": False}),
+        ({"multipart": False}, {"multipart": False}),
+    ],
+)
+def test_restating_the_transfers_own_setting_is_no_widening(
+    options: dict[str, Any], restated: dict[str, Any]
+) -> None:
+    spec = CopySpec.from_transfer(transfer(**options), **restated)
+    for name, value in restated.items():
+        assert getattr(spec, name) == value
+
+
+@pytest.mark.parametrize(
     ("options", "widening", "argument", "where"),
     [
         ({"copy_tags": False}, {"copy_tags": True}, "copy_tags", "options.copy_tags: false"),
@@ -126,6 +143,11 @@ def test_explicit_arguments_may_narrow_the_transfer(narrowing: dict[str, Any]) -
         ({}, {"destination": "s3://elsewhere/vendor/"}, "dest_uri", "outside the transfer's destination"),
         ({}, {"dest_kms_key_id": DEST_KEY.replace("dest", "other")}, "dest_kms_key_id", "destination.kms_key_arn"),
         ({}, {"source_account_id": "333333333333"}, "source_account_id", "source.account_id"),
+        ({}, {"dest_account_id": "333333333333"}, "dest_account_id", "destination.account_id"),
+        ({}, {"source_region": "eu-west-1"}, "source_region", "source.region"),
+        ({}, {"dest_region": "us-east-1"}, "dest_region", "destination.region"),
+        # Narrowed to a copy, an explicit delete is still refused, not dropped.
+        ({"delete": True}, {"mode": "copy", "delete": True}, "delete", "only allowed with mode='sync'"),
         ({}, {"acl": "bucket-owner-full-control"}, "acl", "options.acl"),
         ({"multipart": False}, {"multipart": True}, "multipart", "options.multipart: false"),
         # Either only says when to send parts, which the transfer's policies do not grant.

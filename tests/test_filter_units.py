@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from airflow_provider_s3xacct.aws.errors import InvalidInputError
-from airflow_provider_s3xacct.transfer.filters import ObjectFilter, parse_duration, parse_key_list, parse_size
+from airflow_provider_s3xacct.transfer.filters import (
+    KeyFilter,
+    ObjectFilter,
+    parse_duration,
+    parse_key_list,
+    parse_size,
+    rules_from,
+)
 from airflow_provider_s3xacct.transfer.listing import ListedObject
 
 KIB = 1024
@@ -111,3 +118,22 @@ def test_archived_objects_are_skipped_unless_restored() -> None:
     assert archived.rejects(listed(storage_class="GLACIER")) == "storage class GLACIER (not restored)"
     assert archived.rejects(listed(storage_class="DEEP_ARCHIVE", restored=True)) is None
     assert archived.rejects(listed(storage_class="STANDARD")) is None
+
+
+KEYS = ("a.csv", "tmp/c.csv", "d.json", "dir/sub/x.csv")
+
+
+def test_key_rules_are_the_aws_clis_last_match_wins() -> None:
+    """The aws CLI's --exclude/--include: every rule in order, the last match decides, '*' spans '/'."""
+    assert [k for k in KEYS if KeyFilter().accepts(k)] == list(KEYS)
+    operator_lists = KeyFilter(rules_from(["*.csv"], ["tmp/*"]))
+    assert [k for k in KEYS if operator_lists.accepts(k)] == ["a.csv", "dir/sub/x.csv"]
+    idiom = KeyFilter((("exclude", "*"), ("include", "dir/*.csv")))
+    assert [k for k in KEYS if idiom.accepts(k)] == ["dir/sub/x.csv"]
+    reversed_order = KeyFilter((("include", "*.csv"), ("exclude", "*")))
+    assert [k for k in KEYS if reversed_order.accepts(k)] == []
+
+
+def test_a_key_list_admits_only_its_keys_and_the_rules_still_apply() -> None:
+    listed = KeyFilter((("exclude", "tmp/*"),), keys=frozenset({"a.csv", "tmp/c.csv"}))
+    assert [k for k in KEYS if listed.accepts(k)] == ["a.csv"]

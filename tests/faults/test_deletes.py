@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
@@ -13,7 +15,9 @@ from tests.aws_world import World
 from tests.faults.helpers import fault
 
 
-def _sync(world: World, clients: TransferClients | None = None, **spec: Any) -> CopyReport:
+def _sync(
+    world: World, clients: TransferClients | None = None, report_target: str | None = None, **spec: Any
+) -> CopyReport:
     if clients is None:
         client = world.principal.client("s3", config=engine_config(4), endpoint_url=world.endpoint_url)
         clients = TransferClients(source=client, dest=client)
@@ -29,6 +33,7 @@ def _sync(world: World, clients: TransferClients | None = None, **spec: Any) -> 
             **spec,
         ),
         clients,
+        report_target=report_target,
     ).run()
 
 
@@ -88,7 +93,9 @@ def test_a_page_whose_count_disagrees_or_that_ends_truncated_refuses_every_delet
     assert _sync(world).deleted == 1 and "copy/05" not in world.dest_keys()
 
 
-def test_a_backup_whose_connection_drops_keeps_the_object_and_names_the_network(world: World) -> None:
+def test_a_backup_whose_connection_drops_keeps_the_object_and_names_the_network(
+    world: World, tmp_path: Path
+) -> None:
     """The backup before a delete is a request like any other: a dropped connection (after
     botocore's retries) is a failure with the network diagnosis, and the object is not deleted."""
     _filled(world, 6)
@@ -101,9 +108,18 @@ def test_a_backup_whose_connection_drops_keeps_the_object_and_names_the_network(
     fault(world, "CopyObject", f"/{world.dest_bucket}/backup/03", kind="reset-before", times=4)
 
     report = _sync(
-        world, TransferClients(source=client, dest=client), backup_prefix=f"s3://{world.dest_bucket}/backup/"
+        world,
+        TransferClients(source=client, dest=client),
+        report_target=str(tmp_path / "r.jsonl"),
+        backup_prefix=f"s3://{world.dest_bucket}/backup/",
     )
 
     assert report.deleted == 0 and report.failed == 1
     assert "copy/03" in world.dest_keys() and "backup/03" not in world.dest_keys()
     assert report.failures[0].key == "03" and "connection to S3 failed" in str(report.failures[0].diagnosis)
+    # The per-object log says the same of the key: failed, with the error and the diagnosis.
+    (logged,) = [
+        r for r in map(json.loads, (tmp_path / "r.jsonl").read_text().splitlines()) if r["action"] == "delete"
+    ]
+    assert (logged["key"], logged["status"]) == ("03", "failed")
+    assert "backup/03" in logged["error"] and "connection to S3 failed" in logged["diagnosis"]

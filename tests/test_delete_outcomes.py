@@ -15,9 +15,10 @@ from typing import Any
 
 from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
 from airflow_provider_s3xacct.transfer.engine import TransferEngine
+from airflow_provider_s3xacct.transfer.pages import ENTRIES
 from airflow_provider_s3xacct.transfer.report import CopyReport
 from airflow_provider_s3xacct.transfer.spec import CopySpec
-from tests.aws_world import DEST_ACCOUNT, World
+from tests.aws_world import DEST_ACCOUNT, SOURCE_ACCOUNT, World
 from tests.faults.helpers import fault
 from tests.wire import forget, seen
 
@@ -121,3 +122,40 @@ def test_a_failed_delete_objects_request_deletes_nothing_and_fails_each_key(
     assert sorted(logged) == ["01", "03"] and all(
         s == "failed" and "AccessDenied" in str(e) for s, e in logged.values()
     )
+
+
+def test_keys_a_listing_left_out_are_each_kept_counted_and_confirmed_with_the_source_owner(
+    world: World, tmp_path: Path
+) -> None:
+    """Two keys the source still has are missing from its listing; one key is really gone.
+
+    The HEAD that confirms each candidate names the source account as the expected owner (a
+    bucket of another owner must not answer 404 for ours), and each kept key is counted once.
+    """
+    _copied_then_gone(world, ["01", "02", "03", "04"], gone=["04"])
+    client = _client(world)
+
+    def leave_out(parsed: dict[str, Any], **_: Any) -> None:
+        if ENTRIES in parsed:
+            parsed[ENTRIES] = [e for e in parsed[ENTRIES] if e[0] not in ("data/01", "data/03")]
+            parsed["KeyCount"] = len(parsed[ENTRIES])
+
+    client.meta.events.register("after-call.s3.ListObjectsV2", leave_out)
+
+    report = _sync(world, client, report_target=str(tmp_path / "r.jsonl"), source_account_id=SOURCE_ACCOUNT)
+
+    assert world.dest_keys("copy/") == ["copy/01", "copy/02", "copy/03"]
+    heads = [r for r in seen(world, "HeadObject") if r["path"].startswith(f"/{world.source_bucket}/")]
+    assert sorted(r["path"] for r in heads) == [
+        f"/{world.source_bucket}/data/{k}" for k in ("01", "03", "04")
+    ]
+    assert all(r["headers"].get("x-amz-expected-bucket-owner") == SOURCE_ACCOUNT for r in heads)
+    assert (report.deleted, report.delete_skipped) == (1, 2) and report.ok
+    assert sum(report.delete_skip_reasons.values()) == 2
+    assert all("present in the source" in reason for reason in report.delete_skip_reasons)
+    logged = _deletes_logged(tmp_path / "r.jsonl")
+    assert logged == {
+        "01": ("kept", logged["01"][1]),
+        "03": ("kept", logged["03"][1]),
+        "04": ("deleted", None),
+    }

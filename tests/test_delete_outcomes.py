@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
 from airflow_provider_s3xacct.transfer.engine import TransferEngine
 from airflow_provider_s3xacct.transfer.pages import ENTRIES
@@ -36,10 +38,9 @@ def _sync(world: World, client: Any, report_target: str | None = None, **spec: A
             destination=f"s3://{world.dest_bucket}/copy/",
             mode="sync",
             delete=True,
-            max_delete=100,
             concurrency=4,
             transport="botocore",
-            **spec,
+            **{"max_delete": 100, **spec},
         ),
         TransferClients(source=client, dest=client),
         report_target=report_target,
@@ -159,3 +160,37 @@ def test_keys_a_listing_left_out_are_each_kept_counted_and_confirmed_with_the_so
         "03": ("kept", logged["03"][1]),
         "04": ("deleted", None),
     }
+
+
+def _destination_only(world: World, count: int) -> None:
+    """``count`` destination objects the source never had, put in one request (the server's put-many)."""
+    world.put("data/kept", b"v")
+    keys = [f"copy/gone-{i:05}" for i in range(count)]
+    requests.post(
+        f"{world.endpoint_url}/__bench__/put-many",
+        json={"bucket": world.dest_bucket, "keys": keys, "body_hex": b"v".hex()},
+        timeout=120,
+    ).raise_for_status()
+    forget(world)
+
+
+def test_more_than_a_thousand_deletes_go_in_requests_of_at_most_a_thousand_keys(world: World) -> None:
+    """S3 refuses a DeleteObjects of more than 1,000 keys (moto does not): 1,001 take two requests."""
+    _destination_only(world, 1001)
+
+    report = _sync(world, _client(world), max_delete=1001)
+
+    assert world.dest_keys("copy/") == ["copy/kept"]
+    batches = seen(world, "DeleteObjects")
+    assert len(batches) == 2
+    assert report.deleted == 1001 and report.ok
+
+
+def test_a_dry_run_counts_every_delete_it_would_make_and_deletes_none(world: World) -> None:
+    _destination_only(world, 1001)
+
+    report = _sync(world, _client(world), max_delete=1001, dry_run=True)
+
+    assert world.dest_keys("copy/") == [f"copy/gone-{i:05}" for i in range(1001)]  # nothing copied either
+    assert seen(world, "DeleteObjects") == []
+    assert report.deleted == 1001

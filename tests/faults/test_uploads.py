@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from airflow_provider_s3xacct.transfer.clients import TransferClients, engine_config
@@ -77,3 +78,18 @@ def test_abort_carries_the_expected_bucket_owner(world: World) -> None:
     aborts = log.params("AbortMultipartUpload")
     assert aborts and all(p["ExpectedBucketOwner"] == DEST_ACCOUNT for p in aborts)
     assert open_uploads(world) == []
+
+
+def test_an_upload_of_the_same_key_started_before_the_copy_is_not_taken_for_a_lost_one(world: World) -> None:
+    """Only uploads initiated while our CreateMultipartUpload was in flight (S3's Date header bounds
+    the window) can be the lost one: an older upload of the same key, e.g. another run's, stays."""
+    body = _big(world)
+    other = world.dst_s3.create_multipart_upload(Bucket=world.dest_bucket, Key="copy/big")["UploadId"]
+    time.sleep(3)  # moto's Initiated has a resolution of a second; the window is about two wide
+    fault(world, "CreateMultipartUpload", f"/{world.dest_bucket}/copy/big", kind="reset-after")
+
+    report = _copy(world)
+
+    assert report.ok and report.uploads_aborted == 1
+    assert [u["UploadId"] for u in open_uploads(world)] == [other]
+    assert world.dst_s3.get_object(Bucket=world.dest_bucket, Key="copy/big")["Body"].read() == body

@@ -194,3 +194,15 @@ def test_a_dry_run_counts_every_delete_it_would_make_and_deletes_none(world: Wor
     assert world.dest_keys("copy/") == [f"copy/gone-{i:05}" for i in range(1001)]  # nothing copied either
     assert seen(world, "DeleteObjects") == []
     assert report.deleted == 1001
+
+
+def test_an_empty_source_never_wipes_even_a_destination_of_one_object(world: World) -> None:
+    world.dst_s3.put_object(Bucket=world.dest_bucket, Key="copy/only", Body=b"v")
+    forget(world)
+
+    report = _sync(world, _client(world), max_delete=None)
+
+    assert world.dest_keys("copy/") == ["copy/only"]
+    assert seen(world, "DeleteObjects") == [] and seen(world, "HeadObject") == []
+    assert report.deleted == 0 and not report.ok
+    assert report.delete_refused is not None and "--max-delete 1" in report.delete_refused

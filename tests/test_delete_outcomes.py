@@ -155,11 +155,8 @@ def test_keys_a_listing_left_out_are_each_kept_counted_and_confirmed_with_the_so
     assert sum(report.delete_skip_reasons.values()) == 2
     assert all("present in the source" in reason for reason in report.delete_skip_reasons)
     logged = _deletes_logged(tmp_path / "r.jsonl")
-    assert logged == {
-        "01": ("kept", logged["01"][1]),
-        "03": ("kept", logged["03"][1]),
-        "04": ("deleted", None),
-    }
+    assert sorted(logged) == ["01", "03", "04"] and logged["04"] == ("deleted", None)
+    assert all(logged[k][0] == "kept" and "present in the source" in str(logged[k][1]) for k in ("01", "03"))
 
 
 def _destination_only(world: World, count: int) -> None:

@@ -89,6 +89,11 @@ def test_a_page_whose_count_disagrees_or_that_ends_truncated_refuses_every_delet
         report = _sync(world)
         assert report.deleted == 0 and not report.ok and report.only_retryable_failures
         assert report.listing_problem and "may be incomplete" in report.failure_summary(), kind
+        # Every candidate (05, and what the faulty page left out) is counted as skipped, for that reason.
+        assert report.delete_skipped >= 1, kind
+        assert dict(report.delete_skip_reasons) == {
+            "the source listing may be incomplete": report.delete_skipped
+        }
         assert "copy/05" in world.dest_keys()
     assert _sync(world).deleted == 1 and "copy/05" not in world.dest_keys()
 

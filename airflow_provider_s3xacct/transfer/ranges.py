@@ -15,9 +15,9 @@ A range's first request returns a whole page from its start, so a range holding 
 directories used to get mostly the next ranges' keys (a 3,000-key bucket in 50 directories: about
 14,000 keys answered and parsed for 3,000, slower than one sequential listing). So when the first
 request saw its level whole, the other ranges wait for the first range's first page, which shows
-how many keys a directory holds (``_Density``); each range's first request then asks for about
-as many keys as its directories are expected to hold (``MaxKeys``, less what it already got),
-a quarter more for safety: a low guess costs one more request for that range, never a key.
+how many keys a directory holds (``_learn``); each request of a range then asks for about as
+many keys as its directories are expected to hold (``MaxKeys``, less what it already got), a
+quarter more for safety: a low guess costs one more request for that range, never a key.
 
 Any boundaries are correct: the ranges are disjoint and together cover (start, end], and a
 range stops at the first key above its ``upto``, so a bad guess only costs a request. Each range
@@ -82,10 +82,9 @@ class _Range:
     token: str | None = None
     done: bool = False
     # For a range of a level seen whole: the directories and plain keys it holds (its requests'
-    # MaxKeys are sized from them), whether a request was sent for it yet, and the keys it got.
+    # MaxKeys are sized from them), and the keys it got so far.
     directories: int | None = None
     keys: int = 0
-    sent: bool = False
     received: int = 0
     future: Future[tuple[Response, list[Entry]]] | None = None
     # Pages waiting for the merge to reach this range, packed (``_pack``).
@@ -206,7 +205,7 @@ class _Parallel:
         self.done: queue.SimpleQueue[_Range] = queue.SimpleQueue()
         # The prefix of the first request's level, when it saw that level whole.
         self.level: str | None = None
-        # Keys in the directories seen whole on pages so far (what sizes ranges' first requests).
+        # Keys in the directories seen whole on pages so far (what sizes the ranges' requests).
         self.directory_keys = 0
         self.directories = 0
         self.answered = False  # a page came back
@@ -315,7 +314,6 @@ class _Parallel:
                 if self._waiting_for_density():
                     return
             max_keys = self._page_size(part)
-            part.sent = True
             part.future = pool.submit(fetch_page, self.client, _request_for(self.request, part, max_keys))
             part.future.add_done_callback(self._notify(part))
             in_flight += 1
@@ -328,10 +326,16 @@ class _Parallel:
             part.directories and part.prefix is None for part in self.ranges[1 : self.concurrency]
         )
 
+    @staticmethod
+    def _sized(part: _Range) -> bool:
+        """Whether ``part``'s requests are sized: a range of a level seen whole, not yet done, not
+        asked for one directory alone (such a request stops at the directory's end anyway)."""
+        return part.directories is not None and part.prefix is None and not part.done
+
     def _page_size(self, part: _Range) -> int | None:
         """MaxKeys for a range's next request: the keys it is still expected to hold and the one
         key past its end (which shows the range ended), or None for a whole page."""
-        if part.directories is None or part.prefix is not None:
+        if not self._sized(part):
             return None
         expected = 0.0
         if part.directories:
@@ -345,8 +349,8 @@ class _Parallel:
         """Count the keys of the directories a page showed whole (not its first one, which may
         have started before the page, nor its last one while the listing goes on)."""
         self.answered = True
-        if self.level is None:
-            return
+        if self.level is None or not any(self._sized(part) for part in self.ranges):
+            return  # nothing left to size: no per-key work on the rest of the listing
         runs: list[int] = []
         current = None
         for entry in entries:
@@ -373,7 +377,7 @@ class _Parallel:
         if kept:
             part.pages.append(_pack(kept))
             part.received += len(kept)
-        # A page cut short by a sized first request says too little about the keys to come.
+        # A page cut short by a sized request says too little about the keys to come.
         if part.done or len(entries) < max(2, self.request.get("MaxKeys", 1000)):
             return
         open_ranges = sum(1 for other in self.ranges if not other.done)

@@ -29,6 +29,23 @@ def _open_keys(world: World) -> list[str]:
     return sorted(u["Key"] for u in open_uploads(world))
 
 
+def _clean_two(world: World, **options: Any) -> tuple[list[str], Any]:
+    """Two uploads under ``copy/``, cleaned up with a zero age a second after both started; the
+    upload ids, and the result."""
+    first = _start(world, "copy/a")
+    second = _start(world, "copy/b")
+    forget(world)
+    result = cleanup_uploads(
+        world.principal.client("s3", endpoint_url=world.endpoint_url),
+        world.dest_bucket,
+        "copy/",
+        timedelta(0),
+        now=max(first["Initiated"], second["Initiated"]) + timedelta(seconds=1),
+        **options,
+    )
+    return [first["UploadId"], second["UploadId"]], result
+
+
 def test_only_uploads_under_the_prefix_started_before_the_cutoff_are_aborted(world: World) -> None:
     stale = _start(world, "copy/stale")
     outside = _start(world, "other/stale")
@@ -56,38 +73,16 @@ def test_only_uploads_under_the_prefix_started_before_the_cutoff_are_aborted(wor
 
 
 def test_a_dry_run_aborts_nothing_and_lists_every_stale_upload(world: World) -> None:
-    first = _start(world, "copy/a")
-    second = _start(world, "copy/b")
-    forget(world)
-
-    result = cleanup_uploads(
-        world.principal.client("s3", endpoint_url=world.endpoint_url),
-        world.dest_bucket,
-        "copy/",
-        timedelta(0),
-        dry_run=True,
-        now=max(first["Initiated"], second["Initiated"]) + timedelta(seconds=1),
-    )
+    ids, result = _clean_two(world, dry_run=True)
 
     assert _open_keys(world) == ["copy/a", "copy/b"]
     assert seen(world, "AbortMultipartUpload") == []
     assert result.found == 2 and result.aborted == 0 and result.dry_run
-    assert sorted(u["upload_id"] for u in result.uploads) == sorted([first["UploadId"], second["UploadId"]])
+    assert sorted(u["upload_id"] for u in result.uploads) == sorted(ids)
 
 
 def test_each_abort_carries_the_expected_bucket_owner_and_is_counted(world: World) -> None:
-    first = _start(world, "copy/a")
-    second = _start(world, "copy/b")
-    forget(world)
-
-    result = cleanup_uploads(
-        world.principal.client("s3", endpoint_url=world.endpoint_url),
-        world.dest_bucket,
-        "copy/",
-        timedelta(0),
-        expected_owner=DEST_ACCOUNT,
-        now=max(first["Initiated"], second["Initiated"]) + timedelta(seconds=1),
-    )
+    _, result = _clean_two(world, expected_owner=DEST_ACCOUNT)
 
     requests = seen(world)
     assert _open_keys(world) == []
